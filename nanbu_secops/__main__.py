@@ -1,0 +1,5 @@
+"""Allow ``python -m nanbu_secops``."""
+
+from nanbu_secops.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Renderers: turn results into what people read (text tables) and machines read (JSON)."""
