@@ -121,10 +121,13 @@ def _validate(instance: Any, schema: dict[str, Any], path: Path, lines: dict[Pat
         return
     at = (*base, *error.absolute_path)
     message = error.message
+    line = _line(lines, at)
     if error.validator == "additionalProperties":
         message = message.replace("Additional properties are not allowed", "unknown key(s)")
+        unknown = [k for k in error.instance if k not in error.schema.get("properties", {})]
+        line = _line(lines, (*at, unknown[0])) if unknown else line
     prefix = f"{_where(at)}: " if at else ""
-    raise InputError(f"{prefix}{message}", path, _line(lines, at))
+    raise InputError(f"{prefix}{message}", path, line)
 
 
 def _substitute(value: Any, variables: dict[str, Any], at: Path_, path: Path, lines: dict[Path_, int]) -> Any:

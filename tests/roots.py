@@ -1,0 +1,83 @@
+"""Build small target root trees for ``check --root`` tests.
+
+A tree starts compliant with the shipped article 26 policy; each test breaks one thing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from pathlib import Path
+
+AS_OF = dt.date(2026, 11, 28)
+EPOCH = dt.date(1970, 1, 1)
+
+
+def day(date: dt.date) -> int:
+    """A date as /etc/shadow counts it."""
+    return (date - EPOCH).days
+
+
+def days_ago(n: int) -> int:
+    return day(AS_OF - dt.timedelta(days=n))
+
+
+LOGIN_DEFS = """\
+# /etc/login.defs - test terminal
+MAIL_DIR        /var/mail
+PASS_MAX_DAYS   90
+PASS_MIN_DAYS   1
+PASS_WARN_AGE   7
+UID_MIN         1000
+"""
+
+PASSWD = """\
+root:x:0:0:root:/root:/bin/bash
+daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin
+svc:x:998:998:service:/srv:/bin/bash
+backup:x:999:999::/var/backups:/usr/sbin/nologin
+alice:x:1000:1000:Alice:/home/alice:/bin/bash
+nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+"""
+
+HASH = "$6$salt$abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def shadow(**last_change: int | str) -> str:
+    """Shadow text; ``last_change`` overrides per account (int day or a raw field)."""
+    changes: dict[str, int | str] = {"root": days_ago(5), "alice": days_ago(10), "svc": days_ago(400),
+                                     "daemon": days_ago(900), "backup": days_ago(900), "nobody": days_ago(900)}
+    changes.update(last_change)
+    hashes = {"root": HASH, "alice": HASH, "svc": HASH, "daemon": "*", "backup": "*", "nobody": "*"}
+    return "".join(f"{name}:{hashes[name]}:{changes[name]}:1:90:7:::\n" for name in hashes)
+
+
+SSHD_CONFIG = """\
+# test sshd_config
+Include /etc/ssh/sshd_config.d/*.conf
+PermitRootLogin prohibit-password
+MaxAuthTries 4
+KbdInteractiveAuthentication no
+UsePAM yes
+"""
+
+
+def make_root(base: Path, changes: Mapping[str, str | None] | None = None) -> Path:
+    """A compliant root under ``base``; ``changes`` maps paths (``etc/shadow``) to new text, or None to leave out."""
+    tree: dict[str, str | None] = {
+        "etc/hostname": "terminal-01\n",
+        "etc/login.defs": LOGIN_DEFS,
+        "etc/passwd": PASSWD,
+        "etc/shadow": shadow(),
+        "etc/ssh/sshd_config": SSHD_CONFIG,
+        "etc/ssh/sshd_config.d/README": "not a .conf file, never included\n",
+        "usr/sbin/sshd": "",
+    }
+    tree.update(changes or {})
+    for rel, text in tree.items():
+        if text is None:
+            continue
+        path = base / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return base
