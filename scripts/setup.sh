@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Set up nanbu-secops in ./.venv on a Debian machine (Debian 12, Kylin/UOS derivatives).
+#   scripts/setup.sh         runtime: python3-venv, then the package and its dependencies
+#   scripts/setup.sh --test  also what the tests need: sshd for the SSH lab, iproute2, ...
+# Idempotent: Debian packages are installed only when missing, pip only when pyproject.toml changed.
+# The venv is made from Debian's /usr/bin/python3 so that the lab hosts (overlay copies of this
+# machine, whose /root is hidden) and terminals can run the very same interpreter.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(python3 python3-venv)
+extras=""
+if [[ "${1:-}" == "--test" ]]; then
+  packages+=(openssh-server openssh-client iproute2 util-linux procps)
+  extras="[test]"
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) != 0 ]]; then
+    echo "setup: missing Debian packages: ${missing[*]} (run as root to install them)" >&2
+    exit 2
+  fi
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ ! -x .venv/bin/python ]] || ! .venv/bin/python -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+  rm -rf .venv
+  /usr/bin/python3 -m venv .venv
+fi
+
+stamp=".venv/.installed$extras"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  echo "setup: installing nanbu-secops$extras into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".$extras" 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -c 'import nanbu_secops, ansible, yaml, psutil, paramiko, cryptography, jsonschema, rich'
+  echo "$want" > "$stamp"
+fi
