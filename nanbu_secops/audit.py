@@ -24,7 +24,10 @@ def make_target(root: str, as_of: dt.date) -> Target:
         raise InputError("--root: not a directory", root)
     if not os.access(path, os.R_OK | os.X_OK):
         raise InputError("--root: not readable", root)
-    return Target(RootFS(path), as_of)
+    fs = RootFS(path)
+    if not fs.resolve("/etc").is_dir():
+        raise InputError("--root: no /etc in it, so not a system's root (is the image mounted there?)", root)
+    return Target(fs, as_of)
 
 
 def select(policy: PolicySet, only: Sequence[str] = ()) -> list[Control]:

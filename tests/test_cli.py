@@ -80,6 +80,7 @@ def test_output_file(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--root", "/nonexistent/root"], "/nonexistent/root: --root: not a directory"),
     (["--root", "/etc/hostname"], "--root: not a directory"),
+    (["--root", "/usr/share/doc"], "--root: no /etc in it"),
     (["--only", "NS99-NOPE-001"], "--only: no enabled control or article named NS99-NOPE-001"),
     (["--only", "27"], "no enabled control or article named 27"),
     (["--as-of", "2026-13-01"], "--as-of: not a date"),
