@@ -1,0 +1,70 @@
+"""Shared pytest fixtures: the real SSH lab and guards that the real machine stays untouched.
+
+The lab is session-scoped because bringing hosts up costs ~0.5 s and tests that need a
+pristine host call ``lab.reset_host(name)``.  The snapshot of the real machine's
+security-relevant files is taken at session start and compared at session end, so
+any test that accidentally edits the real machine fails the whole run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.lab import PROJECT_ROOT, Lab, host_files_snapshot, snapshot_diff
+
+_SNAPSHOT = pytest.StashKey[dict[str, str]]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Snapshot before any fixture or test can run."""
+    session.config.stash[_SNAPSHOT] = host_files_snapshot()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if the real machine's watched files changed during it."""
+    before = session.config.stash.get(_SNAPSHOT, None)
+    if before is None:
+        return
+    diff = snapshot_diff(before, host_files_snapshot())
+    if diff:
+        msg = "REAL MACHINE MODIFIED during the test session (must only happen inside lab hosts):\n  " + "\n  ".join(diff)
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(msg, red=True, bold=True)
+        else:
+            print(msg, file=sys.stderr)
+        session.exitstatus = 1
+
+
+@pytest.fixture(scope="session", autouse=True)
+def host_etc_snapshot(request: pytest.FixtureRequest) -> dict[str, str]:
+    """sha256 of the real /etc/{login.defs,shadow,passwd,group,gshadow,ssh/sshd_config} and /etc/ssh listings at session start."""
+    return dict(request.config.stash[_SNAPSHOT])
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    """Repository root, derived from this file's location (CI clones elsewhere)."""
+    return PROJECT_ROOT
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    """Three real SSH hosts (h01..h03), up once per session and always torn down."""
+    if os.geteuid() != 0:
+        pytest.fail("the SSH lab needs root (network namespaces, overlayfs); run the tests as root", pytrace=False)
+    workdir = Path(tempfile.mkdtemp(prefix="nslab-", dir="/tmp"))
+    the_lab = Lab(workdir, 3)
+    try:
+        the_lab.up()
+        yield the_lab
+    finally:
+        the_lab.down()
+        if workdir.is_dir() and not any(workdir.iterdir()):  # up() failed before using it
+            workdir.rmdir()
