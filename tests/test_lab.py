@@ -109,6 +109,14 @@ def test_every_lab_address_routes_via_the_bridge_and_no_default_route(lab: Lab) 
         assert lab.ssh(h.name, "ip route show default; ip -6 route show default").stdout.strip() == ""
 
 
+def test_project_and_its_venv_are_visible_read_only(lab: Lab, project_root: Path) -> None:
+    """The agent runs inside hosts from this checkout, wherever it lies (CI clones into /tmp)."""
+    done = lab.ssh("h01", f"{project_root}/.venv/bin/nanbu-secops --version && touch {project_root}/x", check=False)
+    assert done.stdout.startswith("nanbu-secops ")
+    assert done.returncode != 0 and "Read-only file system" in done.stderr
+    assert not (project_root / "x").exists()
+
+
 def test_proc_sys_read_only_but_net_writable(lab: Lab) -> None:
     before = _forwarding()
     script = textwrap.dedent(

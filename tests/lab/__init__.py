@@ -683,9 +683,10 @@ class Lab:
     def _script(self, h: LabHost) -> str:
         """Shell run as PID 1 of the new namespaces: build the host's filesystem, exec sshd."""
         q = shlex.quote
-        extra = ""
-        if os.stat(PROJECT_ROOT).st_dev != os.stat("/").st_dev:  # not visible via lowerdir=/
-            extra = f"P={q(str(PROJECT_ROOT))}\nmkdir -p \"$M$P\"\nmount --rbind \"$P\" \"$M$P\"\nmount -o remount,bind,ro \"$M$P\"\n"
+        # The project (and its .venv, for running the agent inside a host) is bound read-only
+        # at the same path: lowerdir=/ alone misses it when it sits on another mount or under
+        # a folder the host gets fresh (CI clones into /tmp, which is a tmpfs in the host).
+        extra = f"P={q(str(PROJECT_ROOT))}\nmkdir -p \"$M$P\"\nmount --rbind \"$P\" \"$M$P\"\nmount -o remount,bind,ro \"$M$P\"\n"
         return f"""set -eu
 M={q(str(h.dir / "merged"))}
 i=0
