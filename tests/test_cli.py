@@ -15,7 +15,7 @@ from nanbu_secops.cli import main
 from tests.roots import AS_OF, make_root
 
 PROJECT = Path(__file__).resolve().parents[1]
-POLICY = PROJECT / "policies" / "article26_passwords.yml"
+POLICY = PROJECT / "policies" / "article26.yml"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -34,7 +34,7 @@ def test_json_output_matches_the_shipped_schema(tmp_path):
     report = json.loads(done.stdout)
     jsonschema.validate(report, result_schema())
     assert report["generated"].endswith("+08:00")
-    assert report["policy_version"] == "nanbu-a26-passwords@2026.11.1"
+    assert report["policy_version"] == "nanbu-a26@2026.11.1"
     assert report["summary"] == {"pass": 8, "fail": 0, "error": 0, "skip": 0}
 
 
@@ -104,7 +104,7 @@ def test_unknown_format_is_a_usage_error():
 def test_shipped_policies_validate():
     done = cli("policy", "validate", str(PROJECT / "policies"))
     assert done.returncode == 0, done.stderr
-    assert "article26_passwords.yml: ok (nanbu-a26-passwords 2026.11.1, 8 controls)" in done.stdout
+    assert "article26.yml: ok (nanbu-a26 2026.11.1, 8 controls)" in done.stdout
 
 
 def line_of(text: str, needle: str, occurrence: int = 1) -> int:
@@ -138,7 +138,7 @@ BASE = POLICY.read_text(encoding="utf-8")
      "params: {bogus: 1}", "unknown key(s) ('bogus' was unexpected)"),
     (lambda t: t.replace("      op: \"<=\"\n      value: ${pass_max_days}", "      op: \"<=\"\n      value: [90"),
      "value: [90", "malformed YAML"),
-    (lambda t: t.replace("  id: nanbu-a26-passwords\n", "  id: nanbu-a26-passwords\n  owner: me\n"),
+    (lambda t: t.replace("  id: nanbu-a26\n", "  id: nanbu-a26\n  owner: me\n"),
      "owner: me", "policy: unknown key(s) ('owner' was unexpected)"),
 ])
 def test_policy_errors_name_file_and_line(tmp_path, edit, needle, message):
@@ -165,7 +165,7 @@ def test_policy_errors_name_file_and_line(tmp_path, edit, needle, message):
 
 def test_duplicate_ids_across_files(tmp_path):
     (tmp_path / "a.yml").write_text(BASE, encoding="utf-8")
-    (tmp_path / "b.yml").write_text(BASE.replace("id: nanbu-a26-passwords", "id: other"), encoding="utf-8")
+    (tmp_path / "b.yml").write_text(BASE.replace("id: nanbu-a26", "id: other"), encoding="utf-8")
     done = cli("policy", "validate", str(tmp_path))
     assert done.returncode == 2
     assert f"{tmp_path / 'b.yml'}:{line_of(BASE, 'id: NS26-PASS-001')}: duplicate control id 'NS26-PASS-001'" \
@@ -213,4 +213,4 @@ controls:
     report = json.loads(capsys.readouterr().out)
     assert code == 1
     assert [(r["control"], r["article"], r["status"]) for r in report["results"]] == [("LOCAL-SSH-001", "5", "fail")]
-    assert report["policy_version"] == "nanbu-a26-passwords@2026.11.1,local-tuning@1"
+    assert report["policy_version"] == "nanbu-a26@2026.11.1,local-tuning@1"

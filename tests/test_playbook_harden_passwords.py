@@ -1,7 +1,7 @@
 """playbooks/harden_passwords.yml against the SSH lab (h01..h03).
 
 h01 and h02 are prepared differently and targeted; h03 is prepared but never targeted.
-The expected numbers are read from policies/article26_passwords.yml, like the playbook does.
+The expected numbers are read from policies/article26.yml, like the playbook does.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAYBOOK = ROOT / "playbooks" / "harden_passwords.yml"
-POLICY = ROOT / "policies" / "article26_passwords.yml"
+POLICY = ROOT / "policies" / "article26.yml"
 HOSTS = ("h01", "h02", "h03")
 TARGET = "target=h01,h02"
 
