@@ -62,7 +62,8 @@ def judge(control: Control, facts: dict, errors: dict[str, str], lang: str) -> R
         status, evidence = Status.ERROR, {"error": "; ".join(f"{k}: {v}" for k, v in missing.items())}
     else:
         try:
-            outcome = spec.func(*(facts[name] for name in spec.facts), **control.params)
+            extra = {"control_id": control.id} if spec.needs_id else {}
+            outcome = spec.func(*(facts[name] for name in spec.facts), **control.params, **extra)
             status, evidence = outcome.status, outcome.evidence
         except Exception as exc:  # a defect in one check must not hide the other results
             status, evidence = Status.ERROR, {"error": f"check {control.check} failed: {type(exc).__name__}: {exc}"}

@@ -72,6 +72,7 @@ def make_root(base: Path, changes: Mapping[str, str | None] | None = None) -> Pa
         "etc/ssh/sshd_config": SSHD_CONFIG,
         "etc/ssh/sshd_config.d/README": "not a .conf file, never included\n",
         "usr/sbin/sshd": "",
+        "var/log/wtmp": "",  # a login record that is there but empty: nobody logged in yet
     }
     tree.update(changes or {})
     for rel, text in tree.items():

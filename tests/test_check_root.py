@@ -33,7 +33,8 @@ def test_compliant_root_passes_everything(tmp_path, capsys):
     code, report = run_check(make_root(tmp_path), capsys)
     assert {r["control"]: r["status"] for r in report["results"]} == {
         "NS26-PASS-001": "pass", "NS26-PASS-002": "pass", "NS26-PASS-003": "pass", "NS26-PASS-004": "pass",
-        "NS26-PASS-005": "pass", "NS26-ACCT-001": "pass", "NS26-SSH-001": "pass", "NS26-SSH-002": "pass"}
+        "NS26-PASS-005": "pass", "NS26-ACCT-001": "pass", "NS26-SSH-001": "pass", "NS26-SSH-002": "pass",
+        "NS26-ACCT-010": "pass", "NS26-ACCT-011": "pass", "NS26-ACCT-012": "pass"}
     assert code == 0
     assert report["host"] == "terminal-01"
     assert all(r["article"] == "26" for r in report["results"])

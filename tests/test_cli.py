@@ -35,7 +35,7 @@ def test_json_output_matches_the_shipped_schema(tmp_path):
     jsonschema.validate(report, result_schema())
     assert report["generated"].endswith("+08:00")
     assert report["policy_version"] == "nanbu-a26@2026.11.1"
-    assert report["summary"] == {"pass": 8, "fail": 0, "error": 0, "skip": 0}
+    assert report["summary"] == {"pass": 11, "fail": 0, "error": 0, "skip": 0}
 
 
 def test_schema_rejects_a_wrong_report():
@@ -66,7 +66,7 @@ def test_only_selects_controls_and_articles(tmp_path, capsys):
     assert [r["control"] for r in json.loads(capsys.readouterr().out)["results"]] == ["NS26-PASS-001",
                                                                                     "NS26-SSH-002"]
     main(["check", "--root", root, "--format", "json", "--only", "26"])
-    assert len(json.loads(capsys.readouterr().out)["results"]) == 8
+    assert len(json.loads(capsys.readouterr().out)["results"]) == 11
 
 
 def test_output_file(tmp_path):
@@ -104,7 +104,7 @@ def test_unknown_format_is_a_usage_error():
 def test_shipped_policies_validate():
     done = cli("policy", "validate", str(PROJECT / "policies"))
     assert done.returncode == 0, done.stderr
-    assert "article26.yml: ok (nanbu-a26 2026.11.1, 8 controls)" in done.stdout
+    assert "article26.yml: ok (nanbu-a26 2026.11.1, 11 controls)" in done.stdout
 
 
 def line_of(text: str, needle: str, occurrence: int = 1) -> int:

@@ -35,6 +35,11 @@ def skipped(reason: str, **evidence: Any) -> Outcome:
     return Outcome(Status.SKIP, {"reason": reason, **evidence})
 
 
+def unverified(error: str, **evidence: Any) -> Outcome:
+    """The facts are there but cannot settle the question (e.g. no login records at all)."""
+    return Outcome(Status.ERROR, {"error": error, **evidence})
+
+
 @dataclass(frozen=True)
 class CheckSpec:
     """A registered check: its function, the facts it reads and its parameter schema."""
@@ -44,6 +49,7 @@ class CheckSpec:
     facts: tuple[str, ...]
     params: Mapping[str, Any]
     doc: str
+    needs_id: bool = False  # called with control_id=..., for checks that honour per-control exemptions
 
 
 REGISTRY: dict[str, CheckSpec] = {}
@@ -51,13 +57,14 @@ REGISTRY: dict[str, CheckSpec] = {}
 NO_PARAMS: Mapping[str, Any] = {"type": "object", "additionalProperties": False}
 
 
-def check(name: str, *, facts: tuple[str, ...], params: Mapping[str, Any] = NO_PARAMS) -> Callable:
+def check(name: str, *, facts: tuple[str, ...], params: Mapping[str, Any] = NO_PARAMS,
+          needs_id: bool = False) -> Callable:
     """Register ``func`` as check ``name``; it is called as ``func(*facts, **params)``."""
 
     def register(func: Callable[..., Outcome]) -> Callable[..., Outcome]:
         if name in REGISTRY:
             raise RuntimeError(f"check {name!r} registered twice")
-        REGISTRY[name] = CheckSpec(name, func, facts, params, (func.__doc__ or "").strip())
+        REGISTRY[name] = CheckSpec(name, func, facts, params, (func.__doc__ or "").strip(), needs_id)
         return func
 
     return register

@@ -6,7 +6,7 @@ Schema and against each check's parameter schema, substitutes ``${variables}``, 
 and line.
 """
 
-from nanbu_secops.policy.loader import default_policy_dir, load_policies
+from nanbu_secops.policy.loader import default_policy_dir, load_policies, require_variables
 from nanbu_secops.policy.model import Control, Policy, PolicySet
 
-__all__ = ["Control", "Policy", "PolicySet", "default_policy_dir", "load_policies"]
+__all__ = ["Control", "Policy", "PolicySet", "default_policy_dir", "load_policies", "require_variables"]

@@ -181,7 +181,9 @@ def _load_file(path: Path, schema: dict[str, Any], registry: dict[str, checks.Ch
             source=f"{path}:{_line(lines, at)}",
         ))
     meta = data["policy"]
-    return Policy(meta["id"], meta["version"], Text(**meta["title"]), str(path), variables, tuple(controls))
+    variable_lines = {name: _line(lines, ("variables", name)) or 0 for name in variables}
+    return Policy(meta["id"], meta["version"], Text(**meta["title"]), str(path), variables, variable_lines,
+                  tuple(controls))
 
 
 def load_policies(path: str | Path | None = None) -> PolicySet:
@@ -202,3 +204,21 @@ def load_policies(path: str | Path | None = None) -> PolicySet:
                                  file, int(line))
             seen_controls[control.id] = control.source
     return PolicySet(tuple(policies))
+
+
+def require_variables(policies: PolicySet, schema: dict[str, Any]) -> dict[str, Any]:
+    """The variables a command beside ``check`` needs, validated against ``schema``.
+
+    They come from the first policy that defines every required name; a wrong value is an
+    InputError at that variable's line.
+    """
+    names = set(schema.get("required", []))
+    try:
+        variables, policy = policies.variables(names)
+    except LookupError:
+        files = ", ".join(p.path for p in policies.policies)
+        raise InputError(f"no policy defines the variables {', '.join(sorted(names))}", files) from None
+    lines = {("variables", name): line for name, line in policy.variable_lines.items()}
+    picked = {name: variables[name] for name in schema.get("properties", {}) if name in variables}
+    _validate(picked, schema, Path(policy.path), lines, ("variables",))
+    return picked

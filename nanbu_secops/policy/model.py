@@ -40,6 +40,7 @@ class Policy:
     title: Text
     path: str
     variables: dict[str, Any]
+    variable_lines: dict[str, int]
     controls: tuple[Control, ...]
 
 
@@ -50,6 +51,13 @@ class PolicySet:
     @property
     def controls(self) -> list[Control]:
         return [c for p in self.policies for c in p.controls]
+
+    def variables(self, names: set[str]) -> tuple[dict[str, Any], Policy]:
+        """The first policy's variables that define all of ``names`` (for commands beside ``check``)."""
+        for policy in self.policies:
+            if names <= policy.variables.keys():
+                return policy.variables, policy
+        raise LookupError(", ".join(sorted(names)))
 
     @property
     def version(self) -> str:

@@ -1,0 +1,206 @@
+"""Article 26 account rules, shared by the platform audit and the terminals' own accounts.
+
+- dormant: an active account whose last login is before the cut, ``as_of`` minus N calendar
+  months (2026-11-28 -> 2026-08-28; 2026-05-31 -> 2026-02-28: the day is clamped to the month's
+  end). A never-used account is dormant only when it was created before the cut.
+- shared: two sessions of one account from different terminals overlap in time (a session with
+  no logout lasts the policy's session length; touching end-to-start is not an overlap), or one
+  account is used from more distinct terminals in one day than the policy allows.
+
+The sharing rules stream: :class:`ActivityScanner` keeps per account only the sessions still
+open at the current login time and the current day's terminals, so memory follows the number of
+accounts, not the length of the log. That needs events in login-time order; :func:`scan` reads
+an ordered log once and sorts anything else on disk in bounded chunks.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import heapq
+import pickle
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from nanbu_secops.accounts.model import LoginEvent
+
+SORT_CHUNK = 250_000      # events sorted in memory at a time when the log is out of order
+PAIR_CAP = 20             # overlapping pairs kept as evidence per account (all are counted)
+
+
+def months_before(day: dt.date, months: int) -> dt.date:
+    """``day`` minus calendar months, the day clamped to the target month's length."""
+    index = day.year * 12 + (day.month - 1) - months
+    year, month = divmod(index, 12)
+    month += 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def dormancy_cut(as_of: dt.date, months: int) -> dt.datetime:
+    """Start of the cut day: a last login strictly before it makes an account dormant."""
+    return dt.datetime.combine(months_before(as_of, months), dt.time())
+
+
+def is_dormant(last_login: dt.datetime | None, created: dt.datetime | None, cut: dt.datetime) -> bool | None:
+    """True/False, or None when a never-used account's creation date is unknown."""
+    if last_login is not None:
+        return last_login < cut
+    if created is None:
+        return None
+    return created < cut
+
+
+@dataclass(slots=True)
+class _Open:
+    start: dt.datetime
+    end: dt.datetime
+    terminal: str
+    row: int
+
+
+@dataclass(slots=True)
+class _State:
+    last_login: dt.datetime | None = None
+    open: list[_Open] = field(default_factory=list)
+    day: dt.date | None = None
+    day_terminals: set[str] = field(default_factory=set)
+    overlaps: int = 0
+    pairs: list[dict[str, Any]] = field(default_factory=list)
+    busy_days: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Sharing:
+    """What the scanner found for one account."""
+
+    overlaps: int
+    pairs: list[dict[str, Any]]
+    busy_days: list[dict[str, Any]]
+
+
+class ActivityScanner:
+    """One pass over login events in login-time order: last login and signs of sharing."""
+
+    def __init__(self, session: dt.timedelta, max_terminals_per_day: int, pair_cap: int = PAIR_CAP):
+        self.session = session
+        self.max_terminals = max_terminals_per_day
+        self.pair_cap = pair_cap
+        self.states: dict[str, _State] = {}
+        self.events = 0
+
+    def reset(self) -> None:
+        """Forget everything: the log is about to be read again from the start."""
+        self.states = {}
+        self.events = 0
+
+    def feed(self, event: LoginEvent) -> None:
+        self.events += 1
+        state = self.states.get(event.account)
+        if state is None:
+            state = self.states[event.account] = _State()
+        start = event.login
+        end = event.logout if event.logout is not None else start + self.session
+        if state.last_login is None or start > state.last_login:
+            state.last_login = start
+        if state.open:
+            state.open = [o for o in state.open if o.end > start]
+            for other in state.open:
+                if other.terminal != event.terminal:
+                    state.overlaps += 1
+                    if len(state.pairs) < self.pair_cap:
+                        state.pairs.append({
+                            "first": {"terminal": other.terminal, "login": other.start.isoformat(),
+                                      "end": other.end.isoformat(), "row": other.row},
+                            "second": {"terminal": event.terminal, "login": start.isoformat(),
+                                       "end": end.isoformat(), "row": event.row}})
+        state.open.append(_Open(start, end, event.terminal, event.row))
+        day = start.date()
+        if day != state.day:
+            self._close_day(state)
+            state.day = day
+        state.day_terminals.add(event.terminal)
+
+    def _close_day(self, state: _State) -> None:
+        if state.day is not None and len(state.day_terminals) > self.max_terminals:
+            state.busy_days.append({"day": state.day.isoformat(), "terminals": sorted(state.day_terminals)})
+        state.day_terminals = set()
+
+    def finish(self) -> None:
+        for state in self.states.values():
+            self._close_day(state)
+            state.open = []
+
+    def last_login(self, account: str) -> dt.datetime | None:
+        state = self.states.get(account)
+        return state.last_login if state else None
+
+    def sharing(self, account: str) -> Sharing | None:
+        """Evidence of sharing for ``account``, or None when there is none."""
+        state = self.states.get(account)
+        if state is None or not (state.overlaps or state.busy_days):
+            return None
+        return Sharing(state.overlaps, state.pairs, state.busy_days)
+
+
+def _key(event: LoginEvent) -> tuple[dt.datetime, int]:
+    return event.login, event.row
+
+
+def scan(open_events: Callable[[], Iterable[LoginEvent]], scanner: ActivityScanner,
+         chunk: int = SORT_CHUNK) -> ActivityScanner:
+    """Feed every event to ``scanner`` in login-time order, with bounded memory.
+
+    Exports are usually in ascending order and then the log is read once, straight through.
+    At the first event out of order the scanner is reset and the log read again (``open_events``
+    opens it afresh), sorted in chunks of ``chunk`` events spilled to temporary files and merged.
+    """
+    previous: tuple[dt.datetime, int] | None = None
+    for event in open_events():
+        key = _key(event)
+        if previous is not None and key < previous:
+            break
+        scanner.feed(event)
+        previous = key
+    else:
+        scanner.finish()
+        return scanner
+    scanner.reset()
+    for event in _sorted(open_events(), chunk):
+        scanner.feed(event)
+    scanner.finish()
+    return scanner
+
+
+def _sorted(events: Iterable[LoginEvent], chunk: int) -> Iterator[LoginEvent]:
+    files: list[IO[bytes]] = []
+    try:
+        batch: list[LoginEvent] = []
+        for event in events:
+            batch.append(event)
+            if len(batch) >= chunk:
+                files.append(_spill(batch))
+                batch = []
+        batch.sort(key=_key)
+        yield from heapq.merge(*(_replay(f) for f in files), iter(batch), key=_key)
+    finally:
+        for f in files:
+            f.close()
+
+
+def _spill(batch: list[LoginEvent]) -> IO[bytes]:
+    batch.sort(key=_key)
+    handle = tempfile.TemporaryFile(prefix="nanbu-logins-")
+    for start in range(0, len(batch), 5000):
+        pickle.dump(batch[start:start + 5000], handle, protocol=pickle.HIGHEST_PROTOCOL)
+    handle.seek(0)
+    return handle
+
+
+def _replay(handle: IO[bytes]) -> Iterator[LoginEvent]:
+    while True:
+        try:
+            yield from pickle.load(handle)
+        except EOFError:
+            return
