@@ -7,6 +7,7 @@ Exit codes: 0 all clear, 1 findings (a control failed or could not be evaluated)
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
@@ -18,6 +19,7 @@ from nanbu_secops import __version__
 from nanbu_secops.errors import InputError
 
 EXIT_CLEAR, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
+DEFAULT_REGISTER = "registers/reinstatements.jsonl"
 
 
 def _only(text: str) -> list[str]:
@@ -47,37 +49,77 @@ def build_parser() -> argparse.ArgumentParser:
     validate = policy_commands.add_parser("validate", help="check policy files against their schema")
     validate.add_argument("path", nargs="?", help="policy file or folder (default: the installed policies)")
     validate.set_defaults(handler=cmd_policy_validate)
+    accounts = commands.add_parser("accounts", help="platform and local account hygiene (article 26)")
+    account_commands = accounts.add_subparsers(dest="accounts_command", required=True, metavar="SUBCOMMAND")
+    audit = account_commands.add_parser("audit", help="dormant, shared and non-staff platform accounts")
+    audit.add_argument("--accounts", required=True, help="platform accounts export (.csv or .xlsx)")
+    audit.add_argument("--logins", required=True, help="platform login log export (.csv or .xlsx)")
+    audit.add_argument("--roster", required=True, help="staff roster (.csv or .xlsx)")
+    audit.add_argument("--mapping", help="column-mapping file (YAML) for exports with other headers")
+    audit.add_argument("--as-of", help="audit date, YYYY-MM-DD (default: today, Asia/Shanghai)")
+    audit.add_argument("--policy", help="policy file or folder (default: the installed policies)")
+    audit.add_argument("--strict", action="store_true", help="a malformed row stops the audit (default: skip it)")
+    audit.add_argument("--format", choices=("text", "json", "xlsx", "html"), default="text")
+    audit.add_argument("--lang", choices=("zh", "en"), default="zh")
+    audit.add_argument("--output", help="write the report to FILE (required for xlsx)")
+    audit.set_defaults(handler=cmd_accounts_audit)
+
+    reinstate = account_commands.add_parser("reinstate", help="record a reinstatement with the unit's written explanation")
+    reinstate.add_argument("account")
+    reinstate.add_argument("--explanation", required=True, help="the unit's written explanation (UTF-8 text file)")
+    reinstate.add_argument("--approved-by", required=True, help="who approved reopening the account")
+    reinstate.add_argument("--host", help="the terminal, for a local account (omit for a platform account)")
+    reinstate.add_argument("--unit", help="the unit holding the account")
+    reinstate.add_argument("--register", default=DEFAULT_REGISTER, help=f"register file (default: {DEFAULT_REGISTER})")
+    reinstate.set_defaults(handler=cmd_accounts_reinstate)
+
+    register = account_commands.add_parser("register", help="the reinstatement register")
+    register_commands = register.add_subparsers(dest="register_command", required=True, metavar="SUBCOMMAND")
+    verify = register_commands.add_parser("verify", help="detect any edit or deletion in the register")
+    verify.add_argument("--register", default=DEFAULT_REGISTER)
+    verify.set_defaults(handler=cmd_register_verify)
+    find = register_commands.add_parser("find", help="entries for an account (exit 1 when none)")
+    find.add_argument("--register", default=DEFAULT_REGISTER)
+    find.add_argument("--account", required=True)
+    find.add_argument("--host")
+    find.set_defaults(handler=cmd_register_find)
     return parser
 
 
-def _write(output: str | None, text: str) -> None:
+def _write(output: str | None, data: str | bytes) -> None:
     """Print, or write the file atomically so a reader never sees half a report."""
     if output is None:
-        sys.stdout.write(text)
+        if isinstance(data, bytes):
+            raise InputError("this format is binary: give --output FILE")
+        sys.stdout.write(data)
         return
     target = Path(output)
     if not target.parent.is_dir():
         raise InputError("--output: folder does not exist", target.parent)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
         os.replace(tmp, target)
     except OSError as exc:
         os.unlink(tmp)
         raise InputError(f"--output: {exc.strerror}", target) from None
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    from nanbu_secops import audit
-    from nanbu_secops.policy import load_policies
+def _as_of(text: str | None) -> dt.date:
     from nanbu_secops.timeutil import parse_date, today
 
     try:
-        as_of = parse_date(args.as_of) if args.as_of else today()
+        return parse_date(text) if text else today()
     except ValueError as exc:
         raise InputError(f"--as-of: {exc}") from None
-    target = audit.make_target(args.root, as_of)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from nanbu_secops import audit
+    from nanbu_secops.policy import load_policies
+
+    target = audit.make_target(args.root, _as_of(args.as_of))
     report = audit.run(load_policies(args.policy), target, args.only, args.lang)
     if args.format == "json":
         _write(args.output, json.dumps(report.as_json(), ensure_ascii=False, indent=2) + "\n")
@@ -100,6 +142,59 @@ def cmd_policy_validate(args: argparse.Namespace) -> int:
     for policy in policies.policies:
         print(f"{policy.path}: ok ({policy.id} {policy.version}, {len(policy.controls)} controls)")
     return EXIT_CLEAR
+
+
+def cmd_accounts_audit(args: argparse.Namespace) -> int:
+    from nanbu_secops.accounts import platform, sources
+    from nanbu_secops.policy import load_policies
+    from nanbu_secops.report import accounts as render
+
+    settings = platform.Settings.from_policy(load_policies(args.policy))
+    mapping = sources.load_mapping(args.mapping) if args.mapping else None
+    if args.format == "xlsx" and not args.output:
+        raise InputError("--format xlsx is binary: give --output FILE")
+    result = platform.audit(Path(args.accounts), Path(args.logins), Path(args.roster), settings,
+                            _as_of(args.as_of), mapping, args.strict)
+    report = result.as_json(args.lang)
+    if args.format == "json":
+        _write(args.output, render.render_json(report))
+    elif args.format == "xlsx":
+        _write(args.output, render.render_xlsx(report, args.lang))
+    elif args.format == "html":
+        _write(args.output, render.render_html(report, args.lang))
+    else:
+        _write(args.output, render.render_text(report, args.lang))
+    for problem in result.problems[:20]:
+        print(f"nanbu-secops: skipped {problem}", file=sys.stderr)
+    return EXIT_FINDINGS if result.findings else EXIT_CLEAR
+
+
+def cmd_accounts_reinstate(args: argparse.Namespace) -> int:
+    from nanbu_secops.accounts import register
+
+    entry = register.append(Path(args.register), account=args.account, explanation=Path(args.explanation),
+                            approved_by=args.approved_by, host=args.host, unit=args.unit)
+    print(json.dumps(entry, ensure_ascii=False))
+    return EXIT_CLEAR
+
+
+def cmd_register_verify(args: argparse.Namespace) -> int:
+    from nanbu_secops.accounts import register
+
+    result = register.verify(Path(args.register))
+    for problem in result.problems:
+        print(f"{args.register}: {problem}", file=sys.stderr)
+    print(f"{args.register}: {'ok' if result.ok else 'BROKEN'} ({result.entries} entries)")
+    return EXIT_CLEAR if result.ok else EXIT_FINDINGS
+
+
+def cmd_register_find(args: argparse.Namespace) -> int:
+    from nanbu_secops.accounts import register
+
+    entries = register.find(Path(args.register), args.account, args.host)
+    for entry in entries:
+        print(json.dumps(entry, ensure_ascii=False))
+    return EXIT_CLEAR if entries else EXIT_FINDINGS
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,140 @@
+"""Renderings of the platform account audit: text, the xlsx list sent to units, and HTML.
+
+The xlsx is what the county office sends out: one sheet per unit, Chinese headers, one row per
+finding. The HTML is one self-contained file (no scripts, no external resources).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import defaultdict
+from io import BytesIO, StringIO
+from typing import Any
+
+from nanbu_secops.report.labels import SEVERITY
+from nanbu_secops.report.text import summarize
+
+RULE_LABELS = {
+    "zh": {"dormant": "休眠账号", "shared": "疑似转借/共用", "not-current-staff": "非在职在编",
+           "unit-mismatch": "单位不符", "generic-name": "通用账号名"},
+    "en": {"dormant": "dormant", "shared": "shared", "not-current-staff": "not current staff",
+           "unit-mismatch": "unit mismatch", "generic-name": "generic name"},
+}
+HEADERS = {
+    "zh": ["规则", "账号", "姓名", "单位", "级别", "条款", "依据", "处置措施"],
+    "en": ["Rule", "Account", "Holder", "Unit", "Severity", "Article", "Evidence", "Action"],
+}
+TITLES = {
+    "zh": ("集约化平台账号审计（第二十六条）", "基准日期", "合计", "问题账号", "无问题"),
+    "en": ("Platform account audit (article 26)", "As of", "Total", "Accounts with findings", "No findings"),
+}
+
+
+def _rows(report: dict[str, Any], lang: str) -> dict[str, list[list[str]]]:
+    """Findings grouped by unit, each a row of display strings."""
+    units: dict[str, list[list[str]]] = defaultdict(list)
+    for f in report["findings"]:
+        units[f["unit"]].append([RULE_LABELS[lang][f["rule"]], f["account"], f["holder"], f["unit"],
+                                 SEVERITY[lang][f["severity"]], f["article"], summarize(f["evidence"], 400),
+                                 f["action"]])
+    return dict(sorted(units.items()))
+
+
+def _summary_line(report: dict[str, Any], lang: str) -> str:
+    s = report["summary"]
+    counts = ", ".join(f"{RULE_LABELS[lang][r]} {n}" for r, n in s["findings"].items())
+    title, as_of, total, with_findings, _ = TITLES[lang]
+    return (f"{title}  {as_of}: {report['as_of']}  {total}: {s['accounts']} ({s['active']} active), "
+            f"{with_findings}: {s['accounts_with_findings']}  [{counts}]")
+
+
+def render_text(report: dict[str, Any], lang: str) -> str:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    out = StringIO()
+    console = Console(file=out, width=200, no_color=True, highlight=False, emoji=False)
+    console.print(Text(_summary_line(report, lang)))
+    for unit, rows in _rows(report, lang).items():
+        console.print(Text(f"{unit}  ({len(rows)})", style="bold"))
+        table = Table(expand=False)
+        for header in HEADERS[lang][:5] + HEADERS[lang][6:7]:
+            table.add_column(header, overflow="fold")
+        for row in rows:
+            table.add_row(*(Text(cell) for cell in row[:5] + row[6:7]))
+        console.print(table)
+    if not report["findings"]:
+        console.print(Text(TITLES[lang][4]))
+    for problem in report["problems"]:
+        console.print(Text(f"! {problem}"))
+    return out.getvalue()
+
+
+def render_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, ensure_ascii=False, indent=2) + "\n"
+
+
+def _sheet_title(unit: str, used: set[str]) -> str:
+    """Excel sheet names: at most 31 characters, none of []:*?/\\, unique."""
+    base = "".join("_" if ch in "[]:*?/\\" else ch for ch in unit)[:31] or "-"
+    title, n = base, 2
+    while title in used:
+        suffix = f"~{n}"
+        title, n = base[: 31 - len(suffix)] + suffix, n + 1
+    used.add(title)
+    return title
+
+
+def render_xlsx(report: dict[str, Any], lang: str) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+
+    book = Workbook()
+    overview = book.active
+    overview.title = "汇总" if lang == "zh" else "Summary"
+    overview.append([_summary_line(report, lang)])
+    overview.append(["单位" if lang == "zh" else "Unit"] + [RULE_LABELS[lang][r] for r in report["summary"]["findings"]])
+    used = {overview.title}
+    for unit, rows in _rows(report, lang).items():
+        counts = [sum(1 for r in rows if r[0] == RULE_LABELS[lang][rule]) for rule in report["summary"]["findings"]]
+        overview.append([unit, *counts])
+        sheet = book.create_sheet(_sheet_title(unit, used))
+        sheet.append(HEADERS[lang])
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        for row in rows:
+            sheet.append(row)
+        for column, width in zip("ABCDEFGH", (14, 18, 10, 18, 8, 6, 60, 50)):
+            sheet.column_dimensions[column].width = width
+        for row in sheet.iter_rows(min_row=2):
+            for cell in row:
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
+        sheet.freeze_panes = "A2"
+    buffer = BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def render_html(report: dict[str, Any], lang: str) -> str:
+    e = html.escape
+    parts = [f"<!DOCTYPE html><html lang=\"{'zh-CN' if lang == 'zh' else 'en'}\"><head><meta charset=\"utf-8\">",
+             f"<title>{e(TITLES[lang][0])}</title><style>body{{font-family:sans-serif;margin:1.5em}}"
+             "table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #999;padding:3px 6px;"
+             "vertical-align:top;font-size:13px}th{background:#eee}.high,.critical{color:#b00}</style></head><body>",
+             f"<h1>{e(TITLES[lang][0])}</h1><p>{e(_summary_line(report, lang))}</p>"]
+    for unit, rows in _rows(report, lang).items():
+        parts.append(f"<h2>{e(unit)} ({len(rows)})</h2><table><tr>")
+        parts += [f"<th>{e(h)}</th>" for h in HEADERS[lang]]
+        parts.append("</tr>")
+        for row, finding in zip(rows, (f for f in report["findings"] if f["unit"] == unit)):
+            parts.append(f"<tr class=\"{e(finding['severity'])}\">" + "".join(f"<td>{e(c)}</td>" for c in row)
+                         + "</tr>")
+        parts.append("</table>")
+    if not report["findings"]:
+        parts.append(f"<p>{e(TITLES[lang][4])}</p>")
+    if report["problems"]:
+        parts.append("<h2>!</h2><ul>" + "".join(f"<li>{e(p)}</li>" for p in report["problems"]) + "</ul>")
+    parts.append("</body></html>\n")
+    return "".join(parts)
