@@ -405,14 +405,14 @@ def test_two_processes_append_concurrently(tmp_path: Path, explanation: Path):
 
 
 def run_module(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nanbu_secops.accounts.register", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "nanbu_secops", "accounts", "register", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
 
 
-def test_module_cli_verify_and_find(good: Path, tmp_path: Path):
+def test_cli_verify_and_find(good: Path, tmp_path: Path):
     done = run_module("verify", "--register", str(good))
     assert done.returncode == 0, done.stderr
-    assert "ok, 5 entries" in done.stdout
+    assert "ok (5 entries)" in done.stdout
     done = run_module("find", "--register", str(good), "--account", "bob", "--host", "h02")
     assert done.returncode == 0
     found = [json.loads(line) for line in done.stdout.splitlines()]

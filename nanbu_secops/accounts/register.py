@@ -39,16 +39,14 @@ a shared lock while reading, so they never see half an append.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime as dt
 import fcntl
 import hashlib
 import json
 import os
-import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -400,43 +398,3 @@ def append(register: Path, *, account: str, explanation: Path, approved_by: str,
 
 
 # --------------------------------------------------------------------------------- main
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry until ``nanbu-secops accounts register ...`` is wired to these functions.
-
-    verify: exit 0 ok, 1 broken (problems on stderr). find: matching entries as JSON lines,
-    exit 0 if any, 1 if none. Exit 2 for bad input (a broken register given to find).
-    """
-    parser = argparse.ArgumentParser(prog="python -m nanbu_secops.accounts.register",
-                                     description="verify or search the reinstatement register")
-    commands = parser.add_subparsers(dest="command", required=True)
-    p_verify = commands.add_parser("verify", help="check the hash chain and the head file")
-    p_verify.add_argument("--register", required=True, type=Path)
-    p_find = commands.add_parser("find", help="entries for an account (only from a verified register)")
-    p_find.add_argument("--register", required=True, type=Path)
-    p_find.add_argument("--account", required=True)
-    p_find.add_argument("--host", help="the terminal (inventory name); omit for all entries of the account")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "verify":
-            result = verify(args.register)
-            for problem in result.problems:
-                print(f"{args.register}: {problem}", file=sys.stderr)
-            state = "ok" if result.ok else "BROKEN"
-            print(f"{args.register}: {state}, {result.entries} entries")
-            return 0 if result.ok else 1
-        found = find(args.register, args.account, args.host)
-        for entry in found:
-            print(canonical(entry))
-        if not found:
-            where = f" on {args.host}" if args.host else ""
-            print(f"{args.register}: no entry for {args.account}{where}", file=sys.stderr)
-        return 0 if found else 1
-    except InputError as exc:
-        print(f"nanbu-secops: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
