@@ -21,7 +21,7 @@ import heapq
 import pickle
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
 from nanbu_secops.accounts.model import LoginEvent
@@ -52,23 +52,23 @@ def is_dormant(last_login: dt.datetime | None, created: dt.datetime | None, cut:
     return created < cut
 
 
-@dataclass(slots=True)
-class _Open:
-    start: dt.datetime
-    end: dt.datetime
-    terminal: str
-    row: int
+# A session still open: (start, end, terminal, row). Plain tuples: millions are made.
+_Open = tuple[dt.datetime, dt.datetime, str, int]
 
 
-@dataclass(slots=True)
 class _State:
-    last_login: dt.datetime | None = None
-    open: list[_Open] = field(default_factory=list)
-    day: dt.date | None = None
-    day_terminals: set[str] = field(default_factory=set)
-    overlaps: int = 0
-    pairs: list[dict[str, Any]] = field(default_factory=list)
-    busy_days: list[dict[str, Any]] = field(default_factory=list)
+    """Per account: what one pass needs to remember. Evidence lists are made only when needed."""
+
+    __slots__ = ("last_login", "open", "day", "day_terminals", "overlaps", "pairs", "busy_days")
+
+    def __init__(self) -> None:
+        self.last_login: dt.datetime | None = None
+        self.open: list[_Open] = []
+        self.day: dt.date | None = None
+        self.day_terminals: set[str] = set()
+        self.overlaps = 0
+        self.pairs: list[dict[str, Any]] | None = None
+        self.busy_days: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -96,41 +96,56 @@ class ActivityScanner:
         self.events = 0
 
     def feed(self, event: LoginEvent) -> None:
+        # The hot loop of a multi-million-row audit: kept flat on purpose.
         self.events += 1
         state = self.states.get(event.account)
         if state is None:
             state = self.states[event.account] = _State()
         start = event.login
         end = event.logout if event.logout is not None else start + self.session
+        terminal = event.terminal
         if state.last_login is None or start > state.last_login:
             state.last_login = start
-        if state.open:
-            state.open = [o for o in state.open if o.end > start]
-            for other in state.open:
-                if other.terminal != event.terminal:
-                    state.overlaps += 1
-                    if len(state.pairs) < self.pair_cap:
-                        state.pairs.append({
-                            "first": {"terminal": other.terminal, "login": other.start.isoformat(),
-                                      "end": other.end.isoformat(), "row": other.row},
-                            "second": {"terminal": event.terminal, "login": start.isoformat(),
-                                       "end": end.isoformat(), "row": event.row}})
-        state.open.append(_Open(start, end, event.terminal, event.row))
+        opened = state.open
+        if len(opened) == 1 and opened[0][1] <= start:
+            opened[0] = (start, end, terminal, event.row)  # the usual case: the last session is over
+        elif opened:
+            live = [o for o in opened if o[1] > start]
+            for other in live:
+                if other[2] != terminal:
+                    self._overlap(state, other, (start, end, terminal, event.row))
+            live.append((start, end, terminal, event.row))
+            state.open = live
+        else:
+            state.open.append((start, end, terminal, event.row))
         day = start.date()
-        if day != state.day:
-            self._close_day(state)
+        if day == state.day:
+            state.day_terminals.add(terminal)
+        else:
+            if len(state.day_terminals) > self.max_terminals:
+                self._close_day(state)
             state.day = day
-        state.day_terminals.add(event.terminal)
+            state.day_terminals = {terminal}
+
+    def _overlap(self, state: _State, first: _Open, second: _Open) -> None:
+        state.overlaps += 1
+        if state.pairs is None:
+            state.pairs = []
+        if len(state.pairs) < self.pair_cap:
+            state.pairs.append({side: {"terminal": s[2], "login": s[0].isoformat(), "end": s[1].isoformat(),
+                                       "row": s[3]} for side, s in (("first", first), ("second", second))})
 
     def _close_day(self, state: _State) -> None:
         if state.day is not None and len(state.day_terminals) > self.max_terminals:
+            if state.busy_days is None:
+                state.busy_days = []
             state.busy_days.append({"day": state.day.isoformat(), "terminals": sorted(state.day_terminals)})
-        state.day_terminals = set()
 
     def finish(self) -> None:
         for state in self.states.values():
             self._close_day(state)
             state.open = []
+            state.day_terminals = set()
 
     def last_login(self, account: str) -> dt.datetime | None:
         state = self.states.get(account)
@@ -141,7 +156,7 @@ class ActivityScanner:
         state = self.states.get(account)
         if state is None or not (state.overlaps or state.busy_days):
             return None
-        return Sharing(state.overlaps, state.pairs, state.busy_days)
+        return Sharing(state.overlaps, state.pairs or [], state.busy_days or [])
 
 
 def _key(event: LoginEvent) -> tuple[dt.datetime, int]:
@@ -156,13 +171,14 @@ def scan(open_events: Callable[[], Iterable[LoginEvent]], scanner: ActivityScann
     At the first event out of order the scanner is reset and the log read again (``open_events``
     opens it afresh), sorted in chunks of ``chunk`` events spilled to temporary files and merged.
     """
-    previous: tuple[dt.datetime, int] | None = None
+    previous: dt.datetime | None = None
+    feed = scanner.feed
     for event in open_events():
-        key = _key(event)
-        if previous is not None and key < previous:
+        # Rows count up within a file, so equal times are in (login, row) order already.
+        if previous is not None and event.login < previous:
             break
-        scanner.feed(event)
-        previous = key
+        feed(event)
+        previous = event.login
     else:
         scanner.finish()
         return scanner

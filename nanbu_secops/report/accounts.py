@@ -73,7 +73,9 @@ def render_text(report: dict[str, Any], lang: str) -> str:
 
 
 def render_json(report: dict[str, Any]) -> str:
-    return json.dumps(report, ensure_ascii=False, indent=2) + "\n"
+    """Indented for people when small; one line (the fast C encoder) for large audits."""
+    indent = 2 if len(report["findings"]) <= 1000 else None
+    return json.dumps(report, ensure_ascii=False, indent=indent) + "\n"
 
 
 def _sheet_title(unit: str, used: set[str]) -> str:
