@@ -449,7 +449,7 @@ def test_exemptions_empty_file(tmp_path: Path):
      exemptions:
        - account: backup
          owner: [张伟
-     """, "4: not valid YAML: expected ',' or ']', but got '<stream end>'"),
+     """, "4: malformed YAML: while parsing a flow sequence expected ',' or ']', but got '<stream end>'"),
 ])
 def test_exemptions_malformed_with_line(tmp_path: Path, text: str, error: str):
     facts, errors = exemptions(tmp_path, text)

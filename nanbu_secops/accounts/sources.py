@@ -34,6 +34,7 @@ from nanbu_secops.accounts.model import (ACTIVE, DISABLED, LoginEvent, PlatformA
                                          StaffRecord)
 from nanbu_secops.errors import InputError
 from nanbu_secops.timeutil import COUNTY_TZ
+from nanbu_secops.yamlerrors import yaml_error
 
 T = TypeVar("T")
 Cell = Any                      # str from CSV; str, int, float, datetime, ... or None from xlsx
@@ -202,12 +203,8 @@ def load_mapping(path: str | Path) -> ColumnMapping:
         raise InputError(exc.strerror or str(exc), path) from None
     try:
         node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = " ".join(filter(None, [exc.context, exc.problem]))
-        raise InputError(f"malformed YAML: {problem}", path, mark.line + 1 if mark else None) from None
     except yaml.YAMLError as exc:
-        raise InputError(f"malformed YAML: {exc}", path) from None
+        raise yaml_error(exc, path) from None
     if node is None:
         raise InputError("the mapping file is empty", path)
 

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from nanbu_secops.collect import CollectError, Target, collector
+from nanbu_secops.yamlerrors import yaml_error
 
 EXEMPTIONS = "/etc/nanbu-secops/exemptions.yml"
 FIELDS = frozenset({"account", "controls", "owner", "reason", "expires"})
@@ -167,12 +168,8 @@ def parse_exemptions(text: str, path: str = EXEMPTIONS) -> Exemptions:
         return Exemptions([_entry(loader, item) for item in items.value], path)
     except _Invalid as exc:
         raise CollectError(f"{path}:{exc.line}: {exc}") from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f"{mark.line + 1}" if mark is not None else "?"
-        raise CollectError(f"{path}:{line}: not valid YAML: {exc.problem or exc}") from None
     except yaml.YAMLError as exc:
-        raise CollectError(f"{path}: not valid YAML: {exc}") from None
+        raise CollectError(str(yaml_error(exc, path))) from None
     finally:
         loader.dispose()
 

@@ -13,6 +13,7 @@ import yaml
 
 from nanbu_secops import checks
 from nanbu_secops.errors import InputError
+from nanbu_secops.yamlerrors import yaml_error
 from nanbu_secops.policy.model import Control, Policy, PolicySet, Text
 
 SCHEMA_VERSION = 1
@@ -71,12 +72,8 @@ def _read_yaml(path: Path) -> tuple[Any, dict[Path_, int]]:
         if node is None:
             raise InputError("the file is empty", path)
         data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = " ".join(filter(None, [exc.context, exc.problem]))
-        raise InputError(f"malformed YAML: {problem}", path, mark.line + 1 if mark else None) from None
     except yaml.YAMLError as exc:
-        raise InputError(f"malformed YAML: {exc}", path) from None
+        raise yaml_error(exc, path) from None
     finally:
         loader.dispose()
     lines: dict[Path_, int] = {}
