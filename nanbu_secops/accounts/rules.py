@@ -65,7 +65,7 @@ class _State:
         self.last_login: dt.datetime | None = None
         self.open: list[_Open] = []
         self.day: dt.date | None = None
-        self.day_terminals: set[str] = set()
+        self.day_terminals: set[str] | str = ""  # one terminal as a str, several as a set
         self.overlaps = 0
         self.pairs: list[dict[str, Any]] | None = None
         self.busy_days: list[dict[str, Any]] | None = None
@@ -98,13 +98,15 @@ class ActivityScanner:
     def feed(self, event: LoginEvent) -> None:
         # The hot loop of a multi-million-row audit: kept flat on purpose.
         self.events += 1
-        state = self.states.get(event.account)
+        states = self.states
+        state = states.get(event.account)
         if state is None:
-            state = self.states[event.account] = _State()
+            state = states[event.account] = _State()
         start = event.login
         end = event.logout if event.logout is not None else start + self.session
         terminal = event.terminal
-        if state.last_login is None or start > state.last_login:
+        last = state.last_login
+        if last is None or start > last:
             state.last_login = start
         opened = state.open
         if len(opened) == 1 and opened[0][1] <= start:
@@ -119,13 +121,17 @@ class ActivityScanner:
         else:
             state.open.append((start, end, terminal, event.row))
         day = start.date()
-        if day == state.day:
-            state.day_terminals.add(terminal)
-        else:
-            if len(state.day_terminals) > self.max_terminals:
+        if day != state.day:
+            # Most events open a new day for their account: remember its first terminal as a
+            # plain string and make a set only when a second terminal shows up that day.
+            if state.day_terminals.__class__ is set and len(state.day_terminals) > self.max_terminals:
                 self._close_day(state)
             state.day = day
-            state.day_terminals = {terminal}
+            state.day_terminals = terminal
+        elif state.day_terminals != terminal:
+            if state.day_terminals.__class__ is str:
+                state.day_terminals = {state.day_terminals}
+            state.day_terminals.add(terminal)
 
     def _overlap(self, state: _State, first: _Open, second: _Open) -> None:
         state.overlaps += 1
@@ -136,7 +142,7 @@ class ActivityScanner:
                                        "row": s[3]} for side, s in (("first", first), ("second", second))})
 
     def _close_day(self, state: _State) -> None:
-        if state.day is not None and len(state.day_terminals) > self.max_terminals:
+        if isinstance(state.day_terminals, set) and len(state.day_terminals) > self.max_terminals:
             if state.busy_days is None:
                 state.busy_days = []
             state.busy_days.append({"day": state.day.isoformat(), "terminals": sorted(state.day_terminals)})
@@ -145,7 +151,7 @@ class ActivityScanner:
         for state in self.states.values():
             self._close_day(state)
             state.open = []
-            state.day_terminals = set()
+            state.day_terminals = ""
 
     def last_login(self, account: str) -> dt.datetime | None:
         state = self.states.get(account)
