@@ -34,7 +34,7 @@ from nanbu_secops.accounts.model import (ACTIVE, DISABLED, LoginEvent, PlatformA
                                          StaffRecord)
 from nanbu_secops.errors import InputError
 from nanbu_secops.timeutil import COUNTY_TZ
-from nanbu_secops.yamlerrors import yaml_error
+from nanbu_secops.yamlfile import read_text, yaml_error
 
 T = TypeVar("T")
 Cell = Any                      # str from CSV; str, int, float, datetime, ... or None from xlsx
@@ -195,12 +195,7 @@ def load_mapping(path: str | Path) -> ColumnMapping:
     back to the built-in headers.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start})", path) from None
-    except OSError as exc:
-        raise InputError(exc.strerror or str(exc), path) from None
+    text = read_text(path)
     try:
         node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:

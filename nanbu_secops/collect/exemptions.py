@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from nanbu_secops.collect import CollectError, Target, collector
-from nanbu_secops.yamlerrors import yaml_error
+from nanbu_secops.yamlfile import yaml_error
 
 EXEMPTIONS = "/etc/nanbu-secops/exemptions.yml"
 FIELDS = frozenset({"account", "controls", "owner", "reason", "expires"})

@@ -13,7 +13,7 @@ import yaml
 
 from nanbu_secops import checks
 from nanbu_secops.errors import InputError
-from nanbu_secops.yamlerrors import yaml_error
+from nanbu_secops.yamlfile import read_text, yaml_error
 from nanbu_secops.policy.model import Control, Policy, PolicySet, Text
 
 SCHEMA_VERSION = 1
@@ -60,12 +60,7 @@ def policy_files(path: Path) -> list[Path]:
 
 def _read_yaml(path: Path) -> tuple[Any, dict[Path_, int]]:
     """Parse one YAML document; return the data and the line of every node by its path."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start})", path) from None
-    except OSError as exc:
-        raise InputError(exc.strerror or str(exc), path) from None
+    text = read_text(path)
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
