@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 packages=(python3 python3-venv)
 extras=""
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(openssh-server openssh-client iproute2 util-linux procps)
+  # sudo, nftables and chrony are what the terminal checks are tested against inside lab hosts;
+  # age is the reference implementation the escrow files are checked against.
+  packages+=(openssh-server openssh-client iproute2 util-linux procps sudo nftables chrony age)
   extras="[test]"
 fi
 
@@ -26,6 +28,14 @@ if ((${#missing[@]})); then
   fi
   echo "setup: installing ${missing[*]}"
   apt-get update -qq
+  # Installing must not start daemons on this machine (chronyd would reach for public NTP
+  # servers): policy-rc.d is Debian's switch for that; a temporary one is removed afterwards.
+  rcd=/usr/sbin/policy-rc.d
+  own_rcd=""
+  if [[ ! -e $rcd ]]; then
+    printf '#!/bin/sh\nexit 101\n' > "$rcd" && chmod 755 "$rcd" && own_rcd=1
+    trap 'rm -f "$rcd"' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 

@@ -54,13 +54,24 @@ def project_root() -> Path:
     return PROJECT_ROOT
 
 
+def lab_network(n: int) -> dict[str, str]:
+    """Network names of lab number ``n`` (env NSLAB_ID): 0 is the default; others let test
+    sessions run side by side on one machine without waiting for each other's lab lock."""
+    if n == 0:
+        return {}
+    if not 0 < n < 10:
+        raise ValueError(f"NSLAB_ID must be 0..9, got {n}")
+    return {"bridge": f"nslabbr{n}", "ipv4_net": f"169.254.{77 + n}.0/24",
+            "ipv6_net": f"fd6e:616e:62{75 + n}::/64", "ns_prefix": f"nslab{n}-", "veth_prefix": f"nslab{n}v"}
+
+
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
     """Three real SSH hosts (h01..h03), up once per session and always torn down."""
     if os.geteuid() != 0:
         pytest.fail("the SSH lab needs root (network namespaces, overlayfs); run the tests as root", pytrace=False)
     workdir = Path(tempfile.mkdtemp(prefix="nslab-", dir="/tmp"))
-    the_lab = Lab(workdir, 3)
+    the_lab = Lab(workdir, 3, **lab_network(int(os.environ.get("NSLAB_ID", "0"))))
     try:
         the_lab.up()
         yield the_lab

@@ -31,13 +31,19 @@ def status_of(tmp_path: Path, capsys: pytest.CaptureFixture[str], control: str,
 
 def test_compliant_root_passes_everything(tmp_path, capsys):
     code, report = run_check(make_root(tmp_path), capsys)
-    assert {r["control"]: r["status"] for r in report["results"]} == {
+    statuses = {r["control"]: r["status"] for r in report["results"]}
+    assert {c: statuses[c] for c in (
+        "NS26-PASS-001", "NS26-PASS-002", "NS26-PASS-003", "NS26-PASS-004", "NS26-PASS-005", "NS26-ACCT-001",
+        "NS26-SSH-001", "NS26-SSH-002", "NS26-ACCT-010", "NS26-ACCT-011", "NS26-ACCT-012")} == {
         "NS26-PASS-001": "pass", "NS26-PASS-002": "pass", "NS26-PASS-003": "pass", "NS26-PASS-004": "pass",
         "NS26-PASS-005": "pass", "NS26-ACCT-001": "pass", "NS26-SSH-001": "pass", "NS26-SSH-002": "pass",
         "NS26-ACCT-010": "pass", "NS26-ACCT-011": "pass", "NS26-ACCT-012": "pass"}
+    # Everything else passes too, or is skipped because it can only be seen on a live system
+    # (processes, sockets, routes): a --root tree has none of those.
+    others = {r["control"]: r for r in report["results"] if r["status"] != "pass"}
+    assert all(r["status"] == "skip" and "live" in r["evidence"]["reason"] for r in others.values()), others
     assert code == 0
     assert report["host"] == "terminal-01"
-    assert all(r["article"] == "26" for r in report["results"])
 
 
 # --- login.defs -------------------------------------------------------------------------------

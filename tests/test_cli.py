@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from nanbu_secops.cli import main
+from nanbu_secops.policy.loader import load_policies
 from tests.roots import AS_OF, make_root
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -24,6 +25,11 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=60, check=False)
 
 
+def shipped_controls() -> list:
+    """Every enabled control of the shipped policies, so counts follow the policy files."""
+    return [c for p in load_policies(PROJECT / "policies").policies for c in p.controls if c.enabled]
+
+
 def result_schema() -> dict:
     return json.loads(resources.files("nanbu_secops").joinpath("schemas/check-result.schema.json").read_text())
 
@@ -34,8 +40,10 @@ def test_json_output_matches_the_shipped_schema(tmp_path):
     report = json.loads(done.stdout)
     jsonschema.validate(report, result_schema())
     assert report["generated"].endswith("+08:00")
-    assert report["policy_version"] == "nanbu-a26@2026.11.1"
-    assert report["summary"] == {"pass": 11, "fail": 0, "error": 0, "skip": 0}
+    assert "nanbu-a26@2026.11.1" in report["policy_version"].split(",")
+    summary = report["summary"]
+    assert summary["fail"] == summary["error"] == 0
+    assert summary["pass"] + summary["skip"] == len(report["results"]) == len(shipped_controls())
 
 
 def test_schema_rejects_a_wrong_report():
@@ -66,7 +74,8 @@ def test_only_selects_controls_and_articles(tmp_path, capsys):
     assert [r["control"] for r in json.loads(capsys.readouterr().out)["results"]] == ["NS26-PASS-001",
                                                                                     "NS26-SSH-002"]
     main(["check", "--root", root, "--format", "json", "--only", "26"])
-    assert len(json.loads(capsys.readouterr().out)["results"]) == 11
+    article26 = [c for c in shipped_controls() if c.article == "26"]
+    assert len(json.loads(capsys.readouterr().out)["results"]) == len(article26)
 
 
 def test_output_file(tmp_path):
@@ -104,7 +113,7 @@ def test_unknown_format_is_a_usage_error():
 def test_shipped_policies_validate():
     done = cli("policy", "validate", str(PROJECT / "policies"))
     assert done.returncode == 0, done.stderr
-    assert "article26.yml: ok (nanbu-a26 2026.11.1, 11 controls)" in done.stdout
+    assert "article26.yml: ok (nanbu-a26 2026.11.1, " in done.stdout
 
 
 def line_of(text: str, needle: str, occurrence: int = 1) -> int:
