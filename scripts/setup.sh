@@ -31,9 +31,8 @@ if ((${#missing[@]})); then
   # Installing must not start daemons on this machine (chronyd would reach for public NTP
   # servers): policy-rc.d is Debian's switch for that; a temporary one is removed afterwards.
   rcd=/usr/sbin/policy-rc.d
-  own_rcd=""
   if [[ ! -e $rcd ]]; then
-    printf '#!/bin/sh\nexit 101\n' > "$rcd" && chmod 755 "$rcd" && own_rcd=1
+    printf '#!/bin/sh\nexit 101\n' > "$rcd" && chmod 755 "$rcd"
     trap 'rm -f "$rcd"' EXIT
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
