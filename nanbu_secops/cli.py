@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -83,11 +82,84 @@ def build_parser() -> argparse.ArgumentParser:
     find.add_argument("--account", required=True)
     find.add_argument("--host")
     find.set_defaults(handler=cmd_register_find)
+    _creds_parser(commands)
     return parser
 
 
+def _creds_parser(commands: argparse._SubParsersAction) -> None:
+    """``creds``: the controller's steps of playbooks/rotate_credentials.yml, and escrow access."""
+    creds = commands.add_parser("creds", help="credential rotation with escrow (article 26)")
+    sub = creds.add_subparsers(dest="creds_command", required=True, metavar="SUBCOMMAND")
+
+    def target(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--escrow", required=True, help="escrow folder")
+        p.add_argument("--host", required=True, help="inventory name of the terminal")
+        p.add_argument("--account", required=True, help="the account whose credential is rotated")
+
+    def recipients(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--recipient", action="append", default=[], help="age recipient (age1... or ssh-ed25519 ...)")
+        p.add_argument("--recipients-file", action="append", default=[], help="file of recipients, one per line")
+
+    password = sub.add_parser("password", help="new password, escrowed; prints JSON with the secret (for the playbook)")
+    target(password)
+    recipients(password)
+    password.add_argument("--policy", help="policy file or folder (default: the installed policies)")
+    password.set_defaults(handler=cmd_creds_password)
+
+    key = sub.add_parser("ssh-key", help="new operations SSH key, escrowed and stored in the key folder")
+    target(key)
+    recipients(key)
+    key.add_argument("--key-dir", required=True, help="the controller's key folder")
+    key.set_defaults(handler=cmd_creds_ssh_key)
+
+    mark = sub.add_parser("mark", help="record what happened to an escrowed credential")
+    mark.add_argument("entry", help="the entry's .age file")
+    mark.add_argument("state", choices=("applied", "verified", "rolled-back", "not-applied", "found-in-use"))
+    mark.add_argument("--detail", default="")
+    mark.set_defaults(handler=cmd_creds_mark)
+
+    reconcile = sub.add_parser("reconcile", help="settle unconfirmed entries against the hash on standard input")
+    target(reconcile)
+    reconcile.set_defaults(handler=cmd_creds_reconcile)
+
+    verify = sub.add_parser("verify", help="log in over SSH with a credential (exit 0 when it works)")
+    verify.add_argument("--address", required=True, help="address to connect to")
+    verify.add_argument("--port", type=int, default=22)
+    verify.add_argument("--user", required=True)
+    verify.add_argument("--known-hosts", required=True, help="known_hosts file to check the host key against")
+    verify.add_argument("--host-key-alias", help="name the host key is listed under (default: the address)")
+    how = verify.add_mutually_exclusive_group(required=True)
+    how.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    how.add_argument("--key", help="private key file")
+    verify.add_argument("--timeout", type=float, default=15.0)
+    verify.set_defaults(handler=cmd_creds_verify)
+
+    activate = sub.add_parser("activate-key", help="make a key of the key folder the one Ansible uses")
+    activate.add_argument("--key-dir", required=True)
+    activate.add_argument("--host", required=True)
+    activate.add_argument("key")
+    activate.set_defaults(handler=cmd_creds_activate_key)
+
+    status = sub.add_parser("status", help="state of each host's latest rotation (exit 1 when any is unconfirmed or failed)")
+    status.add_argument("--escrow", required=True)
+    status.add_argument("--host", action="append", default=[], help="only these hosts (repeatable)")
+    status.add_argument("--format", choices=("text", "json"), default="text")
+    status.add_argument("--lang", choices=("zh", "en"), default="zh")
+    status.set_defaults(handler=cmd_creds_status)
+
+    escrow = sub.add_parser("escrow", help="the escrow, for the unit account manager")
+    escrow_sub = escrow.add_subparsers(dest="escrow_command", required=True, metavar="SUBCOMMAND")
+    opened = escrow_sub.add_parser("open", help="decrypt an escrowed credential with your age identity")
+    opened.add_argument("entry", help="the entry's .age file")
+    opened.add_argument("--identity", "-i", required=True, help="age identity file or OpenSSH private key")
+    opened.add_argument("--output", help="write the secret to FILE (mode 0600) instead of standard output")
+    opened.set_defaults(handler=cmd_creds_escrow_open)
+
+
 def _write(output: str | None, data: str | bytes) -> None:
-    """Print, or write the file atomically so a reader never sees half a report."""
+    """Print, or write the file (mode 0600) atomically so a reader never sees half a report."""
+    from nanbu_secops.fileutil import atomic_write
+
     if output is None:
         if isinstance(data, bytes):
             raise InputError("this format is binary: give --output FILE")
@@ -96,13 +168,9 @@ def _write(output: str | None, data: str | bytes) -> None:
     target = Path(output)
     if not target.parent.is_dir():
         raise InputError("--output: folder does not exist", target.parent)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, target)
+        atomic_write(target, data.encode("utf-8") if isinstance(data, str) else data)
     except OSError as exc:
-        os.unlink(tmp)
         raise InputError(f"--output: {exc.strerror}", target) from None
 
 
@@ -195,6 +263,95 @@ def cmd_register_find(args: argparse.Namespace) -> int:
     for entry in entries:
         print(json.dumps(entry, ensure_ascii=False))
     return EXIT_CLEAR if entries else EXIT_FINDINGS
+
+
+def _recipients(args: argparse.Namespace) -> list:
+    from nanbu_secops.creds import escrow
+
+    found = escrow.parse_recipients(args.recipient)
+    for path in args.recipients_file:
+        found += escrow.read_recipient_file(Path(path))
+    if not found:
+        raise InputError("no escrow recipient: give --recipient or --recipients-file (the unit account manager's age key)")
+    return found
+
+
+def cmd_creds_password(args: argparse.Namespace) -> int:
+    from nanbu_secops.creds import rotate
+    from nanbu_secops.policy import load_policies
+    from nanbu_secops.policy.loader import require_variables
+
+    rules = rotate.PasswordRules.from_variables(require_variables(load_policies(args.policy), rotate.POLICY_SCHEMA))
+    print(json.dumps(rotate.prepare_password(Path(args.escrow), args.host, args.account, _recipients(args), rules)))
+    return EXIT_CLEAR
+
+
+def cmd_creds_ssh_key(args: argparse.Namespace) -> int:
+    from nanbu_secops.creds import rotate
+
+    print(json.dumps(rotate.prepare_key(Path(args.escrow), Path(args.key_dir), args.host, args.account,
+                                        _recipients(args))))
+    return EXIT_CLEAR
+
+
+def cmd_creds_mark(args: argparse.Namespace) -> int:
+    from nanbu_secops.creds import escrow
+
+    entry = escrow.mark(escrow.load(Path(args.entry)), args.state, args.detail)
+    print(json.dumps(entry.as_json(), ensure_ascii=False))
+    return EXIT_CLEAR
+
+
+def cmd_creds_reconcile(args: argparse.Namespace) -> int:
+    from nanbu_secops.creds import escrow
+
+    changed = escrow.reconcile(Path(args.escrow), args.host, args.account, sys.stdin.read().strip())
+    print(json.dumps({"changed": [e.as_json() for e in changed]}, ensure_ascii=False))
+    return EXIT_CLEAR
+
+
+def cmd_creds_verify(args: argparse.Namespace) -> int:
+    from nanbu_secops.creds import verify
+
+    if not Path(args.known_hosts).is_file():
+        raise InputError("known_hosts file does not exist", args.known_hosts)
+    secret = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+    result = verify.login(args.address, args.port, args.user, known_hosts=Path(args.known_hosts), password=secret,
+                          key_file=Path(args.key) if args.key else None, host_key_alias=args.host_key_alias,
+                          timeout=args.timeout)
+    print(json.dumps({"ok": result.ok, "reason": result.reason}))
+    return EXIT_CLEAR if result.ok else EXIT_FINDINGS
+
+
+def cmd_creds_activate_key(args: argparse.Namespace) -> int:
+    from nanbu_secops.creds import keys
+
+    keys.activate(Path(args.key_dir), args.host, Path(args.key))
+    return EXIT_CLEAR
+
+
+def cmd_creds_status(args: argparse.Namespace) -> int:
+    from nanbu_secops.creds import rotate
+    from nanbu_secops.report import creds as render
+
+    escrow_dir = Path(args.escrow)
+    if not escrow_dir.is_dir():
+        raise InputError("escrow folder does not exist", escrow_dir)
+    rows = rotate.status(escrow_dir, args.host)
+    _write(None, render.render_json(rows) if args.format == "json" else render.render_text(rows, args.lang))
+    return EXIT_CLEAR if all(r["state"] == "verified" for r in rows if r.get("latest", True)) and \
+        all(r["settled"] for r in rows) else EXIT_FINDINGS
+
+
+def cmd_creds_escrow_open(args: argparse.Namespace) -> int:
+    from nanbu_secops.creds import escrow
+
+    payload = escrow.open_entry(Path(args.entry), escrow.read_identities(Path(args.identity)))
+    secret = payload["secret"] if payload["secret"].endswith("\n") else payload["secret"] + "\n"
+    _write(args.output, secret)
+    print(f"nanbu-secops: opened {payload['kind']} of {payload['account']}@{payload['host']} "
+          f"escrowed {payload['created']}", file=sys.stderr)
+    return EXIT_CLEAR
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -45,7 +45,6 @@ import fcntl
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +52,7 @@ from typing import Any
 
 from nanbu_secops import timeutil
 from nanbu_secops.errors import InputError
+from nanbu_secops.fileutil import atomic_write, fsync_dir
 
 GENESIS = "0" * 64
 FIELDS = frozenset({"seq", "time", "account", "host", "unit", "approved_by", "explanation", "prev", "hash"})
@@ -313,30 +313,8 @@ def _text_field(name: str, value: object, *, optional: bool = False) -> str | No
 
 def _write_head(register: Path, entries: int, last_hash: str) -> None:
     """Rewrite the head file atomically (temp file, fsync, rename, fsync of the folder)."""
-    target = head_path(register)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        os.fchmod(fd, FILE_MODE)
-        os.write(fd, (canonical({"entries": entries, "hash": last_hash}) + "\n").encode("utf-8"))
-        os.fsync(fd)
-        os.close(fd)
-        fd = -1
-        os.replace(tmp, target)
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(target.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    atomic_write(head_path(register), (canonical({"entries": entries, "hash": last_hash}) + "\n").encode("utf-8"),
+                 FILE_MODE)
 
 
 def append(register: Path, *, account: str, explanation: Path, approved_by: str, host: str | None = None,
@@ -363,7 +341,7 @@ def append(register: Path, *, account: str, explanation: Path, approved_by: str,
     try:
         fd = os.open(register, flags | os.O_CREAT | os.O_EXCL, FILE_MODE)
         os.fchmod(fd, FILE_MODE)  # exactly 0640 whatever the umask
-        _fsync_dir(register.parent)
+        fsync_dir(register.parent)
     except FileExistsError:
         fd = os.open(register, flags)
     except OSError as exc:

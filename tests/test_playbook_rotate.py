@@ -1,0 +1,307 @@
+"""playbooks/rotate_credentials.yml on real lab hosts, with the faults the issue names.
+
+Zero lock-outs is the bar: after every run, killed or not, each account's password is either
+the one it had or one the escrow holds, the account manager can open every escrowed secret,
+and ``creds status`` tells which. Secrets never appear in the run's output or in the escrow's
+plain files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyrage
+import pytest
+
+from nanbu_secops.creds import escrow
+from tests.conftest import lab_network
+from tests.lab import PROJECT_ROOT, Lab
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import crypt
+
+PLAYBOOK = PROJECT_ROOT / "playbooks" / "rotate_credentials.yml"
+CLI = Path(sys.executable).with_name("nanbu-secops")
+ACCOUNT = "clerk"
+OLD_PASSWORD = "Old-clerk-pass-2026"
+HOSTS = ["r01", "r02", "r03"]
+
+
+@pytest.fixture(scope="module")
+def rlab() -> Iterator[Lab]:
+    """Three hosts of their own, so that stopping one mid-run disturbs no other test."""
+    if os.geteuid() != 0:
+        pytest.fail("the SSH lab needs root", pytrace=False)
+    workdir = Path(tempfile.mkdtemp(prefix="nsrot-", dir="/tmp"))
+    lab = Lab(workdir, HOSTS, **lab_network(int(os.environ.get("NSLAB_ID", "0")) + 5))
+    try:
+        lab.up()
+        yield lab
+    finally:
+        lab.down()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def site(rlab: Lab, tmp_path: Path) -> dict[str, Any]:
+    """Fresh hosts with account ``clerk`` (known old password), an escrow and a manager's age key."""
+    old_hash = crypt.crypt(OLD_PASSWORD, crypt.mksalt(crypt.METHOD_SHA512))
+    for name in HOSTS:
+        rlab.reset_host(name)
+        rlab.ssh(name, f"useradd -m -s /bin/bash {ACCOUNT} && chpasswd -e", input=f"{ACCOUNT}:{old_hash}\n")
+    identity = pyrage.x25519.Identity.generate()
+    (tmp_path / "manager.agekey").write_text(f"{identity}\n")
+    (tmp_path / "escrow").mkdir(mode=0o700)
+    extra = {"nanbu_escrow_dir": str(tmp_path / "escrow"), "nanbu_escrow_recipients": [str(identity.to_public())],
+             "nanbu_rotate_accounts": [ACCOUNT], "nanbu_known_hosts": str(rlab.known_hosts), "nanbu_cli": str(CLI)}
+    (tmp_path / "vars.json").write_text(json.dumps(extra))
+    return {"dir": tmp_path, "escrow": tmp_path / "escrow", "identity": identity, "old_hash": old_hash,
+            "vars": tmp_path / "vars.json", "outputs": []}
+
+
+def run(rlab: Lab, site: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
+    done = rlab.ansible_playbook(PLAYBOOK, "-e", f"@{site['vars']}", *args)
+    site["outputs"].append(done.stdout + done.stderr)
+    return done
+
+
+def shadow_hash(rlab: Lab, host: str, account: str = ACCOUNT) -> str:
+    return rlab.ssh(host, f"getent shadow {account}").stdout.split(":")[1]
+
+
+def entries(site: dict[str, Any], host: str, kind: str = "password") -> list[escrow.Entry]:
+    return [e for e in escrow.entries(site["escrow"], host) if e.kind == kind]
+
+
+def opened(site: dict[str, Any], entry: escrow.Entry) -> str:
+    return escrow.open_entry(entry.path, [site["identity"]])["secret"]
+
+
+def can_login(rlab: Lab, host: str, password: str) -> bool:
+    done = subprocess.run([str(CLI), "creds", "verify", "--address", rlab.hosts[host].ipv4, "--user", ACCOUNT,
+                           "--known-hosts", str(rlab.known_hosts), "--password-stdin"],
+                          input=password + "\n", capture_output=True, text=True, timeout=60)
+    return done.returncode == 0
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    return {m[1]: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m[2])}
+            for m in re.finditer(r"^(\S+)\s+:\s+(ok=.*)$", output, re.M)}
+
+
+def status(site: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
+    done = subprocess.run([str(CLI), "creds", "status", "--escrow", str(site["escrow"]), "--format", "json"],
+                          capture_output=True, text=True, timeout=60)
+    return done.returncode, json.loads(done.stdout)["rotations"]
+
+
+def password_is_known(rlab: Lab, site: dict[str, Any], host: str) -> str:
+    """'old' or the escrow entry whose password the host has; anything else is a lock-out."""
+    current = shadow_hash(rlab, host)
+    if current == site["old_hash"]:
+        return "old"
+    for entry in entries(site, host):
+        secret = opened(site, entry)
+        if crypt.crypt(secret, current) == current:
+            return entry.path.name
+    raise AssertionError(f"{host}: {ACCOUNT} has a password nobody knows: {current}")
+
+
+def assert_no_secret_leaked(site: dict[str, Any]) -> None:
+    secrets = [opened(site, e) for e in escrow.entries(site["escrow"])]
+    assert secrets
+    for output in site["outputs"]:
+        for secret in secrets:
+            assert secret not in output
+        assert "$6$" not in output  # neither the new hashes nor the old one
+    for path in site["escrow"].rglob("*"):
+        if path.is_file() and path.suffix != ".age":
+            text = path.read_text()
+            for secret in secrets:
+                assert secret not in text, path
+        if path.is_file():
+            assert path.stat().st_mode & 0o077 == 0, path  # 0600 files, 0700 folders
+    assert all(opened(site, e).encode() not in e.path.read_bytes() for e in escrow.entries(site["escrow"]))
+
+
+def test_rotation_escrows_sets_and_verifies(rlab, site):
+    done = run(rlab, site, "-vvv")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in recap(done.stdout).values())
+    for host in HOSTS:
+        [entry] = entries(site, host)
+        assert [e["state"] for e in entry.events] == ["escrowed", "applied", "verified"]
+        secret = opened(site, entry)
+        assert len(secret) == 20 and not set(secret) & set("0Oo1lI|")
+        current = shadow_hash(rlab, host)
+        assert current.startswith("$6$") and current != site["old_hash"]
+        assert escrow.load(entry.path).salt == current.rsplit("$", 1)[0]
+        assert can_login(rlab, host, secret) and not can_login(rlab, host, OLD_PASSWORD)
+    # The reference age implementation opens the escrow too.
+    key = site["dir"] / "manager.agekey"
+    [entry] = entries(site, "r01")
+    clear = subprocess.run(["age", "-d", "-i", str(key), str(entry.path)], capture_output=True, check=True).stdout
+    assert json.loads(clear)["secret"] == opened(site, entry)
+    code, rows = status(site)
+    assert code == 0 and {(r["host"], r["state"]) for r in rows} == {(h, "verified") for h in HOSTS}
+    assert_no_secret_leaked(site)
+
+
+def test_check_mode_changes_nothing(rlab, site):
+    done = run(rlab, site, "--check", "--diff")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "a new password would be escrowed" in done.stdout
+    assert list(escrow.entries(site["escrow"])) == []
+    assert all(shadow_hash(rlab, h) == site["old_hash"] for h in HOSTS)
+
+
+def test_host_refusing_password_logins_is_rolled_back_and_reported(rlab, site):
+    rlab.ssh("r02", "printf 'PasswordAuthentication no\\nKbdInteractiveAuthentication no\\n' "
+                    "> /etc/ssh/sshd_config.d/00-no-passwords.conf && kill -HUP 1")
+    time.sleep(0.5)
+    done = run(rlab, site)
+    assert done.returncode != 0
+    counts = recap(done.stdout)
+    assert counts["r02"]["failed"] == 1 and counts["r01"]["failed"] == counts["r03"]["failed"] == 0
+    assert "sshd does not accept this method" in done.stdout
+    assert shadow_hash(rlab, "r02") == site["old_hash"]
+    [entry] = entries(site, "r02")
+    assert entry.state == "rolled-back" and "does not accept" in entry.events[-1]["detail"]
+    assert all(entries(site, h)[0].state == "verified" for h in ("r01", "r03"))
+    code, rows = status(site)
+    assert code == 1 and {r["host"]: r["state"] for r in rows}["r02"] == "rolled-back"
+    assert_no_secret_leaked(site)
+
+
+def test_host_that_disappears_mid_run(rlab, site):
+    """r03 goes down once its new password is escrowed: it is reported, and settled next run."""
+    proc = start_playbook(rlab, site)
+    try:
+        wait_for(lambda: entries(site, "r03"), proc)
+        rlab.stop_host("r03")
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    site["outputs"].append(out)
+    assert proc.returncode != 0
+    assert recap(out)["r03"]["unreachable"] == 1
+    assert "r03: UNREACHABLE" in out  # the run's own report names it
+    rlab.start_host("r03")
+    state = password_is_known(rlab, site, "r03")
+    code, rows = status(site)
+    assert code == 1 and {r["host"]: r["settled"] for r in rows}["r03"] is False
+    again = run(rlab, site)
+    assert again.returncode == 0, again.stdout[-3000:]
+    first, second = entries(site, "r03")
+    assert first.state == ("not-applied" if state == "old" else "found-in-use")
+    assert second.state == "verified" and password_is_known(rlab, site, "r03") == second.path.name
+    assert_no_secret_leaked(site)
+
+
+def test_killed_run_leaves_no_unknown_password(rlab, site):
+    """SIGKILL right after the first secret is escrowed, before it can be applied everywhere."""
+    proc = start_playbook(rlab, site)
+    try:
+        wait_for(lambda: list(escrow.entries(site["escrow"])), proc, interval=0.01)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate(timeout=60)
+    site["outputs"].append(out)
+    known = {h: password_is_known(rlab, site, h) for h in HOSTS}
+    assert any(entries(site, h) for h in HOSTS)
+    for entry in escrow.entries(site["escrow"]):
+        assert opened(site, entry)  # nothing escrowed is lost or unreadable
+    code, _ = status(site)
+    assert code == 1  # unconfirmed entries are shown, not hidden
+    again = run(rlab, site)
+    assert again.returncode == 0, again.stdout[-3000:]
+    code, rows = status(site)
+    assert code == 0, rows
+    for host in HOSTS:
+        *earlier, last = entries(site, host)
+        assert last.state == "verified" and password_is_known(rlab, site, host) == last.path.name
+        for entry in earlier:
+            assert entry.state == ("found-in-use" if known[host] == entry.path.name else "not-applied")
+    assert_no_secret_leaked(site)
+
+
+def test_ops_key_rotation_never_cuts_the_connection(rlab, site):
+    """The key Ansible logs in with is replaced; it logs in with the new one afterwards, the old one no longer works."""
+    keys = site["dir"] / "keys"
+    keys.mkdir(mode=0o700)
+    host = "r01"
+    (keys / host).mkdir(mode=0o700)
+    old = keys / host / "id_ed25519-20260101T000000.000000+0800"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(old)], check=True)
+    (keys / host / "current").symlink_to(old.name)
+    rlab.ssh(host, "cat >> /root/.ssh/authorized_keys", input=Path(f"{old}.pub").read_text())
+    # Ansible may use only the managed key: a copy of the lab's ssh_config without its key or shared connections.
+    config = site["dir"] / "ssh_config"
+    config.write_text(re.sub(r"(?m)^\s*(IdentityFile|ControlMaster|ControlPath|ControlPersist) .*\n", "",
+                             rlab.ssh_config.read_text()))
+    only_managed = ["-e", f"ansible_ssh_common_args='-F {config} -o ControlMaster=no'",
+                    "-e", f"ansible_ssh_private_key_file={keys / host / 'current'}"]
+    env = {"ANSIBLE_SSH_ARGS": "-o ControlMaster=no -o ControlPath=none"}
+    done = rlab.ansible_playbook(PLAYBOOK, "-e", f"@{site['vars']}", "-e", "nanbu_rotate_ops_key=true",
+                                 "-e", f"nanbu_ops_key_dir={keys}", "-e", "target=r01", *only_managed, env=env)
+    site["outputs"].append(done.stdout + done.stderr)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    new = (keys / host / "current").resolve()
+    assert new != old.resolve() and new.is_file() and new.stat().st_mode & 0o077 == 0
+    authorized = rlab.ssh(host, "cat /root/.ssh/authorized_keys").stdout
+    assert Path(f"{new}.pub").read_text().split()[1] in authorized
+    assert Path(f"{old}.pub").read_text().split()[1] not in authorized
+    assert Path(f"{rlab.client_key}.pub").read_text().split()[1] in authorized  # other keys untouched
+    [entry] = entries(site, host, "ssh-key")
+    assert entry.state == "verified" and opened(site, entry) == new.read_text()
+    assert ping(rlab, "r01", *only_managed, env=env).returncode == 0  # Ansible gets in with the new key alone
+    assert ping(rlab, "r01", *only_managed, "-e", f"ansible_ssh_private_key_file={old}", env=env).returncode == 4
+    again = rlab.ansible_playbook(PLAYBOOK, "-e", f"@{site['vars']}", "-e", "nanbu_rotate_ops_key=true",
+                                  "-e", f"nanbu_ops_key_dir={keys}", "-e", "target=r01", *only_managed, env=env)
+    site["outputs"].append(again.stdout + again.stderr)
+    assert again.returncode == 0, again.stdout[-3000:]  # and the next rotation starts from it
+    assert (keys / host / "current").resolve() not in (new, old.resolve())
+    assert ping(rlab, "r01", *only_managed, "-e", f"ansible_ssh_private_key_file={new}", env=env).returncode == 4
+    assert_no_secret_leaked(site)
+
+
+def ping(rlab: Lab, host: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A bare ``ansible -m ping``: 0 when Ansible can log in, 4 when the host is unreachable."""
+    exe = Path(sys.executable).with_name("ansible")
+    return subprocess.run([str(exe), host, "-i", str(rlab.inventory), "-m", "ansible.builtin.ping", *args],
+                          env={**os.environ, "ANSIBLE_NOCOLOR": "1", **env}, capture_output=True, text=True,
+                          timeout=120, cwd=PROJECT_ROOT)
+
+
+def start_playbook(rlab: Lab, site: dict[str, Any]) -> subprocess.Popen[str]:
+    """The playbook in its own process group, so that a test can kill it outright."""
+    home = rlab.workdir / "ansible"
+    env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_HOME": str(home), "ANSIBLE_LOCAL_TEMP": str(home / "tmp"),
+           "ANSIBLE_SSH_CONTROL_PATH_DIR": str(home / "cp")}
+    return subprocess.Popen([str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(rlab.inventory),
+                             "-e", f"@{site['vars']}", str(PLAYBOOK)], env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            cwd=PROJECT_ROOT)
+
+
+def wait_for(condition, proc: subprocess.Popen[str], timeout: float = 180, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            raise AssertionError(f"the playbook ended (rc {proc.returncode}) before the moment the test waits for")
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(interval)
