@@ -79,9 +79,9 @@ def main() -> None:
             rotations.append(timed(rotate, env))
         p, r = statistics.median(pings), statistics.median(rotations)
         print(f"hosts: {args.hosts}, runs: {args.runs}, ops key: {args.ops_key}")
-        print(f"baseline  ansible -m ping           median {p:6.2f} s  ({p / args.hosts * 1000:6.0f} ms/host)")
-        print(f"rotation  rotate_credentials.yml    median {r:6.2f} s  ({r / args.hosts * 1000:6.0f} ms/host)")
-        print(f"rotation cost beyond ping: {(r - p) / args.hosts * 1000:.0f} ms/host")
+        print(f"baseline  ansible -m ping           median {p:6.2f} s  ({p / args.hosts * 1000:6.0f} ms of wall time per host)")
+        print(f"rotation  rotate_credentials.yml    median {r:6.2f} s  ({r / args.hosts * 1000:6.0f} ms of wall time per host)")
+        print(f"rotation cost beyond the ping: {(r - p) / args.hosts * 1000:.0f} ms of wall time per host")
         print(f"ratio rotation/ping: {r / p:.1f}x")
     finally:
         lab.down()

@@ -104,6 +104,8 @@ def _creds_parser(commands: argparse._SubParsersAction) -> None:
     target(password)
     recipients(password)
     password.add_argument("--policy", help="policy file or folder (default: the installed policies)")
+    password.add_argument("--settle-stdin", action="store_true",
+                          help="first settle unconfirmed entries against the host's current hash, read from standard input")
     password.set_defaults(handler=cmd_creds_password)
 
     key = sub.add_parser("ssh-key", help="new operations SSH key, escrowed and stored in the key folder")
@@ -118,10 +120,6 @@ def _creds_parser(commands: argparse._SubParsersAction) -> None:
     mark.add_argument("--detail", default="")
     mark.set_defaults(handler=cmd_creds_mark)
 
-    reconcile = sub.add_parser("reconcile", help="settle unconfirmed entries against the hash on standard input")
-    target(reconcile)
-    reconcile.set_defaults(handler=cmd_creds_reconcile)
-
     verify = sub.add_parser("verify", help="log in over SSH with a credential (exit 0 when it works)")
     verify.add_argument("--address", required=True, help="address to connect to")
     verify.add_argument("--port", type=int, default=22)
@@ -132,6 +130,7 @@ def _creds_parser(commands: argparse._SubParsersAction) -> None:
     how.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     how.add_argument("--key", help="private key file")
     verify.add_argument("--timeout", type=float, default=15.0)
+    verify.add_argument("--entry", help="escrow entry of this credential: recorded as applied, then verified when the login works")
     verify.set_defaults(handler=cmd_creds_verify)
 
     activate = sub.add_parser("activate-key", help="make a key of the key folder the one Ansible uses")
@@ -282,7 +281,9 @@ def cmd_creds_password(args: argparse.Namespace) -> int:
     from nanbu_secops.policy.loader import require_variables
 
     rules = rotate.PasswordRules.from_variables(require_variables(load_policies(args.policy), rotate.POLICY_SCHEMA))
-    print(json.dumps(rotate.prepare_password(Path(args.escrow), args.host, args.account, _recipients(args), rules)))
+    current = sys.stdin.read().strip() if args.settle_stdin else None
+    print(json.dumps(rotate.prepare_password(Path(args.escrow), args.host, args.account, _recipients(args), rules,
+                                             current_hash=current)))
     return EXIT_CLEAR
 
 
@@ -302,23 +303,18 @@ def cmd_creds_mark(args: argparse.Namespace) -> int:
     return EXIT_CLEAR
 
 
-def cmd_creds_reconcile(args: argparse.Namespace) -> int:
-    from nanbu_secops.creds import escrow
-
-    changed = escrow.reconcile(Path(args.escrow), args.host, args.account, sys.stdin.read().strip())
-    print(json.dumps({"changed": [e.as_json() for e in changed]}, ensure_ascii=False))
-    return EXIT_CLEAR
-
-
 def cmd_creds_verify(args: argparse.Namespace) -> int:
-    from nanbu_secops.creds import verify
+    from nanbu_secops.creds import escrow, verify
 
     if not Path(args.known_hosts).is_file():
         raise InputError("known_hosts file does not exist", args.known_hosts)
     secret = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+    entry = escrow.mark(escrow.load(Path(args.entry)), "applied") if args.entry else None
     result = verify.login(args.address, args.port, args.user, known_hosts=Path(args.known_hosts), password=secret,
                           key_file=Path(args.key) if args.key else None, host_key_alias=args.host_key_alias,
                           timeout=args.timeout)
+    if entry is not None and result.ok:
+        escrow.mark(entry, "verified")
     print(json.dumps({"ok": result.ok, "reason": result.reason}))
     return EXIT_CLEAR if result.ok else EXIT_FINDINGS
 

@@ -44,8 +44,13 @@ class PasswordRules:
 
 
 def prepare_password(escrow_dir: Path, host: str, account: str, recipients: Sequence[Any],
-                     rules: PasswordRules) -> dict[str, str]:
-    """A new password, escrowed; returns the entry, its SHA-512 crypt hash and the secret."""
+                     rules: PasswordRules, current_hash: str | None = None) -> dict[str, Any]:
+    """A new password, escrowed; returns the entry, its SHA-512 crypt hash and the secret.
+
+    With ``current_hash`` (what the host has now), entries an interrupted run left unconfirmed
+    are settled first, so the history says which password the host really had.
+    """
+    settled = escrow.reconcile(escrow_dir, host, account, current_hash) if current_hash is not None else []
     try:
         secret = new_password(rules.length, rules.alphabet, rules.classes)
     except ValueError as exc:
@@ -53,7 +58,7 @@ def prepare_password(escrow_dir: Path, host: str, account: str, recipients: Sequ
     hashed = sha512_crypt(secret)
     entry = escrow.deposit(escrow_dir, host, account, "password", secret.encode("utf-8"), recipients,
                            new_hash=hashed)
-    return {"entry": str(entry.path), "hash": hashed, "secret": secret}
+    return {"entry": str(entry.path), "hash": hashed, "secret": secret, "settled": [e.as_json() for e in settled]}
 
 
 def prepare_key(escrow_dir: Path, key_dir: Path, host: str, account: str,
