@@ -62,6 +62,26 @@ UsePAM yes
 """
 
 
+# Article 5: an nftables ruleset that denies inbound by default and is enabled at boot, chrony
+# with a server, and a resolver inside the shipped approved_resolvers.
+NFTABLES_CONF = """\
+#!/usr/sbin/nft -f
+flush ruleset
+table inet filter {
+    chain input {
+        type filter hook input priority filter; policy drop;
+        ct state established,related accept
+        iif "lo" accept
+        tcp dport 22 accept
+    }
+}
+"""
+
+CHRONY_CONF = "# test chrony.conf\nserver 10.20.0.1 iburst\ndriftfile /var/lib/chrony/chrony.drift\n"
+
+RESOLV_CONF = "# test resolv.conf\nnameserver 10.20.0.53\n"
+
+
 def make_root(base: Path, changes: Mapping[str, str | None] | None = None) -> Path:
     """A compliant root under ``base``; ``changes`` maps paths (``etc/shadow``) to new text, or None to leave out."""
     tree: dict[str, str | None] = {
@@ -73,6 +93,13 @@ def make_root(base: Path, changes: Mapping[str, str | None] | None = None) -> Pa
         "etc/ssh/sshd_config.d/README": "not a .conf file, never included\n",
         "usr/sbin/sshd": "",
         "var/log/wtmp": "",  # a login record that is there but empty: nobody logged in yet
+        "etc/nftables.conf": NFTABLES_CONF,
+        "usr/sbin/nft": "",
+        "etc/systemd/system/sysinit.target.wants/nftables.service": "",  # enabled at boot
+        "etc/chrony/chrony.conf": CHRONY_CONF,
+        "usr/sbin/chronyd": "",
+        "etc/systemd/system/multi-user.target.wants/chrony.service": "",
+        "etc/resolv.conf": RESOLV_CONF,
     }
     tree.update(changes or {})
     for rel, text in tree.items():
