@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     find.add_argument("--account", required=True)
     find.add_argument("--host")
     find.set_defaults(handler=cmd_register_find)
+    _ssh_probe_parser(commands)
     _creds_parser(commands)
     return parser
 
@@ -348,6 +349,42 @@ def cmd_creds_escrow_open(args: argparse.Namespace) -> int:
     print(f"nanbu-secops: opened {payload['kind']} of {payload['account']}@{payload['host']} "
           f"escrowed {payload['created']}", file=sys.stderr)
     return EXIT_CLEAR
+
+
+def _ssh_probe_parser(commands: argparse._SubParsersAction) -> None:
+    """``ssh-probe``: what login terminals' SSH servers offer, judged by the policy's weak patterns."""
+    probe = commands.add_parser("ssh-probe", help="list the algorithms SSH servers offer, flag weak ones (article 26)")
+    probe.add_argument("targets", nargs="+", metavar="HOST[:PORT]", help="server to probe; IPv6 as [ADDRESS]:PORT")
+    probe.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each server (default: 10)")
+    probe.add_argument("--policy", help="policy file or folder with ssh_weak_algorithms (default: the installed policies)")
+    probe.add_argument("--format", choices=("text", "json"), default="text")
+    probe.add_argument("--lang", choices=("zh", "en"), default="zh")
+    probe.add_argument("--output", help="write the report to FILE instead of standard output")
+    probe.set_defaults(handler=cmd_ssh_probe)
+
+
+def cmd_ssh_probe(args: argparse.Namespace) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from nanbu_secops.collect import sshprobe
+    from nanbu_secops.policy import load_policies
+    from nanbu_secops.policy.loader import require_variables
+    from nanbu_secops.report import sshprobe as render
+
+    if not args.timeout > 0:
+        raise InputError(f"--timeout must be more than 0 seconds, not {args.timeout}")
+    endpoints = [sshprobe.parse_endpoint(text) for text in args.targets]
+    policies = load_policies(args.policy)
+    weak = require_variables(policies, render.POLICY_SCHEMA)["ssh_weak_algorithms"]
+    with ThreadPoolExecutor(max_workers=min(16, len(endpoints))) as pool:
+        probes = list(pool.map(lambda endpoint: sshprobe.probe(endpoint, args.timeout), endpoints))
+    doc = render.build(probes, weak, policies.version, args.lang)
+    if args.format == "json":
+        _write(args.output, render.render_json(doc))
+    else:
+        color = args.output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        _write(args.output, render.render_text(doc, args.lang, color=color))
+    return EXIT_CLEAR if doc["summary"]["ok"] == len(probes) else EXIT_FINDINGS
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -59,6 +59,10 @@ PermitRootLogin prohibit-password
 MaxAuthTries 4
 KbdInteractiveAuthentication no
 UsePAM yes
+AuthenticationMethods publickey
+ClientAliveInterval 300
+ClientAliveCountMax 3
+MACs -hmac-sha1*,umac-64*
 """
 
 

@@ -10,6 +10,7 @@ without a connection spec does not show them and they can re-enable what the glo
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import shlex
 import subprocess
@@ -22,8 +23,25 @@ BINARIES = ("/usr/sbin/sshd", "/usr/bin/sshd", "/sbin/sshd")
 MAX_INCLUDE_DEPTH = 16
 SSHD_T_TIMEOUT = 10.0
 
-# OpenSSH 9.x defaults (sshd_config(5)) for the keywords our controls read; used only when the
-# files are parsed, since `sshd -T` prints every effective value itself.
+# OpenSSH 9.2's (Debian 12's) signature algorithms: the HostKeyAlgorithms and PubkeyAcceptedAlgorithms
+# default (`sshd -T` with an empty config) and everything it supports (`ssh -Q key-sig`).
+_SIGNATURE_DEFAULT = (
+    "ssh-ed25519-cert-v01@openssh.com,ecdsa-sha2-nistp256-cert-v01@openssh.com,ecdsa-sha2-nistp384-cert-v01@openssh.com,"
+    "ecdsa-sha2-nistp521-cert-v01@openssh.com,sk-ssh-ed25519-cert-v01@openssh.com,"
+    "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com,rsa-sha2-512-cert-v01@openssh.com,rsa-sha2-256-cert-v01@openssh.com,"
+    "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,sk-ssh-ed25519@openssh.com,"
+    "sk-ecdsa-sha2-nistp256@openssh.com,rsa-sha2-512,rsa-sha2-256")
+_SIGNATURES = (
+    "ssh-ed25519", "ssh-ed25519-cert-v01@openssh.com", "sk-ssh-ed25519@openssh.com", "sk-ssh-ed25519-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256-cert-v01@openssh.com", "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp384-cert-v01@openssh.com", "ecdsa-sha2-nistp521", "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com", "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com",
+    "webauthn-sk-ecdsa-sha2-nistp256@openssh.com", "ssh-dss", "ssh-dss-cert-v01@openssh.com", "ssh-rsa",
+    "ssh-rsa-cert-v01@openssh.com", "rsa-sha2-256", "rsa-sha2-256-cert-v01@openssh.com", "rsa-sha2-512",
+    "rsa-sha2-512-cert-v01@openssh.com")
+
+# OpenSSH 9.x defaults (sshd_config(5); the algorithm lists are 9.2's) for the keywords our controls
+# read; used only when the files are parsed, since `sshd -T` prints every effective value itself.
 DEFAULTS: dict[str, str] = {
     "permitrootlogin": "prohibit-password",
     "maxauthtries": "6",
@@ -38,6 +56,38 @@ DEFAULTS: dict[str, str] = {
     "logingracetime": "120",
     "maxsessions": "10",
     "port": "22",
+    "authenticationmethods": "any",
+    "ciphers": "chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,aes128-gcm@openssh.com,"
+               "aes256-gcm@openssh.com",
+    "macs": "umac-64-etm@openssh.com,umac-128-etm@openssh.com,hmac-sha2-256-etm@openssh.com,"
+            "hmac-sha2-512-etm@openssh.com,hmac-sha1-etm@openssh.com,umac-64@openssh.com,umac-128@openssh.com,"
+            "hmac-sha2-256,hmac-sha2-512,hmac-sha1",
+    "kexalgorithms": "sntrup761x25519-sha512,sntrup761x25519-sha512@openssh.com,curve25519-sha256,"
+                     "curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,"
+                     "diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512,"
+                     "diffie-hellman-group18-sha512,diffie-hellman-group14-sha256",
+    "hostkeyalgorithms": _SIGNATURE_DEFAULT,
+    "pubkeyacceptedalgorithms": _SIGNATURE_DEFAULT,
+}
+
+# What OpenSSH 9.2 supports at all (`ssh -Q cipher|mac|kex|key-sig`): the set that ``+list``,
+# ``^list`` and wildcards in an explicit list are matched against, as sshd's kex_assemble_names does.
+SUPPORTED: dict[str, tuple[str, ...]] = {
+    "ciphers": ("3des-cbc", "aes128-cbc", "aes192-cbc", "aes256-cbc", "aes128-ctr", "aes192-ctr", "aes256-ctr",
+                "aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com"),
+    "macs": ("hmac-sha1", "hmac-sha1-96", "hmac-sha2-256", "hmac-sha2-512", "hmac-md5", "hmac-md5-96",
+             "umac-64@openssh.com", "umac-128@openssh.com", "hmac-sha1-etm@openssh.com",
+             "hmac-sha1-96-etm@openssh.com", "hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com",
+             "hmac-md5-etm@openssh.com", "hmac-md5-96-etm@openssh.com", "umac-64-etm@openssh.com",
+             "umac-128-etm@openssh.com"),
+    "kexalgorithms": ("diffie-hellman-group1-sha1", "diffie-hellman-group14-sha1", "diffie-hellman-group14-sha256",
+                      "diffie-hellman-group16-sha512", "diffie-hellman-group18-sha512",
+                      "diffie-hellman-group-exchange-sha1", "diffie-hellman-group-exchange-sha256",
+                      "ecdh-sha2-nistp256", "ecdh-sha2-nistp384", "ecdh-sha2-nistp521", "curve25519-sha256",
+                      "curve25519-sha256@libssh.org", "sntrup761x25519-sha512",
+                      "sntrup761x25519-sha512@openssh.com"),
+    "hostkeyalgorithms": _SIGNATURES,
+    "pubkeyacceptedalgorithms": _SIGNATURES,
 }
 
 # Deprecated spellings sshd still accepts.
@@ -71,6 +121,47 @@ class SshdConfig:
         if self.source == "files" and key in DEFAULTS:
             return DEFAULTS[key], "OpenSSH default"
         return None, "unset"
+
+    def algorithms(self, key: str, value: str | None = None) -> list[str]:
+        """The algorithm list sshd ends up with for ``key`` (ciphers, macs, kexalgorithms...).
+
+        ``value`` is a Match block's setting; without it the global one is used. ``sshd -T``
+        prints the final list; a value read from the files may be ``+list``, ``-list``,
+        ``^list`` or hold wildcards, which are resolved against OpenSSH's default and supported
+        lists the way sshd does, so a check sees what a client is actually offered.
+        """
+        key = key.lower()
+        if value is None:
+            value, _ = self.get(key)
+            if self.source == "sshd -T":
+                return [name for name in (value or "").split(",") if name]
+        return expand_algorithms(value or DEFAULTS[key], DEFAULTS[key].split(","), SUPPORTED[key])
+
+
+def _matching(patterns: list[str], names: tuple[str, ...] | list[str]) -> list[str]:
+    return [name for name in names if any(fnmatch.fnmatchcase(name, p) for p in patterns)]
+
+
+def expand_algorithms(value: str, default: list[str], supported: tuple[str, ...]) -> list[str]:
+    """Resolve an sshd algorithm setting (sshd_config(5): ``+`` append, ``-`` remove, ``^`` prepend).
+
+    Wildcards expand to the supported algorithms they match; a plain name is kept even when
+    this table does not know it (a newer sshd may), so an unknown weak name is never hidden.
+    """
+    value = value.strip()
+    head = value[:1] if value[:1] in ("+", "-", "^") else ""
+    rest = [item.strip() for item in value[len(head):].split(",") if item.strip()]
+    if head == "-":
+        return [name for name in default if name not in _matching(rest, default)]
+    named: list[str] = []
+    for item in rest:
+        found = _matching([item], supported) if any(ch in item for ch in "*?") else [item]
+        named += [name for name in found if name not in named]
+    if head == "+":
+        return default + [name for name in named if name not in default]
+    if head == "^":
+        return named + [name for name in default if name not in named]
+    return named
 
 
 class _FileParser:
