@@ -85,6 +85,29 @@ CHRONY_CONF = "# test chrony.conf\nserver 10.20.0.1 iburst\ndriftfile /var/lib/c
 
 RESOLV_CONF = "# test resolv.conf\nnameserver 10.20.0.53\n"
 
+# Article 26 terminals: sudo asks people for their password (a service account may go without),
+# and dpkg knows no remote-control package.
+SUDOERS = """\
+Defaults\tenv_reset
+Defaults\tsecure_path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+root\tALL=(ALL:ALL) ALL
+%sudo\tALL=(ALL:ALL) ALL
+svc ALL=(root) NOPASSWD: /usr/bin/systemctl restart nginx
+@includedir /etc/sudoers.d
+"""
+
+GROUP = "root:x:0:\nsudo:x:27:alice\nsvc:x:998:\nalice:x:1000:\n"
+
+DPKG_STATUS = """\
+Package: openssh-server
+Status: install ok installed
+Version: 1:9.2p1-2+deb12u3
+
+Package: sudo
+Status: install ok installed
+Version: 1.9.13p3-1+deb12u1
+"""
+
 
 def make_root(base: Path, changes: Mapping[str, str | None] | None = None) -> Path:
     """A compliant root under ``base``; ``changes`` maps paths (``etc/shadow``) to new text, or None to leave out."""
@@ -104,6 +127,10 @@ def make_root(base: Path, changes: Mapping[str, str | None] | None = None) -> Pa
         "usr/sbin/chronyd": "",
         "etc/systemd/system/multi-user.target.wants/chrony.service": "",
         "etc/resolv.conf": RESOLV_CONF,
+        "etc/sudoers": SUDOERS,
+        "etc/sudoers.d/README": "# files here are read by sudo\n",
+        "etc/group": GROUP,
+        "var/lib/dpkg/status": DPKG_STATUS,
     }
     tree.update(changes or {})
     for rel, text in tree.items():
