@@ -13,7 +13,6 @@ under ``/etc/systemd/system/*.wants/``); the evidence says which meaning applied
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -21,8 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from xml.etree import ElementTree
 
-from nanbu_secops.collect import CollectError, Target, collector
-from nanbu_secops.collect.rootfs import RootFS
+from nanbu_secops.collect import CollectError, Target, collector, systemd
 
 COMMAND_TIMEOUT = 15.0
 FAMILIES = ("ipv4", "ipv6")
@@ -50,21 +48,6 @@ class Firewall:
 class FirewallFacts:
     live: bool
     firewalls: list[Firewall]
-
-
-def systemd_enabled(fs: RootFS, unit: str) -> str | None:
-    """The wants link that starts ``unit`` at boot, or None (also when the unit is masked).
-
-    Links are looked at with lstat: in an image they point to /lib/systemd/system/..., which a
-    partial copy of the tree may not have, and the link itself is what systemd acts on.
-    """
-    masked = fs.resolve("/etc/systemd/system") / unit  # the link itself, not where it points
-    if masked.is_symlink() and os.readlink(masked) == "/dev/null":
-        return None
-    for wants in fs.glob("/etc/systemd/system/*.wants"):
-        if os.path.lexists(fs.resolve(wants) / unit):
-            return f"{wants}/{unit}"
-    return None
 
 
 def _run(argv: list[str], check: bool = True) -> str:
@@ -226,7 +209,7 @@ def _nftables(target: Target) -> Firewall:
         chains = parse_nft(_run([binary, "list", "ruleset"]), "nft list ruleset")
         loaded = any(c.hook == "input" for c in chains)
         notes = []
-        link = systemd_enabled(fs, "nftables.service")
+        link = systemd.enabled(fs, "nftables.service")
         if loaded and link is None:
             notes.append("nftables.service is not enabled: the loaded rules are lost at the next boot")
         return Firewall("nftables", True, loaded,
@@ -244,7 +227,7 @@ def _nftables(target: Target) -> Firewall:
         return [t for path in fs.glob(pattern) for t in _nft_tokens(fs.read_text(path), path)]
 
     chains = parse_nft(fs.read_text(NFT_CONF), NFT_CONF, read)
-    link = systemd_enabled(fs, "nftables.service")
+    link = systemd.enabled(fs, "nftables.service")
     how = (f"offline: enabled at boot by {link}" if link
            else "offline: nftables.service is not enabled at boot (no wants link), so the file is not loaded")
     return Firewall("nftables", True, link is not None, how, NFT_CONF, nft_deny(chains))
@@ -300,7 +283,7 @@ def _iptables(target: Target) -> Firewall:
         reason, _ = iptables_deny(fs.read_text(path), path)
         if reason:
             deny[family] = reason
-    link = systemd_enabled(fs, "netfilter-persistent.service")
+    link = systemd.enabled(fs, "netfilter-persistent.service")
     how = (f"offline: enabled at boot by {link}" if link
            else "offline: netfilter-persistent.service is not enabled at boot, so the rules files are not loaded")
     return Firewall("iptables", True, link is not None, how, ", ".join(present.values()), deny)
@@ -343,7 +326,7 @@ def _ufw(target: Target) -> Firewall:
         active = bool(status) and status[0].strip().lower() == "status: active"
         return Firewall("ufw", True, active, f"ufw status: {status[0].strip() if status else 'no output'}",
                         f"{UFW_CONF}, {UFW_DEFAULTS}", deny)
-    link = systemd_enabled(fs, "ufw.service")
+    link = systemd.enabled(fs, "ufw.service")
     active = enabled.lower() == "yes" and link is not None
     how = f"ENABLED={enabled} ({enabled_at}); " + (f"enabled at boot by {link}" if link else "ufw.service not enabled at boot")
     return Firewall("ufw", True, active, ("offline: " if not target.live else "") + how,
@@ -384,7 +367,7 @@ def _firewalld(target: Target) -> Firewall:
         state = _run([shutil.which("firewall-cmd") or "firewall-cmd", "--state"], check=False).strip()
         return Firewall("firewalld", True, state == "running", f"firewall-cmd --state: {state or 'not running'}",
                         FIREWALLD_CONF, deny, notes)
-    link = systemd_enabled(fs, "firewalld.service")
+    link = systemd.enabled(fs, "firewalld.service")
     how = f"offline: enabled at boot by {link}" if link else "offline: firewalld.service is not enabled at boot"
     return Firewall("firewalld", True, link is not None, how, FIREWALLD_CONF, deny, notes)
 

@@ -19,14 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from nanbu_secops.collect import CollectError, Target, collector
+from nanbu_secops.collect import CollectError, Target, collector, systemd
 
 # --- resolvers -----------------------------------------------------------------------------
 
 RESOLV_CONF = "/etc/resolv.conf"
 RESOLVED_CONF = "/etc/systemd/resolved.conf"
-RESOLVED_DROPINS = ("/usr/lib/systemd/resolved.conf.d/*.conf", "/etc/systemd/resolved.conf.d/*.conf",
-                    "/run/systemd/resolved.conf.d/*.conf")
 RESOLVED_UPSTREAM = "/run/systemd/resolve/resolv.conf"  # written by systemd-resolved at run time
 RESOLVED_STUBS = frozenset({ipaddress.ip_address("127.0.0.53"), ipaddress.ip_address("127.0.0.54")})
 
@@ -66,21 +64,8 @@ def _nameservers(text: str, where: str, via: str = "") -> list[Resolver]:
 def _resolved_servers(target: Target) -> list[Resolver]:
     """DNS= of resolved.conf and its drop-ins (an empty ``DNS=`` resets the list, as in systemd)."""
     fs = target.fs
-    files = [RESOLVED_CONF] if fs.exists(RESOLVED_CONF) else []
-    dropins = {os.path.basename(p): p for pattern in RESOLVED_DROPINS for p in fs.glob(pattern)}
-    files += [dropins[name] for name in sorted(dropins)]  # later directories override by name
-    servers: list[Resolver] = []
-    for path in files:
-        section = ""
-        for number, raw in enumerate(fs.read_text(path).splitlines(), start=1):
-            line = raw.strip()
-            if line.startswith("["):
-                section = line.strip("[]")
-            elif section == "Resolve" and re.match(r"DNS\s*=", line):
-                values = line.split("=", 1)[1].split()
-                if not values:
-                    servers = []
-                servers += [Resolver(resolved_address(v), f"{path}:{number}", "systemd-resolved") for v in values]
+    servers = [Resolver(resolved_address(value), origin, "systemd-resolved")
+               for value, origin in systemd.list_setting(fs, systemd.config_files(fs, RESOLVED_CONF), "Resolve", "DNS")]
     if target.live and fs.exists(RESOLVED_UPSTREAM):  # also what DHCP handed to systemd-resolved
         seen = {s.address for s in servers}
         servers += [s for s in _nameservers(fs.read_text(RESOLVED_UPSTREAM), RESOLVED_UPSTREAM, "systemd-resolved")

@@ -9,11 +9,9 @@ the collector reports instead whether the daemon is enabled to start at boot.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-from nanbu_secops.collect import CollectError, Target, collector
-from nanbu_secops.collect.firewall import systemd_enabled
+from nanbu_secops.collect import CollectError, Target, collector, systemd
 from nanbu_secops.collect.rootfs import RootFS
 
 MAX_INCLUDE_DEPTH = 16
@@ -85,24 +83,11 @@ def _ntp_style(fs: RootFS, path: str, directives: dict[str, str], depth: int = 0
 
 CHRONY_DIRECTIVES = {"confdir": "{}/*.conf", "sourcedir": "{}/*.sources", "include": "{}"}
 NTP_DIRECTIVES = {"includefile": "{}"}
-TIMESYNCD_DROPINS = ("/usr/lib/systemd/timesyncd.conf.d/*.conf", "/etc/systemd/timesyncd.conf.d/*.conf")
-
-
 def _timesyncd(fs: RootFS, path: str) -> list[Server]:
-    """NTP= and FallbackNTP= of [Time]; a later file's assignment replaces the earlier list."""
-    files = [path] + sorted((p for pattern in TIMESYNCD_DROPINS for p in fs.glob(pattern)), key=lambda p: p.rsplit("/", 1)[1])
-    lists: dict[str, list[Server]] = {"NTP": [], "FallbackNTP": []}
-    for file in files:
-        section = ""
-        for number, raw in enumerate(fs.read_text(file).splitlines(), start=1):
-            line = raw.strip()
-            if line.startswith("["):
-                section = line.strip("[]")
-                continue
-            m = re.fullmatch(r"(NTP|FallbackNTP)\s*=\s*(.*)", line)
-            if m and section == "Time":
-                lists[m.group(1)] = [Server(v, m.group(1), f"{file}:{number}") for v in m.group(2).split()]
-    return lists["NTP"] + lists["FallbackNTP"]
+    """NTP= then FallbackNTP= of [Time], across timesyncd.conf and its drop-ins."""
+    files = systemd.config_files(fs, path)
+    return [Server(value, key, origin) for key in ("NTP", "FallbackNTP")
+            for value, origin in systemd.list_setting(fs, files, "Time", key)]
 
 
 def _pids(names: tuple[str, ...]) -> list[int]:
@@ -131,7 +116,7 @@ def collect(target: Target) -> TimeSync:
                 notes.append("no NTP= or FallbackNTP= set: only the built-in fallback servers, if any, are used")
         else:
             servers = _ntp_style(fs, config, CHRONY_DIRECTIVES if spec.name == "chrony" else NTP_DIRECTIVES)
-        enabled = next((link for unit in spec.units if (link := systemd_enabled(fs, unit))), None)
+        enabled = next((link for unit in spec.units if (link := systemd.enabled(fs, unit))), None)
         running = _pids(spec.processes) if target.live else None
         daemons.append(TimeDaemon(spec.name, config, servers, enabled, running, notes))
     return TimeSync(target.live, daemons)
