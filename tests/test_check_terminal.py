@@ -65,7 +65,7 @@ def test_desktop_launcher_fails_by_its_exec_program(tmp_path, capsys):
 
 
 def test_allowed_product_is_reported_but_passes(tmp_path, capsys):
-    policy = (Path(__file__).resolve().parents[1] / "policies" / "article26-terminals.yml").read_text(encoding="utf-8")
+    policy = (Path(__file__).resolve().parents[1] / "policies" / "article26.yml").read_text(encoding="utf-8")
     folder = tmp_path / "policies"
     folder.mkdir()
     (folder / "t.yml").write_text(policy.replace("remote_control_allowed: []", 'remote_control_allowed: ["VNC server"]'),
@@ -160,7 +160,7 @@ def test_commented_out_nopasswd_and_nologin_account_pass(tmp_path, capsys):
 
 
 def test_allowed_account_is_listed_not_failed(tmp_path, capsys):
-    policy = (Path(__file__).resolve().parents[1] / "policies" / "article26-terminals.yml").read_text(encoding="utf-8")
+    policy = (Path(__file__).resolve().parents[1] / "policies" / "article26.yml").read_text(encoding="utf-8")
     folder = tmp_path / "policies"
     folder.mkdir()
     (folder / "t.yml").write_text(policy.replace("sudo_nopasswd_allowed: []", "sudo_nopasswd_allowed: [alice]"),

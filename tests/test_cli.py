@@ -40,7 +40,7 @@ def test_json_output_matches_the_shipped_schema(tmp_path):
     report = json.loads(done.stdout)
     jsonschema.validate(report, result_schema())
     assert report["generated"].endswith("+08:00")
-    assert "nanbu-a26@2026.11.1" in report["policy_version"].split(",")
+    assert "nanbu-a26@2026.11.2" in report["policy_version"].split(",")
     summary = report["summary"]
     assert summary["fail"] == summary["error"] == 0
     assert summary["pass"] + summary["skip"] == len(report["results"]) == len(shipped_controls())
@@ -113,7 +113,7 @@ def test_unknown_format_is_a_usage_error():
 def test_shipped_policies_validate():
     done = cli("policy", "validate", str(PROJECT / "policies"))
     assert done.returncode == 0, done.stderr
-    assert "article26.yml: ok (nanbu-a26 2026.11.1, " in done.stdout
+    assert "article26.yml: ok (nanbu-a26 2026.11.2, " in done.stdout
 
 
 def line_of(text: str, needle: str, occurrence: int = 1) -> int:
@@ -222,4 +222,4 @@ controls:
     report = json.loads(capsys.readouterr().out)
     assert code == 1
     assert [(r["control"], r["article"], r["status"]) for r in report["results"]] == [("LOCAL-SSH-001", "5", "fail")]
-    assert report["policy_version"] == "nanbu-a26@2026.11.1,local-tuning@1"
+    assert report["policy_version"] == "nanbu-a26@2026.11.2,local-tuning@1"
