@@ -43,7 +43,7 @@ def agent(lab, control: str, env: str = "") -> dict[str, Any]:
 
 
 def playbook(lab, *args: str) -> subprocess.CompletedProcess[str]:
-    done = lab.ansible_playbook(PLAYBOOK, "-e", f"target={HOST}", *args)
+    done = lab.ansible_playbook(PLAYBOOK, "-e", f"target={HOST}", "-e", f"nanbu_agent={AGENT}", *args)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 

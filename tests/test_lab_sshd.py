@@ -71,12 +71,12 @@ def test_harden_terminals_fixes_sshd_and_the_agent_and_probe_see_it(lab, capsys)
         assert wire["weak"]["kex"] == ["diffie-hellman-group14-sha1"]
 
         # --check --diff shows the drop-in and changes nothing
-        dry = lab.ansible_playbook(PLAYBOOK, "-e", f"target={HOST}", "--check", "--diff")
+        dry = lab.ansible_playbook(PLAYBOOK, "-e", f"target={HOST}", "-e", f"nanbu_agent={AGENT}", "--check", "--diff")
         assert dry.returncode == 0, dry.stdout + dry.stderr
         assert "00-nanbu-secops.conf" in dry.stdout and "+PasswordAuthentication no" in dry.stdout
         assert lab.ssh(HOST, "test -e /etc/ssh/sshd_config.d/00-nanbu-secops.conf", check=False).returncode == 1
 
-        done = lab.ansible_playbook(PLAYBOOK, "-e", f"target={HOST}")
+        done = lab.ansible_playbook(PLAYBOOK, "-e", f"target={HOST}", "-e", f"nanbu_agent={AGENT}")
         assert done.returncode == 0, done.stdout + done.stderr
         assert recap(done.stdout)["changed"] >= 1 and recap(done.stdout)["failed"] == 0
 
@@ -89,7 +89,7 @@ def test_harden_terminals_fixes_sshd_and_the_agent_and_probe_see_it(lab, capsys)
         assert code == 0 and wire["weak"] == {} and "aes256-gcm@openssh.com" in wire["algorithms"]["ciphers"]
         assert lab.ssh(HOST, "true").returncode == 0  # key login as root still works
 
-        again = lab.ansible_playbook(PLAYBOOK, "-e", f"target={HOST}")
+        again = lab.ansible_playbook(PLAYBOOK, "-e", f"target={HOST}", "-e", f"nanbu_agent={AGENT}")
         assert again.returncode == 0, again.stdout + again.stderr
         assert recap(again.stdout)["changed"] == 0, again.stdout
     finally:
@@ -102,7 +102,7 @@ def test_a_configuration_sshd_rejects_is_rolled_back(lab):
     try:
         # valid alone, but "Include" first then a Match block without criteria makes sshd -t fail
         lab.ssh(HOST, "printf 'Match\\n' >> /etc/ssh/sshd_config")
-        done = lab.ansible_playbook(PLAYBOOK, "-e", f"target={HOST}")
+        done = lab.ansible_playbook(PLAYBOOK, "-e", f"target={HOST}", "-e", f"nanbu_agent={AGENT}")
         assert done.returncode != 0
         assert "rolled back" in done.stdout
         assert lab.ssh(HOST, "test -e /etc/ssh/sshd_config.d/00-nanbu-secops.conf", check=False).returncode == 1

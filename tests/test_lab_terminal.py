@@ -63,16 +63,16 @@ def test_world_writable_path_directory_is_fixed_by_the_playbook(host):
     assert ("sudo secure_path", "/usr/local/sbin", "0777") in unsafe
     assert ("ENV_SUPATH", "/usr/local/sbin", "0777") in unsafe
 
-    preview = lab.ansible_playbook(playbook, "-e", f"target={HOST}", "--check", "--diff")
+    preview = lab.ansible_playbook(playbook, "-e", f"target={HOST}", "-e", f"nanbu_agent={AGENT}", "--check", "--diff")
     assert preview.returncode == 0, preview.stdout + preview.stderr
     assert "/usr/local/sbin" in preview.stdout
     assert lab.ssh(HOST, "stat -c %a /usr/local/sbin").stdout.strip() == "777"  # --check changed nothing
 
-    first = lab.ansible_playbook(playbook, "-e", f"target={HOST}")
+    first = lab.ansible_playbook(playbook, "-e", f"target={HOST}", "-e", f"nanbu_agent={AGENT}")
     assert first.returncode == 0, first.stdout + first.stderr
     assert lab.ssh(HOST, "stat -c %a /usr/local/sbin").stdout.strip() == "775"  # o-w; the group is root's
     assert control(lab, "NS26-TERM-003")["status"] == "pass"
-    second = lab.ansible_playbook(playbook, "-e", f"target={HOST}")
+    second = lab.ansible_playbook(playbook, "-e", f"target={HOST}", "-e", f"nanbu_agent={AGENT}")
     assert second.returncode == 0, second.stdout + second.stderr
     assert recap(second.stdout)["changed"] == 0, second.stdout
 
@@ -85,7 +85,7 @@ def test_environment_path_directory_group_writable(host):
     assert result["status"] == "fail"
     assert [(u["source"], u["entry"], u["problems"]) for u in result["evidence"]["unsafe"]] == [
         ("/etc/environment", "/opt/tools", [f"group-writable by gid {result['evidence']['unsafe'][0]['gid']}"])]
-    done = lab.ansible_playbook(PROJECT / "playbooks" / "harden_terminals.yml", "-e", f"target={HOST}")
+    done = lab.ansible_playbook(PROJECT / "playbooks" / "harden_terminals.yml", "-e", f"target={HOST}", "-e", f"nanbu_agent={AGENT}")
     assert done.returncode == 0, done.stdout + done.stderr
     assert lab.ssh(HOST, "stat -c %a /opt/tools").stdout.strip() == "755"
     assert control(lab, "NS26-TERM-003")["status"] == "pass"
