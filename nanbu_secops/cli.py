@@ -84,7 +84,37 @@ def build_parser() -> argparse.ArgumentParser:
     find.set_defaults(handler=cmd_register_find)
     _ssh_probe_parser(commands)
     _creds_parser(commands)
+    _av_parser(commands)
     return parser
+
+
+def _av_parser(commands: argparse._SubParsersAction) -> None:
+    """``av``: antivirus status and scans on this terminal (article 27)."""
+    av = commands.add_parser("av", help="antivirus status and scans (article 27)")
+    sub = av.add_subparsers(dest="av_command", required=True, metavar="SUBCOMMAND")
+
+    status = sub.add_parser("status", help="one verdict: protected, stale, not running, absent or unknown")
+    status.add_argument("--root", default="/", help="judge the filesystem under DIR (a chroot or mounted image)")
+    status.add_argument("--windows-defender", metavar="FILE",
+                        help="judge a Windows terminal from its `Get-MpComputerStatus | ConvertTo-Json` output instead")
+    status.add_argument("--host", help="terminal name for the report (default: the root's hostname)")
+    status.add_argument("--policy", help="policy file or folder (default: the installed policies)")
+    status.add_argument("--as-of", help="judge ages as of this date, YYYY-MM-DD (default: today)")
+    status.add_argument("--format", choices=("text", "json"), default="text")
+    status.add_argument("--lang", choices=("zh", "en"), default="zh")
+    status.add_argument("--output", help="write the report to FILE instead of standard output")
+    status.set_defaults(handler=cmd_av_status)
+
+    scan = sub.add_parser("scan", help="scan paths with ClamAV (clamdscan when clamd runs, else clamscan) and log the scan")
+    scan.add_argument("paths", nargs="+", metavar="PATH")
+    scan.add_argument("--timeout", type=float, default=3600.0, help="seconds before the scan is stopped (default: 3600)")
+    scan.add_argument("--quarantine", metavar="DIR",
+                      help="move infected files into DIR (0600, sha256 recorded); default: report only, never move or delete")
+    scan.add_argument("--log", help="scan log to append to (default: /var/lib/nanbu-secops/av-scans.jsonl)")
+    scan.add_argument("--format", choices=("text", "json"), default="text")
+    scan.add_argument("--lang", choices=("zh", "en"), default="zh")
+    scan.add_argument("--output", help="write the report to FILE instead of standard output")
+    scan.set_defaults(handler=cmd_av_scan)
 
 
 def _creds_parser(commands: argparse._SubParsersAction) -> None:
@@ -385,6 +415,14 @@ def cmd_ssh_probe(args: argparse.Namespace) -> int:
         color = args.output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
         _write(args.output, render.render_text(doc, args.lang, color=color))
     return EXIT_CLEAR if doc["summary"]["ok"] == len(probes) else EXIT_FINDINGS
+
+
+def cmd_av_status(args: argparse.Namespace) -> int:
+    raise InputError("av status: being written")
+
+
+def cmd_av_scan(args: argparse.Namespace) -> int:
+    raise InputError("av scan: being written")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,8 +12,10 @@ packages=(python3 python3-venv)
 extras=""
 if [[ "${1:-}" == "--test" ]]; then
   # sudo, nftables and chrony are what the terminal checks are tested against inside lab hosts;
-  # age is the reference implementation the escrow files are checked against.
-  packages+=(openssh-server openssh-client iproute2 util-linux procps sudo nftables chrony age)
+  # age is the reference implementation the escrow files are checked against; ClamAV (no
+  # signatures ship, the tests build their own databases) is what the antivirus checks read.
+  packages+=(openssh-server openssh-client iproute2 util-linux procps sudo nftables chrony age
+             clamav clamav-daemon clamav-testfiles)
   extras="[test]"
 fi
 
