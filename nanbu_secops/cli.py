@@ -417,12 +417,62 @@ def cmd_ssh_probe(args: argparse.Namespace) -> int:
     return EXIT_CLEAR if doc["summary"]["ok"] == len(probes) else EXIT_FINDINGS
 
 
+AV_CHECKS = ("antivirus_status", "antivirus_updates", "antivirus_last_scan", "antivirus_scanning_scheduled")
+
+
 def cmd_av_status(args: argparse.Namespace) -> int:
-    raise InputError("av status: being written")
+    """The antivirus controls (those running an antivirus check, article 27) on a root or on a
+    Windows terminal's Defender status file, rendered as ``check`` renders. Exit 0 only when the
+    verdict is protected and the update and scan controls did not fail either."""
+    from nanbu_secops import audit
+    from nanbu_secops.policy import load_policies
+    from nanbu_secops.results import Report
+
+    policies = load_policies(args.policy)
+    as_of = _as_of(args.as_of)
+    controls = [c for c in audit.select(policies) if c.check in AV_CHECKS]
+    if not controls:
+        raise InputError(f"no enabled control runs an antivirus check ({', '.join(AV_CHECKS)})",
+                         args.policy or "the installed policies")
+    if args.windows_defender:
+        from nanbu_secops import __version__
+        from nanbu_secops.collect import defender
+        from nanbu_secops.collect.software import Software
+        from nanbu_secops.timeutil import now, rfc3339
+
+        facts = {"antivirus": defender.load(args.windows_defender), "software": Software(live=False), "as_of": as_of}
+        report = Report(host=args.host or Path(args.windows_defender).stem, generated=rfc3339(now()),
+                        policy_version=policies.version, as_of=as_of.isoformat(), root=args.windows_defender,
+                        lang=args.lang, tool_version=__version__,
+                        results=[audit.judge(c, facts, {}, args.lang) for c in controls])
+    else:
+        report = audit.run(policies, audit.make_target(args.root, as_of), [c.id for c in controls], args.lang)
+        report.host = args.host or report.host
+    if args.format == "json":
+        _write(args.output, json.dumps(report.as_json(), ensure_ascii=False, indent=2) + "\n")
+    else:
+        import io
+
+        from nanbu_secops.report import text
+
+        buffer = io.StringIO()
+        text.render(report, buffer, color=args.output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ)
+        _write(args.output, buffer.getvalue())
+    return EXIT_CLEAR if report.clear else EXIT_FINDINGS
 
 
 def cmd_av_scan(args: argparse.Namespace) -> int:
-    raise InputError("av scan: being written")
+    from nanbu_secops.av import records, scan
+    from nanbu_secops.report import avscan as render
+
+    record = scan.scan(args.paths, args.timeout, log=Path(args.log or records.SCAN_LOG),
+                       quarantine_dir=Path(args.quarantine) if args.quarantine else None)
+    if args.format == "json":
+        _write(args.output, render.render_json(record))
+    else:
+        color = args.output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        _write(args.output, render.render_text(record, args.lang, bool(args.quarantine), color=color))
+    return EXIT_CLEAR if record.completed and not record.detections else EXIT_FINDINGS
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,7 @@ if [[ "${1:-}" == "--test" ]]; then
   # age is the reference implementation the escrow files are checked against; ClamAV (no
   # signatures ship, the tests build their own databases) is what the antivirus checks read.
   packages+=(openssh-server openssh-client iproute2 util-linux procps sudo nftables chrony age
-             clamav clamav-daemon clamav-testfiles)
+             clamav clamav-daemon clamdscan clamav-testfiles)
   extras="[test]"
 fi
 

@@ -6,8 +6,12 @@ A tree starts compliant with the shipped article 26 policy; each test breaks one
 from __future__ import annotations
 
 import datetime as dt
+import json
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+
+from tests.clamdb import write_cud
 
 AS_OF = dt.date(2026, 11, 28)
 EPOCH = dt.date(1970, 1, 1)
@@ -108,10 +112,37 @@ Status: install ok installed
 Version: 1.9.13p3-1+deb12u1
 """
 
+# Article 27: ClamAV with clamd and freshclam enabled at boot, a day-old signature database, a scan
+# completed yesterday (the project's scan log) and a weekly cron job that scans.
+CLAMD_CONF = "LocalSocket /run/clamav/clamd.ctl\nUser clamav\nDatabaseDirectory /var/lib/clamav\n"
+FRESHCLAM_CONF = "DatabaseOwner clamav\nDatabaseDirectory /var/lib/clamav\nPrivateMirror 10.20.0.80\n"
+AV_SCAN_CRON = "30 12 * * 3 root /opt/nanbu-secops/bin/nanbu-secops av scan /home /root /tmp\n"
 
-def make_root(base: Path, changes: Mapping[str, str | None] | None = None) -> Path:
-    """A compliant root under ``base``; ``changes`` maps paths (``etc/shadow``) to new text, or None to leave out."""
-    tree: dict[str, str | None] = {
+
+def county_time(days_before: int, hour: int = 12) -> dt.datetime:
+    """``days_before`` AS_OF at ``hour`` o'clock in the county's zone (+08:00)."""
+    day_ = AS_OF - dt.timedelta(days=days_before)
+    return dt.datetime(day_.year, day_.month, day_.day, hour, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+
+
+def clamav_db(days_old: int = 1, version: int = 27000) -> bytes:
+    """A daily.cud (EICAR signature) built ``days_old`` days before AS_OF, as bytes for make_root."""
+    with tempfile.TemporaryDirectory() as folder:
+        return write_cud(Path(folder), county_time(days_old), version).read_bytes()
+
+
+def scan_record(days_old: int = 1, completed: bool = True) -> str:
+    """One scan log line (nanbu_secops.av.records format) for a scan that ended ``days_old`` days before AS_OF."""
+    return json.dumps({"started": county_time(days_old, 10).isoformat(), "finished": county_time(days_old, 11).isoformat(),
+                       "engine": "clamscan", "paths": ["/home"], "completed": completed,
+                       "reason": "" if completed else "timed out after 3600 s", "files_scanned": 1200,
+                       "detections": [], "database": "ClamAV 1.4.6/27000"}) + "\n"
+
+
+def make_root(base: Path, changes: Mapping[str, str | bytes | None] | None = None) -> Path:
+    """A compliant root under ``base``; ``changes`` maps paths (``etc/shadow``) to new text (or
+    bytes), or None to leave out."""
+    tree: dict[str, str | bytes | None] = {
         "etc/hostname": "terminal-01\n",
         "etc/login.defs": LOGIN_DEFS,
         "etc/passwd": PASSWD,
@@ -131,6 +162,16 @@ def make_root(base: Path, changes: Mapping[str, str | None] | None = None) -> Pa
         "etc/sudoers.d/README": "# files here are read by sudo\n",
         "etc/group": GROUP,
         "var/lib/dpkg/status": DPKG_STATUS,
+        "usr/bin/clamscan": "",
+        "usr/sbin/clamd": "",
+        "etc/clamav/clamd.conf": CLAMD_CONF,
+        "etc/clamav/freshclam.conf": FRESHCLAM_CONF,
+        "etc/systemd/system/multi-user.target.wants/clamav-daemon.service": "",
+        "etc/systemd/system/multi-user.target.wants/clamav-freshclam.service": "",
+        "var/lib/clamav/daily.cud": clamav_db(),
+        "var/lib/nanbu-secops/av-scans.jsonl": scan_record(),
+        "etc/cron.d/nanbu-av-scan": AV_SCAN_CRON,
+        "usr/sbin/cron": "",
     }
     tree.update(changes or {})
     for rel, text in tree.items():
@@ -138,5 +179,8 @@ def make_root(base: Path, changes: Mapping[str, str | None] | None = None) -> Pa
             continue
         path = base / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
     return base

@@ -91,7 +91,7 @@ def test_output_file(tmp_path):
     (["--root", "/etc/hostname"], "--root: not a directory"),
     (["--root", "/usr/share/doc"], "--root: no /etc in it"),
     (["--only", "NS99-NOPE-001"], "--only: no enabled control or article named NS99-NOPE-001"),
-    (["--only", "27"], "no enabled control or article named 27"),
+    (["--only", "99"], "no enabled control or article named 99"),
     (["--as-of", "2026-13-01"], "--as-of: not a date"),
     (["--output", "/nonexistent/dir/report.json"], "--output: folder does not exist"),
     (["--policy", "/nonexistent/policy.yml"], "/nonexistent/policy.yml: no such policy file or folder"),
