@@ -218,7 +218,7 @@ def test_bad_input_exits_2_naming_it_and_logs_nothing(database, tmp_path, case):
 def test_clamd_that_does_not_answer_means_clamscan(tmp_path, database):
     conf = tmp_path / "clamd.conf"
     conf.write_text(f"# comment\nLocalSocket /nonexistent/old.ctl\nLocalSocket {tmp_path / 'clamd.ctl'}\n")
-    assert scan.clamd_socket(conf) == tmp_path / "clamd.ctl"  # the last setting wins, as in clamd
+    assert scan.clamd_socket(conf) == str(tmp_path / "clamd.ctl")  # the last setting wins, as in clamd
     (tmp_path / "clamd.ctl").write_text("not a socket")
     engine = scan.choose_engine(conf, database)
     assert engine.name == "clamscan" and engine.argv[-2:] == ["-d", str(database)]

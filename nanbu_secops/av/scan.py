@@ -26,7 +26,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import time
@@ -34,12 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nanbu_secops.av.records import Detection, ScanRecord, append
+from nanbu_secops.collect import antivirus
+from nanbu_secops.collect.rootfs import RootFS
 from nanbu_secops.errors import InputError
 from nanbu_secops.timeutil import now, rfc3339
 
 CLAMD_CONF = Path("/etc/clamav/clamd.conf")
 DEFAULT_DATABASE = Path("/var/lib/clamav")  # clamscan's built-in database folder on Debian
-PING_TIMEOUT = 3.0
 _SUMMARY = "----------- SCAN SUMMARY -----------"
 _SCANNED = re.compile(r"^Scanned files: (\d+)$")  # clamscan only: clamdscan does not count
 
@@ -53,69 +53,33 @@ class Engine:
     database: str           # e.g. "ClamAV 1.4.6/27000/Sun Nov 29 03:05:28 2026"
 
 
-def clamd_socket(conf: Path) -> Path | None:
-    """clamd's LocalSocket as clamd.conf sets it (the last setting wins, as in clamd), if any."""
+def clamd_socket(conf: Path) -> str | None:
+    """clamd's LocalSocket as clamd.conf sets it (the last setting wins, as in clamd), if any.
+
+    A clamd reachable only over TCP is not used: clamdscan's --fdpass needs a local socket.
+    """
     try:
-        text = conf.read_text(encoding="utf-8", errors="replace")
+        address = antivirus.clamd_address(antivirus.parse_conf(conf.read_text(encoding="utf-8", errors="replace")))
     except OSError:
         return None
-    found = None
-    for line in text.splitlines():
-        parts = line.strip().split(None, 1)
-        if len(parts) == 2 and parts[0] == "LocalSocket":
-            found = Path(parts[1].strip())
-    return found
+    return address if isinstance(address, str) else None
 
 
-def clamd_command(sock: Path, command: str, timeout: float = PING_TIMEOUT) -> str | None:
-    """Send one ``z``-command to clamd and return its answer; None when clamd does not answer."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.settimeout(timeout)
-            conn.connect(str(sock))
-            conn.sendall(f"z{command}\0".encode("ascii"))
-            reply = b""
-            while not reply.endswith(b"\0"):
-                chunk = conn.recv(4096)
-                if not chunk:
-                    break
-                reply += chunk
-    except OSError:
-        return None
-    return reply.rstrip(b"\0").decode("utf-8", errors="replace").strip()
-
-
-def database_header(folder: Path) -> tuple[int, int] | None:
-    """(version, build time) of the newest daily.cvd/.cld/.cud in ``folder``, read from its header.
+def clamscan_database(database: Path | None) -> str:
+    """``clamscan --version``, completed from the daily database header when it names no database.
 
     ``clamscan --version`` names the database only for daily.cvd and daily.cld; a terminal
     updated by incremental ``.cud`` files would otherwise be logged without its version.
     """
-    best = None
-    for suffix in ("cvd", "cld", "cud"):
-        try:
-            with open(folder / f"daily.{suffix}", "rb") as handle:
-                head = handle.read(512).decode("ascii", errors="replace").split(":")
-            if head[0] != "ClamAV-VDB" or len(head) < 9:
-                continue
-            found = (int(head[2]), int(head[8].strip()))
-        except (OSError, ValueError):
-            continue
-        if best is None or found[0] > best[0]:
-            best = found
-    return best
-
-
-def clamscan_database(database: Path | None) -> str:
-    """``clamscan --version``, completed from the daily database header when it names no database."""
     argv = ["clamscan", "--version"] + (["-d", str(database)] if database else [])
     try:
         line = subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         return ""
-    header = database_header(database if database is not None else DEFAULT_DATABASE)
-    if line and "/" not in line and header:
-        line = f"{line}/{header[0]}/{time.ctime(header[1])}"
+    folder = database if database is not None else DEFAULT_DATABASE
+    newest, _ = antivirus.newest_signatures(antivirus.databases(RootFS("/"), str(folder)))
+    if line and "/" not in line and newest is not None and newest.built is not None:
+        line = f"{line}/{newest.version}/{time.ctime(newest.built.timestamp())}"
     return line
 
 
@@ -126,8 +90,11 @@ def choose_engine(clamd_conf: Path = CLAMD_CONF, database: Path | None = None) -
     /var/lib/clamav; clamd always uses its own DatabaseDirectory.
     """
     sock = clamd_socket(clamd_conf)
-    if sock is not None and shutil.which("clamdscan") and clamd_command(sock, "PING") == "PONG":
-        version = clamd_command(sock, "VERSION") or ""
+    if sock is not None and shutil.which("clamdscan") and antivirus.ping(sock)[0]:
+        try:
+            version = antivirus.ask(sock, "VERSION")
+        except OSError:
+            version = ""
         return Engine("clamdscan", ["clamdscan", "-c", str(clamd_conf), "--fdpass", "--infected"], version)
     if not shutil.which("clamscan"):
         raise InputError("no antivirus engine: clamscan is not installed and clamd (with clamdscan) does not answer; "

@@ -160,7 +160,8 @@ def parse_header(data: bytes, path: str) -> Database:
     return Database(path, version, built, sigs, fields[7])
 
 
-def _databases(fs: RootFS, directory: str) -> list[Database]:
+def databases(fs: RootFS, directory: str) -> list[Database]:
+    """The headers of the daily and main databases in ``directory``."""
     found = []
     for name in ("daily", "main"):
         for path in fs.glob(f"{directory}/{name}.c[vlu]d"):
@@ -172,7 +173,7 @@ def _databases(fs: RootFS, directory: str) -> list[Database]:
     return found
 
 
-def _signatures(databases: list[Database]) -> tuple[Database | None, str]:
+def newest_signatures(databases: list[Database]) -> tuple[Database | None, str]:
     """The database whose build time is the signatures' age: the newest readable daily (main is
     rebuilt only every few months, so it ages by design), else the newest main; or why none is."""
     for name in ("daily", "main"):
@@ -201,22 +202,28 @@ def _version_live(fs: RootFS) -> str:
     return ""
 
 
+def ask(address: str | tuple[str, int], command: str, timeout: float = PING_TIMEOUT) -> str:
+    """Send clamd one ``z``-command (``PING``, ``VERSION``) and return its answer; OSError when it cannot be asked."""
+    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as conn:
+        conn.settimeout(timeout)
+        conn.connect(address)
+        conn.sendall(f"z{command}\0".encode("ascii"))
+        answer = b""
+        while not answer.endswith(b"\0") and len(answer) < 4096:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    return answer.rstrip(b"\0").decode("utf-8", errors="replace").strip()
+
+
 def ping(address: str | tuple[str, int], timeout: float = PING_TIMEOUT) -> tuple[bool | None, str]:
     """Ask clamd ``zPING``: (True, answer) on PONG, (False, why) when nothing serves there,
     (None, why) when something does but cannot be asked (permission, timeout, another reply)."""
-    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET6 if ":" in address[0] else socket.AF_INET
     where = address if isinstance(address, str) else f"{address[0]}:{address[1]}"
     try:
-        with socket.socket(family, socket.SOCK_STREAM) as conn:
-            conn.settimeout(timeout)
-            conn.connect(address)
-            conn.sendall(b"zPING\0")
-            answer = b""
-            while not answer.endswith(b"\0") and len(answer) < 64:
-                chunk = conn.recv(64)
-                if not chunk:
-                    break
-                answer += chunk
+        text = ask(address, "PING", timeout)
     except (FileNotFoundError, ConnectionRefusedError) as exc:
         return False, f"{where}: {exc.strerror or exc}"
     except PermissionError as exc:
@@ -225,7 +232,6 @@ def ping(address: str | tuple[str, int], timeout: float = PING_TIMEOUT) -> tuple
         return None, f"{where}: no answer to PING within {timeout:g} s (clamd may be loading its database)"
     except OSError as exc:
         return None, f"{where}: {exc.strerror or exc}"
-    text = answer.rstrip(b"\0").decode("ascii", errors="replace")
     if text == "PONG":
         return True, f"{where}: PONG"
     return None, f"{where}: answered {text!r} instead of PONG"
@@ -424,11 +430,11 @@ def collect(target: Target) -> AntivirusFacts:
 
     directory = (_last(clamd_conf or {}, "DatabaseDirectory") or _last(freshclam_conf or {}, "DatabaseDirectory")
                  or DEFAULT_DATABASE_DIR)
-    databases = _databases(fs, directory)
-    newest, problem = _signatures(databases)
-    if not databases:
+    found = databases(fs, directory)
+    newest, problem = newest_signatures(found)
+    if not found:
         problem = ""  # no database at all is a finding (stale), not an unknown
-    notes = [] if databases else [f"no daily.* or main.* database in {directory}"]
+    notes = [] if found else [f"no daily.* or main.* database in {directory}"]
 
     scheduled, timer_notes = _timers(fs, SCAN_COMMAND)
     cron = _cron_lines(fs, SCAN_COMMAND)
@@ -440,7 +446,7 @@ def collect(target: Target) -> AntivirusFacts:
     scanned, scan_source, scan_notes = last_scan(fs)
     return AntivirusFacts(
         source=source, live=target.live, engine="ClamAV", installed=True, version=version,
-        installed_evidence=evidence, running=running, running_detail=running_detail, databases=databases,
+        installed_evidence=evidence, running=running, running_detail=running_detail, databases=found,
         signatures_version=f"{Path(newest.path).name} {newest.version}" if newest else "",
         signatures_updated=newest.built if newest else None, signatures_problem=problem,
         updates=_updates(target, freshclam_conf), last_scan=scanned, last_scan_source=scan_source,
