@@ -25,6 +25,14 @@ def _only(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _report_options(parser: argparse.ArgumentParser, formats: tuple[str, ...] = ("text", "json"),
+                    output_help: str = "write the report to FILE instead of standard output") -> None:
+    """--format, --lang and --output, the same on every command that renders a report."""
+    parser.add_argument("--format", choices=formats, default=formats[0])
+    parser.add_argument("--lang", choices=("zh", "en"), default="zh")
+    parser.add_argument("--output", help=output_help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nanbu-secops",
@@ -38,9 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--only", type=_only, action="extend", default=[], metavar="CONTROL_OR_ARTICLE",
                        help="run only these controls or articles (repeatable, comma-separated)")
     check.add_argument("--as-of", help="judge ages as of this date, YYYY-MM-DD (default: today, Asia/Shanghai)")
-    check.add_argument("--format", choices=("text", "json"), default="text")
-    check.add_argument("--lang", choices=("zh", "en"), default="zh")
-    check.add_argument("--output", help="write the report to FILE instead of standard output")
+    _report_options(check)
     check.set_defaults(handler=cmd_check)
 
     policy = commands.add_parser("policy", help="work with policy files")
@@ -58,9 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--as-of", help="audit date, YYYY-MM-DD (default: today, Asia/Shanghai)")
     audit.add_argument("--policy", help="policy file or folder (default: the installed policies)")
     audit.add_argument("--strict", action="store_true", help="a malformed row stops the audit (default: skip it)")
-    audit.add_argument("--format", choices=("text", "json", "xlsx", "html"), default="text")
-    audit.add_argument("--lang", choices=("zh", "en"), default="zh")
-    audit.add_argument("--output", help="write the report to FILE (required for xlsx)")
+    _report_options(audit, ("text", "json", "xlsx", "html"), "write the report to FILE (required for xlsx)")
     audit.set_defaults(handler=cmd_accounts_audit)
 
     reinstate = account_commands.add_parser("reinstate", help="record a reinstatement with the unit's written explanation")
@@ -100,9 +104,7 @@ def _av_parser(commands: argparse._SubParsersAction) -> None:
     status.add_argument("--host", help="terminal name for the report (default: the root's hostname)")
     status.add_argument("--policy", help="policy file or folder (default: the installed policies)")
     status.add_argument("--as-of", help="judge ages as of this date, YYYY-MM-DD (default: today)")
-    status.add_argument("--format", choices=("text", "json"), default="text")
-    status.add_argument("--lang", choices=("zh", "en"), default="zh")
-    status.add_argument("--output", help="write the report to FILE instead of standard output")
+    _report_options(status)
     status.set_defaults(handler=cmd_av_status)
 
     scan = sub.add_parser("scan", help="scan paths with ClamAV (clamdscan when clamd runs, else clamscan) and log the scan")
@@ -111,9 +113,7 @@ def _av_parser(commands: argparse._SubParsersAction) -> None:
     scan.add_argument("--quarantine", metavar="DIR",
                       help="move infected files into DIR (0600, sha256 recorded); default: report only, never move or delete")
     scan.add_argument("--log", help="scan log to append to (default: /var/lib/nanbu-secops/av-scans.jsonl)")
-    scan.add_argument("--format", choices=("text", "json"), default="text")
-    scan.add_argument("--lang", choices=("zh", "en"), default="zh")
-    scan.add_argument("--output", help="write the report to FILE instead of standard output")
+    _report_options(scan)
     scan.set_defaults(handler=cmd_av_scan)
 
 
@@ -387,9 +387,7 @@ def _ssh_probe_parser(commands: argparse._SubParsersAction) -> None:
     probe.add_argument("targets", nargs="+", metavar="HOST[:PORT]", help="server to probe; IPv6 as [ADDRESS]:PORT")
     probe.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each server (default: 10)")
     probe.add_argument("--policy", help="policy file or folder with ssh_weak_algorithms (default: the installed policies)")
-    probe.add_argument("--format", choices=("text", "json"), default="text")
-    probe.add_argument("--lang", choices=("zh", "en"), default="zh")
-    probe.add_argument("--output", help="write the report to FILE instead of standard output")
+    _report_options(probe)
     probe.set_defaults(handler=cmd_ssh_probe)
 
 
