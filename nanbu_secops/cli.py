@@ -296,11 +296,11 @@ def cmd_register_find(args: argparse.Namespace) -> int:
 
 
 def _recipients(args: argparse.Namespace) -> list:
-    from nanbu_secops.creds import escrow
+    from nanbu_secops.bundle.keys import parse_recipients, read_recipient_file
 
-    found = escrow.parse_recipients(args.recipient)
+    found = parse_recipients(args.recipient)
     for path in args.recipients_file:
-        found += escrow.read_recipient_file(Path(path))
+        found += read_recipient_file(Path(path))
     if not found:
         raise InputError("no escrow recipient: give --recipient or --recipients-file (the unit account manager's age key)")
     return found
@@ -371,9 +371,10 @@ def cmd_creds_status(args: argparse.Namespace) -> int:
 
 
 def cmd_creds_escrow_open(args: argparse.Namespace) -> int:
+    from nanbu_secops.bundle.keys import read_identities
     from nanbu_secops.creds import escrow
 
-    payload = escrow.open_entry(Path(args.entry), escrow.read_identities(Path(args.identity)))
+    payload = escrow.open_entry(Path(args.entry), read_identities(Path(args.identity)))
     secret = payload["secret"] if payload["secret"].endswith("\n") else payload["secret"] + "\n"
     _write(args.output, secret)
     print(f"nanbu-secops: opened {payload['kind']} of {payload['account']}@{payload['host']} "

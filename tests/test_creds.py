@@ -16,6 +16,7 @@ from pathlib import Path
 import pyrage
 import pytest
 
+from nanbu_secops.bundle.keys import read_identities, read_recipient_file
 from nanbu_secops.creds import escrow, keys, rotate
 from nanbu_secops.creds.generate import AMBIGUOUS, check_alphabet, hash_salt, new_password, new_ssh_key, sha512_crypt
 from nanbu_secops.errors import InputError
@@ -88,7 +89,7 @@ def test_escrow_round_trip_with_pyrage_and_the_age_cli(tmp_path, manager):
     assert entry.salt == hash_salt(hashed) and not entry.settled
     assert stat.S_IMODE(entry.path.stat().st_mode) == 0o600 and stat.S_IMODE((tmp_path / "h01").stat().st_mode) == 0o700
     assert b"Secret-pass-42" not in entry.path.read_bytes() and "Secret-pass-42" not in entry.log.read_text()
-    assert escrow.open_entry(entry.path, escrow.read_identities(key_file))["secret"] == "Secret-pass-42"
+    assert escrow.open_entry(entry.path, read_identities(key_file))["secret"] == "Secret-pass-42"
     clear = subprocess.run(["age", "-d", "-i", str(key_file), str(entry.path)], capture_output=True, check=True).stdout
     assert json.loads(clear)["secret"] == "Secret-pass-42"
 
@@ -96,9 +97,9 @@ def test_escrow_round_trip_with_pyrage_and_the_age_cli(tmp_path, manager):
 def test_escrow_to_an_ssh_recipient(tmp_path):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "mgr")], check=True)
     (tmp_path / "esc").mkdir()
-    recipients = escrow.read_recipient_file(tmp_path / "mgr.pub")
+    recipients = read_recipient_file(tmp_path / "mgr.pub")
     entry = escrow.deposit(tmp_path / "esc", "h01", "clerk", "password", b"pw-1", recipients)
-    assert escrow.open_entry(entry.path, escrow.read_identities(tmp_path / "mgr"))["secret"] == "pw-1"
+    assert escrow.open_entry(entry.path, read_identities(tmp_path / "mgr"))["secret"] == "pw-1"
 
 
 def test_the_wrong_identity_cannot_open_an_entry(tmp_path, manager):

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,55 +54,6 @@ def safe_name(value: str, what: str) -> str:
     if not _NAME.match(value) or value in (".", ".."):
         raise InputError(f"{what}: not a valid name: {value!r}")
     return value
-
-
-# ---------------------------------------------------------------- recipients and identities
-
-def parse_recipients(values: Iterable[str], source: str = "--recipient") -> list[Any]:
-    """age X25519 (``age1...``) or SSH (``ssh-ed25519 ...``, ``ssh-rsa ...``) public keys."""
-    recipients: list[Any] = []
-    for number, raw in enumerate(values, 1):
-        text = raw.strip()
-        if not text or text.startswith("#"):
-            continue
-        try:
-            if text.startswith("age1"):
-                recipients.append(pyrage.x25519.Recipient.from_str(text))
-            elif text.startswith(("ssh-ed25519 ", "ssh-rsa ")):
-                recipients.append(pyrage.ssh.Recipient.from_str(text))
-            else:
-                raise pyrage.RecipientError("not an age1… or ssh- public key")
-        except pyrage.RecipientError as exc:
-            raise InputError(f"not an age recipient ({exc}): {text[:40]!r}", source,
-                             number if source != "--recipient" else None) from None
-    return recipients
-
-
-def read_recipient_file(path: Path) -> list[Any]:
-    """One recipient per line, ``#`` comments allowed (the format of ``age -R``)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read recipients: {getattr(exc, 'strerror', None) or exc}", path) from None
-    return parse_recipients(lines, str(path))
-
-
-def read_identities(path: Path) -> list[Any]:
-    """An age identity file (``AGE-SECRET-KEY-1…`` lines, as ``age-keygen`` writes) or an
-    unencrypted OpenSSH private key."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read identity: {exc.strerror}", path) from None
-    try:
-        if b"-----BEGIN OPENSSH PRIVATE KEY-----" in data:
-            return [pyrage.ssh.Identity.from_buffer(data)]
-        keys = [line.strip() for line in data.decode("utf-8").splitlines() if line.strip().startswith("AGE-SECRET-KEY-")]
-        if keys:
-            return [pyrage.x25519.Identity.from_str(key) for key in keys]
-    except (pyrage.IdentityError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"not a usable identity: {exc}", path) from None
-    raise InputError("no AGE-SECRET-KEY line or OpenSSH private key in it", path)
 
 
 # ---------------------------------------------------------------------------- entries
