@@ -7,6 +7,7 @@ Exit codes: 0 all clear, 1 findings (a control failed or could not be evaluated)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -89,7 +90,112 @@ def build_parser() -> argparse.ArgumentParser:
     _ssh_probe_parser(commands)
     _creds_parser(commands)
     _av_parser(commands)
+    _keys_parser(commands)
+    _incident_parser(commands)
+    _proposal_parser(commands)
     return parser
+
+
+def _keys_parser(commands: argparse._SubParsersAction) -> None:
+    keys = commands.add_parser("keys", help="age and signing keys for bundles")
+    sub = keys.add_subparsers(dest="keys_command", required=True, metavar="SUBCOMMAND")
+    new = sub.add_parser("new", help="NAME.agekey, NAME.recipient, NAME_ed25519(.pub), NAME.allowed_signers")
+    new.add_argument("name", help="the key's principal, e.g. county-office")
+    new.add_argument("--out", required=True, help="folder for the key files (never overwritten)")
+    new.set_defaults(handler=cmd_keys_new)
+
+
+def _bundle_commands(sub: argparse._SubParsersAction, kind: str) -> None:
+    """verify, open and forward: the same for incident and proposal bundles."""
+    def trust(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--trust", action="append", default=[], metavar="ALLOWED_SIGNERS",
+                       help="OpenSSH allowed-signers file of whom you trust (repeatable)")
+
+    verify = sub.add_parser("verify", help=f"check a {kind} bundle: signatures, hashes, custody (exit 1 on any mismatch)")
+    verify.add_argument("bundle")
+    verify.add_argument("--identity", "-i", help="age identity (.agekey) to decrypt and check the contents too")
+    verify.add_argument("--signature", help="the outer signature (default: BUNDLE.sig)")
+    trust(verify)
+    _report_options(verify)
+    verify.set_defaults(handler=cmd_bundle_verify)
+
+    opened = sub.add_parser("open", help="verify, then extract safely into a new folder")
+    opened.add_argument("bundle")
+    opened.add_argument("--identity", "-i", required=True, help="age identity (.agekey)")
+    opened.add_argument("--out", required=True, help="new or empty folder to extract into")
+    trust(opened)
+    _report_options(opened)
+    opened.set_defaults(handler=cmd_bundle_open)
+
+    forward = sub.add_parser("forward", help="verify, add a signed custody event, re-encrypt for the next office")
+    forward.add_argument("bundle")
+    forward.add_argument("--identity", "-i", required=True, help="age identity (.agekey)")
+    forward.add_argument("--sign-key", required=True, help="your OpenSSH Ed25519 private key")
+    forward.add_argument("--signer", help="principal to sign as (default: the key's .pub comment)")
+    forward.add_argument("--recipient", "-r", action="append", required=True,
+                         help="age1… key or .recipient file of the next office (repeatable)")
+    forward.add_argument("--out", required=True, help="the new bundle file")
+    forward.add_argument("--note", default="", help="note for the custody event")
+    trust(forward)
+    _report_options(forward)
+    forward.set_defaults(handler=cmd_bundle_forward)
+
+
+def _sealing(p: argparse.ArgumentParser) -> None:
+    """Options of the commands that make a new bundle."""
+    p.add_argument("--unit", required=True, help="the unit (township or department)")
+    p.add_argument("--recipient", "-r", action="append", required=True,
+                   help="age1… key or .recipient file of an office that may open it (repeatable)")
+    p.add_argument("--sign-key", required=True, help="OpenSSH Ed25519 private key that signs the manifest")
+    p.add_argument("--signer", help="principal to sign as (default: the key's .pub comment)")
+    p.add_argument("--out", required=True, help="the bundle file to write (.nsb); BUNDLE.sig is written beside it")
+    p.add_argument("--digest", default="sha256", help="digests in the manifest: sha256 or sha256,sm3 (default: sha256)")
+
+
+def _incident_parser(commands: argparse._SubParsersAction) -> None:
+    incident = commands.add_parser("incident", help="signed, encrypted incident bundles (article 27)")
+    sub = incident.add_subparsers(dest="incident_command", required=True, metavar="SUBCOMMAND")
+    collect = sub.add_parser("collect", help="snapshot this terminal and pack it with the report form")
+    _sealing(collect)
+    collect.add_argument("--title", required=True, help="事件名称")
+    collect.add_argument("--category", required=True, help="类别, e.g. 有害程序事件 or malware")
+    collect.add_argument("--severity", required=True, help="级别: 特别重大/重大/较大/一般 (or I-IV)")
+    collect.add_argument("--discovered-at", required=True, help="发现时间, e.g. 2026-11-28T09:30 (county time unless an offset is given)")
+    collect.add_argument("--measures", default="", help="处置措施 taken so far")
+    collect.add_argument("--include", action="append", default=[], metavar="PATH", help="file or folder to add (repeatable)")
+    collect.add_argument("--mask-pii", action="store_true",
+                         help="mask resident ID and mobile numbers in text evidence and the report (article 15)")
+    collect.add_argument("--days", type=int, default=7, help="auth log and logins of the last N days (default: 7)")
+    collect.add_argument("--root", default="/", help="collect from the filesystem under DIR (offline image)")
+    collect.add_argument("--policy", help="policy file or folder for the check results (default: the installed policies)")
+    collect.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the report (default: zh)")
+    collect.set_defaults(handler=cmd_incident_collect)
+    _bundle_commands(sub, "incident")
+
+
+def _proposal_parser(commands: argparse._SubParsersAction) -> None:
+    proposal = commands.add_parser("proposal", help="units' optimisation proposals (article 28)")
+    sub = proposal.add_subparsers(dest="proposal_command", required=True, metavar="SUBCOMMAND")
+    new = sub.add_parser("new", help="a blank proposal form (YAML)")
+    new.add_argument("--out", help="write the form to FILE (default: standard output)")
+    new.add_argument("--lang", choices=("zh", "en"), default="zh")
+    new.set_defaults(handler=cmd_proposal_new)
+    validate = sub.add_parser("validate", help="check proposal forms; every problem as file:line")
+    validate.add_argument("forms", nargs="+", metavar="FORM")
+    validate.set_defaults(handler=cmd_proposal_validate)
+    aggregate = sub.add_parser("aggregate", help="group a folder of forms by category, merge near-duplicates")
+    aggregate.add_argument("folder")
+    aggregate.add_argument("--similarity", type=float, default=0.8, help="title similarity to merge at, 0-1 (default: 0.8)")
+    _report_options(aggregate, ("md", "xlsx", "json"), "write to FILE (required for xlsx)")
+    aggregate.set_defaults(handler=cmd_proposal_aggregate)
+    package = sub.add_parser("package", help="a signed, encrypted proposal bundle of a folder of forms and their aggregate")
+    package.add_argument("folder")
+    _sealing(package)
+    package.add_argument("--title", default="", help="title (default: the unit and quarter)")
+    package.add_argument("--similarity", type=float, default=0.8)
+    package.add_argument("--lang", choices=("zh", "en"), default="zh")
+    package.set_defaults(handler=cmd_proposal_package)
+    _bundle_commands(sub, "proposal")
 
 
 def _av_parser(commands: argparse._SubParsersAction) -> None:
@@ -472,6 +578,176 @@ def cmd_av_scan(args: argparse.Namespace) -> int:
         color = args.output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
         _write(args.output, render.render_text(record, args.lang, bool(args.quarantine), color=color))
     return EXIT_CLEAR if record.completed and not record.detections else EXIT_FINDINGS
+
+
+def cmd_keys_new(args: argparse.Namespace) -> int:
+    from nanbu_secops.bundle.keys import new_keys
+
+    for path in new_keys(args.name, Path(args.out)):
+        print(path)
+    return EXIT_CLEAR
+
+
+def _signing(args: argparse.Namespace) -> tuple:
+    """(recipients, signing key, digests) from the sealing options, checked before any work."""
+    from nanbu_secops.bundle.keys import load_sign_key, recipient_args
+    from nanbu_secops.bundle.manifest import parse_digests
+
+    try:
+        digests = parse_digests(getattr(args, "digest", "sha256"))
+    except ValueError as exc:
+        raise InputError(f"--digest: {exc}") from None
+    return recipient_args(args.recipient), load_sign_key(Path(args.sign_key), args.signer), digests
+
+
+def _pack(args: argparse.Namespace, items: list, kind: str, title: str, masking: bool = False) -> int:
+    from nanbu_secops.bundle import package
+    from nanbu_secops.progress import byte_progress
+
+    recipients, key, digests = _signing(args)
+    with byte_progress(sum(item.length for item in items), f"packing {args.out}") as progress:
+        manifest = package.pack(Path(args.out), items, kind=kind, unit=args.unit, title=title, recipients=recipients,
+                                key=key, digests=digests, masking=masking,
+                                action="collected" if kind == "incident" else "packaged", progress=progress)
+    print(f"{args.out}: {kind} bundle {manifest.id}, {len(manifest.files)} files, signed by {key.principal} "
+          f"({key.fingerprint}); signature {args.out}.sig")
+    return EXIT_CLEAR
+
+
+def cmd_incident_collect(args: argparse.Namespace) -> int:
+    from nanbu_secops import audit
+    from nanbu_secops.incident import collect, form
+    from nanbu_secops.policy import load_policies
+    from nanbu_secops.timeutil import now
+
+    _signing(args)
+    if args.days < 1:
+        raise InputError(f"--days must be at least 1, not {args.days}")
+    reported = now()
+    try:
+        filled = form.IncidentForm(title=args.title.strip(), discovered_at=form.discovered(args.discovered_at, reported),
+                                   unit=args.unit, category=form.category(args.category),
+                                   severity=form.severity(args.severity), measures=args.measures,
+                                   reported_at=reported, host="")
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    if not filled.title:
+        raise InputError("--title must not be empty")
+    target = audit.make_target(args.root, reported.date())
+    filled = dataclasses.replace(filled, host=audit.hostname(target))
+    items = collect.items(filled, target, args.include, days=args.days, policy=load_policies(args.policy), lang=args.lang)
+    return _pack(args, items, "incident", filled.title, args.mask_pii)
+
+
+def _trust(args: argparse.Namespace) -> list | None:
+    from nanbu_secops.bundle.keys import read_trust
+
+    return read_trust([Path(p) for p in args.trust]) if args.trust else None
+
+
+def _show(args: argparse.Namespace, result) -> int:
+    from nanbu_secops.report import bundle as render
+
+    if args.format == "json":
+        _write(args.output, render.verification_json(result))
+    else:
+        color = args.output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        _write(args.output, render.verification_text(result, args.lang, color))
+    return EXIT_CLEAR if result.ok else EXIT_FINDINGS
+
+
+def cmd_bundle_verify(args: argparse.Namespace) -> int:
+    from nanbu_secops.bundle import package
+    from nanbu_secops.bundle.keys import read_identities
+
+    identities = read_identities(Path(args.identity)) if args.identity else None
+    signature = Path(args.signature) if args.signature else None
+    return _show(args, package.verify(Path(args.bundle), identities, _trust(args), signature))
+
+
+def cmd_bundle_open(args: argparse.Namespace) -> int:
+    from nanbu_secops.bundle import package
+    from nanbu_secops.bundle.keys import read_identities
+
+    return _show(args, package.open_bundle(Path(args.bundle), read_identities(Path(args.identity)), Path(args.out),
+                                           _trust(args)))
+
+
+def cmd_proposal_new(args: argparse.Namespace) -> int:
+    from nanbu_secops.proposal import form
+
+    _write(args.out, form.template(args.lang))
+    return EXIT_CLEAR
+
+
+def cmd_proposal_validate(args: argparse.Namespace) -> int:
+    from nanbu_secops.proposal import form
+
+    missing = [path for path in args.forms if not Path(path).is_file()]
+    if missing:
+        raise InputError("no such form", missing[0])
+    errors = form.validate([Path(path) for path in args.forms])
+    for error in errors:
+        print(error, file=sys.stderr)
+    if not errors:
+        print(f"{len(args.forms)} form(s): ok")
+    return EXIT_INPUT if errors else EXIT_CLEAR
+
+
+def _proposals(folder: str, similarity: float, strict: bool):
+    """The aggregate of a folder of forms; bad forms are named, and refused when ``strict``."""
+    from nanbu_secops.proposal import aggregate
+
+    if not 0 < similarity <= 1:
+        raise InputError(f"--similarity must be above 0 and at most 1, not {similarity}")
+    proposals, errors = aggregate.load_dir(Path(folder))
+    for error in errors:
+        print(f"nanbu-secops: {'error' if strict else 'skipped'}: {error}", file=sys.stderr)
+    if errors and strict:
+        raise InputError(f"{len(errors)} problem(s) in the forms; fix them before packaging", folder)
+    return aggregate.aggregate(proposals, similarity), errors
+
+
+def cmd_proposal_aggregate(args: argparse.Namespace) -> int:
+    from nanbu_secops.report import proposals as render
+
+    result, errors = _proposals(args.folder, args.similarity, strict=False)
+    if args.format == "xlsx":
+        if not args.output:
+            raise InputError("--format xlsx is binary: give --output FILE")
+        _write(args.output, render.render_xlsx(result, args.lang))
+    elif args.format == "json":
+        _write(args.output, json.dumps(render.aggregate_json(result), ensure_ascii=False, indent=2) + "\n")
+    else:
+        _write(args.output, render.render_markdown(result, args.lang))
+    return EXIT_FINDINGS if errors else EXIT_CLEAR
+
+
+def cmd_proposal_package(args: argparse.Namespace) -> int:
+    from nanbu_secops.bundle.archive import REPORT_JSON, REPORT_MD
+    from nanbu_secops.bundle.package import Item, plan_includes
+    from nanbu_secops.report import proposals as render
+    from nanbu_secops.timeutil import now
+
+    _signing(args)
+    result, _ = _proposals(args.folder, args.similarity, strict=True)
+    forms = [item for item in plan_includes([args.folder], "evidence/proposals", Path(args.folder))[0]
+             if item.path.endswith((".yml", ".yaml"))]
+    moment = now()
+    title = args.title or f"{args.unit} 优化建议 {moment.year}Q{(moment.month - 1) // 3 + 1}"
+    items = [Item(REPORT_JSON, data=(json.dumps(render.aggregate_json(result), ensure_ascii=False, indent=1) + "\n").encode()),
+             Item(REPORT_MD, data=render.render_markdown(result, args.lang).encode()),
+             Item("evidence/aggregate.xlsx", data=render.render_xlsx(result, args.lang)), *forms]
+    return _pack(args, items, "proposal", title)
+
+
+def cmd_bundle_forward(args: argparse.Namespace) -> int:
+    from nanbu_secops.bundle import package
+    from nanbu_secops.bundle.keys import read_identities
+
+    recipients, key, _ = _signing(args)
+    return _show(args, package.forward(Path(args.bundle), read_identities(Path(args.identity)), key, recipients,
+                                       [str(r) for r in recipients], Path(args.out), args.note, _trust(args)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

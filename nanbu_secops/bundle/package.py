@@ -1,0 +1,581 @@
+"""Packing, verifying, opening and forwarding ``.nsb`` bundles.
+
+A bundle is an age-encrypted tar holding the evidence, the reports, ``SHA256SUMS``, the signed
+``manifest.json`` and ``custody.jsonl``; ``F.nsb.sig`` beside it is an SSHSIG over the encrypted
+file, checkable in transit without the decryption key. Everything streams: evidence of any size
+passes through bounded memory, and the ciphertext is hashed for the outer signature as it is
+written or read.
+
+Trust is never assumed from the bundle itself. Signatures are checked against the keys they
+carry, and with ``--trust`` (allowed-signers files) each signer's principal must also be listed
+for that key; without it the result says so.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from nanbu_secops import __version__, mask
+from nanbu_secops.bundle import archive, custody, sshsig
+from nanbu_secops.bundle.archive import ArchiveError, TarWriter
+from nanbu_secops.bundle.keys import SignKey, Signer, trusted_as
+from nanbu_secops.bundle.manifest import Digests, FileEntry, Manifest, ManifestError, decode, sums_text
+from nanbu_secops.bundle.stream import CHUNK, BundleDecryptError, decrypting, encrypting
+from nanbu_secops.errors import InputError
+from nanbu_secops.fileutil import fsync_dir
+from nanbu_secops.timeutil import now, rfc3339
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One file to pack: bytes made here (reports, snapshot) or a file on disk (``--include``)."""
+
+    path: str
+    data: bytes | None = None
+    source: Path | None = None
+    size: int = 0
+
+    @property
+    def length(self) -> int:
+        return len(self.data) if self.data is not None else self.size
+
+
+def plan_includes(paths: Sequence[str], prefix: str = "evidence/files",
+                  base: Path | None = None) -> tuple[list[Item], list[dict[str, str]]]:
+    """The regular files under each ``--include`` path (symlinks are not followed); the rest is
+    listed as skipped with the reason, so the bundle says what it left out. Inside the bundle a
+    file keeps its absolute path under ``prefix`` (where it was on the terminal), or its path
+    relative to ``base``."""
+    items: list[Item] = []
+    skipped: list[dict[str, str]] = []
+
+    def visit(path: Path) -> None:
+        try:
+            info = path.lstat()
+        except OSError as exc:
+            skipped.append({"path": str(path), "reason": exc.strerror or str(exc)})
+            return
+        if stat.S_ISDIR(info.st_mode):
+            try:
+                children = sorted(path.iterdir())
+            except OSError as exc:
+                skipped.append({"path": str(path), "reason": exc.strerror or str(exc)})
+                return
+            for child in children:
+                visit(child)
+        elif stat.S_ISREG(info.st_mode):
+            name = path.relative_to(base).as_posix() if base else str(path.absolute()).lstrip("/")
+            inside = f"{prefix}/{name}"
+            items.append(Item(inside, source=path, size=info.st_size))
+        else:
+            kind = "symbolic link" if stat.S_ISLNK(info.st_mode) else "not a regular file"
+            skipped.append({"path": str(path), "reason": kind})
+
+    for text in paths:
+        visit(Path(text))
+    return items, skipped
+
+
+# ------------------------------------------------------------------------------------ packing
+
+class _Packer:
+    """Writes items into the tar while hashing (and masking) them."""
+
+    def __init__(self, tar: TarWriter, digests: tuple[str, ...], masking: bool, progress: Progress | None):
+        self.tar, self.digests, self.masking, self.progress = tar, digests, masking, progress
+        self.files: list[FileEntry] = []
+        self.masked = {"files": 0, "matches": 0}
+
+    def _emit(self, chunk: bytes | memoryview, hashes: Digests) -> None:
+        if chunk:
+            hashes.update(chunk)
+            self.tar.data(chunk)
+            if self.progress:
+                self.progress(len(chunk))
+
+    def add_bytes(self, path: str, data: bytes) -> None:
+        if self.masking and mask.looks_textual(data[:8192]):
+            data, count = mask.mask_bytes(data)
+            self._count(count)
+        hashes = Digests(self.digests)
+        self.tar.header(path, len(data))
+        self._emit(data, hashes)
+        self.tar.pad(len(data))
+        self.files.append(FileEntry(path, len(data), hashes.result()))
+
+    def _count(self, count: int) -> None:
+        if count:
+            self.masked["files"] += 1
+            self.masked["matches"] += count
+
+    def add_file(self, path: str, source: Path) -> None:
+        """Stream a file; the tar header's size is fixed first, so a file that grows or shrinks
+        while read is cut or zero-padded to that size and the manifest notes it."""
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NOCTTY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb", buffering=0) as handle:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise OSError(f"{source}: no longer a regular file")
+            size, left = info.st_size, info.st_size
+            self.tar.header(path, size, info.st_mtime)
+            hashes, buffer = Digests(self.digests), bytearray(CHUNK)
+            view = memoryview(buffer)
+            masker: Any = None
+            note = None
+            while left:
+                n = handle.readinto(view[:min(CHUNK, left)])
+                if not n:
+                    break
+                if masker is None and self.masking:
+                    masker = mask.Masker() if mask.looks_textual(bytes(view[:min(n, 8192)])) else False
+                self._emit(masker.feed(bytes(view[:n])) if masker else view[:n], hashes)
+                left -= n
+            if masker:
+                self._emit(masker.finish(), hashes)
+                self._count(masker.count)
+            if left:
+                note = f"shrank while read: {size - left} of {size} bytes, zero-padded"
+                while left:
+                    self._emit(bytes(min(CHUNK, left)), hashes)
+                    left -= min(CHUNK, left)
+            elif handle.read(1):
+                note = f"grew while read: the first {size} bytes are kept"
+            self.tar.pad(size)
+            self.files.append(FileEntry(path, size, hashes.result(), note))
+
+
+@contextmanager
+def _output(out: Path) -> Iterator[BinaryIO]:
+    """A temporary file beside ``out``, renamed into place only when the block succeeds."""
+    if out.exists() or out.with_name(out.name + ".sig").exists():
+        raise InputError("will not overwrite an existing bundle", out)
+    if not out.parent.is_dir():
+        raise InputError("no such folder for the bundle", out.parent)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    os.replace(tmp, out)
+
+
+def _seal(out: Path, recipients: Sequence[Any], key: SignKey, write: Callable[[TarWriter], None]) -> None:
+    """Write the tar through age into ``out``; then ``out.sig``, signing the ciphertext's hash."""
+    with _output(out) as handle:
+        with encrypting(handle, recipients) as (fd, sink):
+            tar = TarWriter(fd)
+            write(tar)
+            tar.close()
+        signature = sshsig.sign_digest(key.key, sink.hash.digest())
+    sig_path = out.with_name(out.name + ".sig")
+    with open(sig_path, "x", encoding="ascii") as handle:
+        handle.write(signature)
+        handle.flush()
+        os.fsync(handle.fileno())
+    fsync_dir(out.parent)
+
+
+def pack(out: Path, items: Iterable[Item], *, kind: str, unit: str, title: str, recipients: Sequence[Any],
+         key: SignKey, digests: tuple[str, ...] = ("sha256",), masking: bool = False,
+         action: str = "collected", note: str = "", progress: Progress | None = None) -> Manifest:
+    """Make a new bundle; its custody chain starts with ``action`` by the signer."""
+    manifest = Manifest(id=str(uuid.uuid4()), kind=kind, unit=unit, title=title, created=rfc3339(now()),
+                        tool={"name": "nanbu-secops", "version": __version__},
+                        signer={"principal": key.principal, "key": key.fingerprint}, digests=digests)
+
+    def write(tar: TarWriter) -> None:
+        packer = _Packer(tar, digests, masking, progress)
+        for item in items:
+            if item.data is not None:
+                packer.add_bytes(item.path, item.data)
+            else:
+                assert item.source is not None
+                packer.add_file(item.path, item.source)
+        manifest.masking = {"applied": masking, "pii": ["resident-id", "mobile"] if masking else [], **packer.masked}
+        sums = sums_text(packer.files)
+        _plain(packer, archive.SUMS, sums)
+        manifest.files = packer.files
+        encoded = manifest.encode()
+        tar.add_bytes(archive.MANIFEST, encoded)
+        tar.add_bytes(archive.MANIFEST_SIG, sshsig.sign(key.key, encoded).encode())
+        tar.add_bytes(archive.CUSTODY, custody.append(b"", encoded, action=action, key=key,
+                                                        bundle_id=manifest.id, note=note))
+
+    _seal(out, recipients, key, write)
+    return manifest
+
+
+def _plain(packer: _Packer, path: str, data: bytes) -> None:
+    """Add a file exactly as given (never masked): SHA256SUMS holds digests, not personal data."""
+    masking, packer.masking = packer.masking, False
+    try:
+        packer.add_bytes(path, data)
+    finally:
+        packer.masking = masking
+
+
+# ---------------------------------------------------------------------------------- verifying
+
+@dataclass
+class Check:
+    name: str
+    ok: bool | None          # None: not checked, and ``detail`` says why
+    detail: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"check": self.name, "ok": self.ok, "detail": self.detail}
+
+
+@dataclass
+class Verification:
+    path: str
+    checks: list[Check] = field(default_factory=list)
+    manifest: Manifest | None = None
+    events: list[custody.Event] = field(default_factory=list)
+    manifest_bytes: bytes = b""
+    chain: bytes = b""
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok is not False for check in self.checks)
+
+    def add(self, name: str, ok: bool | None, detail: str) -> bool | None:
+        self.checks.append(Check(name, ok, detail))
+        return ok
+
+    def failed(self) -> list[Check]:
+        return [check for check in self.checks if check.ok is False]
+
+    def as_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"bundle": self.path, "ok": self.ok, "checks": [c.as_json() for c in self.checks]}
+        if self.manifest is not None:
+            m = self.manifest
+            doc["manifest"] = {"id": m.id, "kind": m.kind, "unit": m.unit, "title": m.title, "created": m.created,
+                               "signer": m.signer, "files": len(m.files), "bytes": sum(f.size for f in m.files),
+                               "masking": m.masking, "digests": list(m.digests)}
+        doc["custody"] = [{k: v for k, v in e.fields.items() if k != "sig"} for e in self.events]
+        return doc
+
+
+@dataclass
+class _Seen:
+    """What one decrypting pass found: members' sizes and digests, and the metadata bytes."""
+
+    sizes: dict[str, int] = field(default_factory=dict)
+    digests: dict[str, dict[str, str]] = field(default_factory=dict)
+    metadata: dict[str, bytes] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+
+
+def _read_pass(plain: Any, algorithms: tuple[str, ...]) -> _Seen:
+    seen = _Seen()
+    for info, reader in archive.members(plain.stream):
+        seen.order.append(info.name)
+        if info.name in archive.METADATA and info.name != archive.SUMS:
+            seen.metadata[info.name] = archive.read_limited(info, reader)
+            continue
+        hashes, left = Digests(algorithms), info.size
+        while left:
+            chunk = reader.read(min(CHUNK, left))
+            if not chunk:
+                raise ArchiveError(f"member {info.name!r} is cut short")
+            hashes.update(chunk)
+            if info.name == archive.SUMS:
+                seen.metadata.setdefault(archive.SUMS, b"")
+                if len(seen.metadata[archive.SUMS]) + len(chunk) > archive.METADATA_LIMIT[archive.SUMS]:
+                    raise ArchiveError("refused SHA256SUMS: too large")
+                seen.metadata[archive.SUMS] += chunk
+            left -= len(chunk)
+        seen.sizes[info.name] = info.size
+        seen.digests[info.name] = hashes.result()
+    plain.finish()
+    return seen
+
+
+def _outer(result: Verification, signature_path: Path, digest: bytes, trust: Sequence[Signer] | None) -> bytes | None:
+    """Check ``F.sig`` against the ciphertext's digest; return the signing key's blob."""
+    try:
+        parsed = sshsig.parse(signature_path.read_bytes())
+        if parsed.algorithm != "sha256":
+            digest = sshsig.digest_of(_chunks(Path(result.path)), parsed.algorithm)
+        sshsig.verify_digest(parsed, digest)
+    except OSError as exc:
+        result.add("outer signature", False, f"{signature_path}: {exc.strerror or exc}")
+        return None
+    except sshsig.SignatureError as exc:
+        result.add("outer signature", False, f"{signature_path}: {exc}")
+        return None
+    who = f"by key {parsed.fingerprint}"
+    if trust is not None:
+        names = trusted_as(trust, parsed.key_blob)
+        if not names:
+            result.add("outer signature", False, f"valid, but {who} is not in the trusted signers")
+            return parsed.key_blob
+        who = f"by {', '.join(names)} ({parsed.fingerprint})"
+    result.add("outer signature", True, f"the encrypted file is signed {who}")
+    return parsed.key_blob
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            yield chunk
+
+
+def verify(path: Path, identities: Sequence[Any] | None = None, trust: Sequence[Signer] | None = None,
+           signature: Path | None = None) -> Verification:
+    """Check a bundle. Without identities only the outer signature can be checked; with them,
+    also decryption, the tar's members, the manifest and its signature, every file's digests,
+    SHA256SUMS and the custody chain."""
+    if not path.is_file():
+        raise InputError("no such bundle file", path)
+    result = Verification(str(path))
+    signature = signature or path.with_name(path.name + ".sig")
+    if not identities:
+        _outer(result, signature, sshsig.digest_of(_chunks(path)), trust)
+        result.add("contents", None, "not checked: give --identity to decrypt and check the contents")
+        return result
+    seen: _Seen | None = None
+    try:
+        with decrypting(path, identities) as plain:
+            try:
+                seen = _read_pass(plain, ("sha256",))
+            except ArchiveError as exc:
+                try:
+                    plain.finish()
+                except BundleDecryptError as dexc:
+                    raise dexc from None
+                raise exc
+        cipher_digest = plain.ciphertext.hash.digest()
+    except BundleDecryptError as exc:
+        result.add("decryption", False, f"age could not decrypt it: {exc}")
+    except ArchiveError as exc:
+        result.add("decryption", True, "decrypted with the given identity")
+        result.add("archive", False, str(exc))
+    outer_key = _outer(result, signature, cipher_digest if seen is not None else sshsig.digest_of(_chunks(path)), trust)
+    if seen is None:
+        return result
+    result.add("decryption", True, "decrypted with the given identity; age authenticated every chunk")
+    _check_contents(result, seen, path, identities, trust, outer_key)
+    return result
+
+
+def _check_contents(result: Verification, seen: _Seen, path: Path, identities: Sequence[Any],
+                    trust: Sequence[Signer] | None, outer_key: bytes | None) -> None:
+    missing = [name for name in archive.METADATA if name not in seen.metadata]
+    if missing:
+        result.add("archive", False, f"missing {', '.join(missing)}")
+        return
+    if seen.order[-len(archive.METADATA):] != list(archive.METADATA):
+        result.add("archive", False, "metadata files are not last, in order " + ", ".join(archive.METADATA))
+        return
+    result.add("archive", True, f"{len(seen.order)} members, all regular files with safe names")
+    data = seen.metadata[archive.MANIFEST]
+    try:
+        manifest = decode(data)
+    except ManifestError as exc:
+        result.add("manifest", False, str(exc))
+        return
+    result.manifest, result.manifest_bytes, result.chain = manifest, data, seen.metadata[archive.CUSTODY]
+    manifest_key = _manifest_signature(result, manifest, data, seen.metadata[archive.MANIFEST_SIG], trust)
+    _check_files(result, manifest, seen, path, identities)
+    try:
+        result.events = custody.verify(seen.metadata[archive.CUSTODY], data, manifest.id)
+    except custody.CustodyError as exc:
+        result.add("custody chain", False, str(exc))
+        return
+    _check_custody(result, manifest_key, outer_key, trust)
+
+
+def _manifest_signature(result: Verification, manifest: Manifest, data: bytes, sig: bytes,
+                        trust: Sequence[Signer] | None) -> bytes | None:
+    try:
+        parsed = sshsig.verify(sig, data)
+    except sshsig.SignatureError as exc:
+        result.add("manifest signature", False, str(exc))
+        return None
+    if parsed.fingerprint != manifest.signer.get("key"):
+        result.add("manifest signature", False, f"signed by {parsed.fingerprint}, not the signer the manifest names")
+        return None
+    principal = manifest.signer.get("principal", "")
+    if trust is not None and principal not in trusted_as(trust, parsed.key_blob):
+        result.add("manifest signature", False, f"valid, but {principal!r} with key {parsed.fingerprint} is not trusted")
+        return parsed.key_blob
+    trusted = "" if trust is not None else " (signer not checked against a trust list)"
+    result.add("manifest signature", True, f"signed by {principal} ({parsed.fingerprint}){trusted}")
+    return parsed.key_blob
+
+
+def _check_files(result: Verification, manifest: Manifest, seen: _Seen, path: Path, identities: Sequence[Any]) -> None:
+    listed = {entry.path: entry for entry in manifest.files}
+    content = {name for name in seen.sizes if name not in archive.METADATA or name == archive.SUMS}
+    problems = [f"{name}: in the archive but not in the manifest" for name in sorted(content - listed.keys())]
+    problems += [f"{name}: in the manifest but not in the archive" for name in sorted(listed.keys() - content)]
+    if "sm3" in manifest.digests and not problems:
+        seen_sm3 = _sm3_pass(path, identities)
+        for name in seen.digests:
+            seen.digests[name].update(seen_sm3.get(name, {}))
+    for name in sorted(listed.keys() & content):
+        entry = listed[name]
+        if seen.sizes[name] != entry.size:
+            problems.append(f"{name}: {seen.sizes[name]} bytes, the manifest says {entry.size}")
+        for algorithm in manifest.digests:
+            if seen.digests[name].get(algorithm) != entry.digests[algorithm]:
+                problems.append(f"{name}: {algorithm} does not match the manifest")
+    if problems:
+        result.add("files", False, "; ".join(problems[:20]) + (f"; and {len(problems) - 20} more" if len(problems) > 20 else ""))
+    else:
+        result.add("files", True, f"{len(listed)} files match the manifest ({', '.join(manifest.digests)})")
+    if seen.metadata.get(archive.SUMS) != sums_text([f for f in manifest.files if f.path != archive.SUMS]):
+        result.add("SHA256SUMS", False, "does not list exactly the manifest's files and digests")
+    else:
+        result.add("SHA256SUMS", True, "lists the manifest's files and digests")
+
+
+def _sm3_pass(path: Path, identities: Sequence[Any]) -> dict[str, dict[str, str]]:
+    """SM3 digests need a second pass: which digests to compute is known only from the manifest,
+    which comes last."""
+    with decrypting(path, identities) as plain:
+        return _read_pass(plain, ("sha256", "sm3")).digests
+
+
+def _check_custody(result: Verification, manifest_key: bytes | None, outer_key: bytes | None,
+                   trust: Sequence[Signer] | None) -> None:
+    events = result.events
+    problems = []
+    if manifest_key is not None and events[0].key_blob != manifest_key:
+        problems.append("the first event is not signed by the manifest's signer")
+    if outer_key is not None and events[-1].key_blob != outer_key:
+        problems.append("the last event is not signed by whoever signed the encrypted file (an event removed?)")
+    if trust is not None:
+        for number, event in enumerate(events, 1):
+            if event.principal not in trusted_as(trust, event.key_blob):
+                problems.append(f"line {number}: {event.principal!r} with key {event.fields.get('key')} is not trusted")
+    if problems:
+        result.add("custody chain", False, "; ".join(problems))
+        return
+    steps = ", ".join(f"{e.fields['action']} by {e.principal} at {e.fields['at']}" for e in events)
+    result.add("custody chain", True, f"{len(events)} events, every link and signature holds: {steps}")
+    if trust is None:
+        result.add("signers trusted", None, "not checked: no --trust given; every signature was checked "
+                                            "against the key it carries, not against who you trust")
+
+
+# ------------------------------------------------------------------------- opening, forwarding
+
+def _copy_pass(path: Path, identities: Sequence[Any], manifest: Manifest,
+               take: Callable[[str, int, Iterator[bytes]], None]) -> None:
+    """Decrypt again and hand each member's data to ``take``, checking it against the verified
+    manifest as it goes (the file could have been replaced since the verifying pass)."""
+    listed = {entry.path: entry for entry in manifest.files}
+    with decrypting(path, identities) as plain:
+        for info, reader in archive.members(plain.stream):
+            entry = listed.get(info.name)
+            if entry is not None and info.size != entry.size:
+                raise ArchiveError(f"{info.name}: {info.size} bytes, more than the manifest's {entry.size}")
+            hashes = Digests(("sha256",))
+
+            def chunks(left: int = info.size) -> Iterator[bytes]:
+                while left:
+                    chunk = reader.read(min(CHUNK, left))
+                    if not chunk:
+                        raise ArchiveError(f"member {info.name!r} is cut short")
+                    hashes.update(chunk)
+                    left -= len(chunk)
+                    yield chunk
+
+            take(info.name, info.size, chunks())
+            if entry is not None and hashes.result()["sha256"] != entry.digests["sha256"]:
+                raise ArchiveError(f"{info.name}: changed since it was verified")
+        plain.finish()
+
+
+def open_bundle(path: Path, identities: Sequence[Any], out: Path, trust: Sequence[Signer] | None = None) -> Verification:
+    """Verify, then extract into ``out`` (which must not exist or be empty). Nothing is written
+    unless verification passes; extraction goes to a hidden folder renamed into place at the end."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError("--out must be a new or empty folder", out)
+    result = verify(path, identities, trust)
+    if not result.ok or result.manifest is None:
+        return result
+    parent = out.absolute().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".{out.name}.", suffix=".partial"))
+
+    def take(name: str, size: int, chunks: Iterator[bytes]) -> None:
+        target = staging.joinpath(*name.split("/"))
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+
+    try:
+        _copy_pass(path, identities, result.manifest, take)
+    except (ArchiveError, BundleDecryptError) as exc:
+        shutil.rmtree(staging)
+        result.add("extraction", False, f"stopped, nothing kept: {exc}")
+        return result
+    except BaseException:
+        shutil.rmtree(staging)
+        raise
+    if out.exists():
+        out.rmdir()
+    os.replace(staging, out)
+    result.add("extraction", True, f"extracted to {out}")
+    return result
+
+
+def forward(path: Path, identities: Sequence[Any], key: SignKey, recipients: Sequence[Any],
+            recipient_names: Sequence[str], out: Path, note: str = "",
+            trust: Sequence[Signer] | None = None) -> Verification:
+    """Verify, then re-encrypt for the next office with two more custody events (received, with
+    what was verified; forwarded, with the note and the recipients). Earlier signatures are kept
+    byte for byte, so they stay valid."""
+    result = verify(path, identities, trust)
+    if not result.ok or result.manifest is None:
+        return result
+    manifest = result.manifest
+    received = "; ".join(f"{c.name}: {'ok' if c.ok else 'not checked'}" for c in result.checks)
+    chain = custody.append(result.chain, result.manifest_bytes, action="received", key=key,
+                           bundle_id=manifest.id, note=f"verified before forwarding ({received})")
+    chain = custody.append(chain, result.manifest_bytes, action="forwarded", key=key, bundle_id=manifest.id,
+                           note=note, extra={"to": list(recipient_names)})
+
+    def write(tar: TarWriter) -> None:
+        def take(name: str, size: int, chunks: Iterator[bytes]) -> None:
+            if name == archive.CUSTODY:
+                for _ in chunks:
+                    pass
+                return
+            tar.header(name, size)
+            for chunk in chunks:
+                tar.data(chunk)
+            tar.pad(size)
+
+        _copy_pass(path, identities, manifest, take)
+        tar.add_bytes(archive.CUSTODY, chain)
+
+    try:
+        _seal(out, recipients, key, write)
+    except (ArchiveError, BundleDecryptError) as exc:
+        result.add("forwarding", False, f"stopped, nothing written: {exc}")
+        return result
+    result.add("forwarding", True, f"re-encrypted to {len(recipients)} recipient(s) as {out}, custody event added")
+    return result
+

@@ -1,0 +1,44 @@
+"""Progress for long byte streams (packing gigabytes of evidence, checking a bundle).
+
+A bar on a terminal (rich, on standard error); under Ansible or cron, where standard error is a
+log, a line at every tenth of the way instead of a bar redrawn thousands of times.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+@contextmanager
+def byte_progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """Yield a callback taking the number of bytes just processed."""
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+        with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                      TransferSpeedColumn(), console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task(label, total=total)
+            yield lambda n: bar.advance(task, n)
+        return
+    done, shown = 0, 0
+
+    def advance(n: int) -> None:
+        nonlocal done, shown
+        done += n
+        tenth = done * 10 // total if total else 10
+        if tenth > shown:
+            shown = tenth
+            print(f"{label}: {min(tenth * 10, 100)}% ({_size(done)} of {_size(total)})", file=sys.stderr, flush=True)
+
+    yield advance
