@@ -150,6 +150,8 @@ def _sealing(p: argparse.ArgumentParser) -> None:
     p.add_argument("--signer", help="principal to sign as (default: the key's .pub comment)")
     p.add_argument("--out", required=True, help="the bundle file to write (.nsb); BUNDLE.sig is written beside it")
     p.add_argument("--digest", default="sha256", help="digests in the manifest: sha256 or sha256,sm3 (default: sha256)")
+    p.add_argument("--mask-pii", action="store_true",
+                   help="mask resident ID and mobile numbers in text files and the report (article 15)")
 
 
 def _incident_parser(commands: argparse._SubParsersAction) -> None:
@@ -163,8 +165,6 @@ def _incident_parser(commands: argparse._SubParsersAction) -> None:
     collect.add_argument("--discovered-at", required=True, help="发现时间, e.g. 2026-11-28T09:30 (county time unless an offset is given)")
     collect.add_argument("--measures", default="", help="处置措施 taken so far")
     collect.add_argument("--include", action="append", default=[], metavar="PATH", help="file or folder to add (repeatable)")
-    collect.add_argument("--mask-pii", action="store_true",
-                         help="mask resident ID and mobile numbers in text evidence and the report (article 15)")
     collect.add_argument("--days", type=int, default=7, help="auth log and logins of the last N days (default: 7)")
     collect.add_argument("--root", default="/", help="collect from the filesystem under DIR (offline image)")
     collect.add_argument("--policy", help="policy file or folder for the check results (default: the installed policies)")
@@ -720,7 +720,7 @@ def cmd_proposal_aggregate(args: argparse.Namespace) -> int:
         _write(args.output, json.dumps(render.aggregate_json(result), ensure_ascii=False, indent=2) + "\n")
     else:
         _write(args.output, render.render_markdown(result, args.lang))
-    return EXIT_FINDINGS if errors else EXIT_CLEAR
+    return EXIT_INPUT if errors else EXIT_CLEAR
 
 
 def cmd_proposal_package(args: argparse.Namespace) -> int:
@@ -738,7 +738,7 @@ def cmd_proposal_package(args: argparse.Namespace) -> int:
     items = [Item(REPORT_JSON, data=(json.dumps(render.aggregate_json(result), ensure_ascii=False, indent=1) + "\n").encode()),
              Item(REPORT_MD, data=render.render_markdown(result, args.lang).encode()),
              Item("evidence/aggregate.xlsx", data=render.render_xlsx(result, args.lang)), *forms]
-    return _pack(args, items, "proposal", title)
+    return _pack(args, items, "proposal", title, args.mask_pii)
 
 
 def cmd_bundle_forward(args: argparse.Namespace) -> int:

@@ -31,7 +31,6 @@ METADATA = (SUMS, MANIFEST, MANIFEST_SIG, CUSTODY)  # written last, in this orde
 METADATA_LIMIT = {MANIFEST: 64 << 20, MANIFEST_SIG: 16 << 10, SUMS: 64 << 20, CUSTODY: 16 << 20}
 MAX_MEMBERS = 1_000_000
 BLOCK = 512
-RECORD = 20 * BLOCK
 
 
 class ArchiveError(Exception):
@@ -81,9 +80,9 @@ class TarWriter:
         self.pad(len(data))
 
     def close(self) -> None:
-        end = 2 * BLOCK
-        end += -(self.written + end) % RECORD
-        self._put(bytes(end))
+        """The end-of-archive marker: two zero blocks (no padding to a 10 KiB record; readers do
+        not need it and small bundles stay small)."""
+        self._put(bytes(2 * BLOCK))
 
 
 def members(stream: BinaryIO) -> Iterator[tuple[tarfile.TarInfo, tarfile.ExFileObject]]:
@@ -112,12 +111,23 @@ def members(stream: BinaryIO) -> Iterator[tuple[tarfile.TarInfo, tarfile.ExFileO
         raise ArchiveError(f"not a readable tar stream: {exc}") from None
 
 
+def chunks(info: tarfile.TarInfo, reader: BinaryIO) -> Iterator[bytes]:
+    """A member's data in chunks; a stream that ends early is an ArchiveError."""
+    left = info.size
+    try:
+        while left:
+            chunk = reader.read(min(CHUNK, left))
+            if not chunk:
+                raise ArchiveError(f"member {info.name!r} is cut short")
+            left -= len(chunk)
+            yield chunk
+    except tarfile.TarError as exc:
+        raise ArchiveError(f"member {info.name!r}: {exc}") from None
+
+
 def read_limited(info: tarfile.TarInfo, reader: BinaryIO) -> bytes:
     """A metadata member's whole content, refused above its size limit."""
     limit = METADATA_LIMIT[info.name]
     if info.size > limit:
         raise ArchiveError(f"refused member {info.name!r}: {info.size} bytes, more than {limit}")
-    data = reader.read(info.size)
-    if len(data) != info.size:
-        raise ArchiveError(f"member {info.name!r} is cut short")
-    return data
+    return b"".join(chunks(info, reader))

@@ -5,8 +5,9 @@ key fingerprint), time (+08:00) and bundle id, carries ``prev`` — the SHA-256 
 line, or of ``manifest.json`` for the first event, which ties the chain to the content — and its
 own SSHSIG signature over the event without ``sig`` in canonical JSON, so it can be checked with
 ``ssh-keygen -Y verify`` too. A line removed, reordered or edited breaks a ``prev`` link or a
-signature; dropping the last line is caught because the last event's signer must be whoever
-signed the encrypted file (see :mod:`nanbu_secops.bundle.package`).
+signature. Dropping the last line is caught twice over: the chain must end with an event that
+seals a file (collected, packaged, forwarded), and that event's signer must be whoever signed
+the encrypted file (see :mod:`nanbu_secops.bundle.package`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from nanbu_secops.bundle.manifest import canonical
 from nanbu_secops.timeutil import now, rfc3339
 
 ACTIONS = ("collected", "packaged", "received", "reviewed", "forwarded")
+SEALING = ("collected", "packaged", "forwarded")  # actions that end with a newly signed file
 
 
 class CustodyError(Exception):
@@ -97,4 +99,7 @@ def verify(chain: bytes, manifest: bytes, bundle_id: str) -> list[Event]:
         previous = line
     if not events:
         raise CustodyError("custody.jsonl is empty")
+    if events[-1].fields["action"] not in SEALING:
+        raise CustodyError(f"the chain ends with {events[-1].fields['action']!r}, not with an event sealing the file "
+                           f"({', '.join(SEALING)}): an event removed?")
     return events

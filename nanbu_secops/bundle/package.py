@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import tarfile
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -289,18 +290,14 @@ def _read_pass(plain: Any, algorithms: tuple[str, ...]) -> _Seen:
         if info.name in archive.METADATA and info.name != archive.SUMS:
             seen.metadata[info.name] = archive.read_limited(info, reader)
             continue
-        hashes, left = Digests(algorithms), info.size
-        while left:
-            chunk = reader.read(min(CHUNK, left))
-            if not chunk:
-                raise ArchiveError(f"member {info.name!r} is cut short")
+        hashes = Digests(algorithms)
+        for chunk in archive.chunks(info, reader):
             hashes.update(chunk)
             if info.name == archive.SUMS:
                 seen.metadata.setdefault(archive.SUMS, b"")
                 if len(seen.metadata[archive.SUMS]) + len(chunk) > archive.METADATA_LIMIT[archive.SUMS]:
                     raise ArchiveError("refused SHA256SUMS: too large")
                 seen.metadata[archive.SUMS] += chunk
-            left -= len(chunk)
         seen.sizes[info.name] = info.size
         seen.digests[info.name] = hashes.result()
     plain.finish()
@@ -490,16 +487,12 @@ def _copy_pass(path: Path, identities: Sequence[Any], manifest: Manifest,
                 raise ArchiveError(f"{info.name}: {info.size} bytes, more than the manifest's {entry.size}")
             hashes = Digests(("sha256",))
 
-            def chunks(left: int = info.size) -> Iterator[bytes]:
-                while left:
-                    chunk = reader.read(min(CHUNK, left))
-                    if not chunk:
-                        raise ArchiveError(f"member {info.name!r} is cut short")
+            def hashed(info: tarfile.TarInfo = info, reader: BinaryIO = reader) -> Iterator[bytes]:
+                for chunk in archive.chunks(info, reader):
                     hashes.update(chunk)
-                    left -= len(chunk)
                     yield chunk
 
-            take(info.name, info.size, chunks())
+            take(info.name, info.size, hashed())
             if entry is not None and hashes.result()["sha256"] != entry.digests["sha256"]:
                 raise ArchiveError(f"{info.name}: changed since it was verified")
         plain.finish()
