@@ -1,0 +1,183 @@
+"""``keys``, ``incident`` and ``proposal`` as an operator runs them: exit codes 0/1/2, messages
+that name the file and line, and bundles the commands of the next office accept."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.roots import make_root
+from tests.test_cli import cli
+
+FIXTURES = Path(__file__).parent / "fixtures" / "proposals"
+
+
+@pytest.fixture(scope="module")
+def keydir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("keys")
+    for name in ("unit", "county", "city"):
+        done = cli("keys", "new", name, "--out", str(folder))
+        assert done.returncode == 0, done.stderr
+    return folder
+
+
+def collect(keydir: Path, tmp_path: Path, *extra: str, out: str = "inc.nsb") -> tuple[int, str, Path]:
+    root = make_root(tmp_path)
+    evidence = tmp_path / "evidence-in"
+    evidence.mkdir(exist_ok=True)
+    (evidence / "web.log").write_text("GET /admin?tel=13812345678 403\n")
+    done = cli("incident", "collect", "--root", str(root), "--unit", "大桥镇", "--title", "首页被篡改",
+               "--category", "network-attack", "--severity", "IV", "--discovered-at", "2026-11-28 09:30",
+               "--measures", "已断网", "-r", str(keydir / "county.recipient"), "-r", str(keydir / "city.recipient"),
+               "--sign-key", str(keydir / "unit_ed25519"), "--out", str(tmp_path / out),
+               "--include", str(evidence), *extra)
+    return done.returncode, done.stdout + done.stderr, tmp_path / out
+
+
+def test_keys_new_refuses_to_overwrite(keydir: Path) -> None:
+    done = cli("keys", "new", "unit", "--out", str(keydir))
+    assert done.returncode == 2 and "will not overwrite" in done.stderr and "unit.agekey" in done.stderr
+
+
+def test_collect_verify_open_forward(keydir: Path, tmp_path: Path) -> None:
+    code, output, bundle = collect(keydir, tmp_path, "--mask-pii")
+    assert code == 0, output
+    assert bundle.exists() and Path(f"{bundle}.sig").exists()
+    trust = ["--trust", str(keydir / "unit.allowed_signers"), "--trust", str(keydir / "county.allowed_signers")]
+    outer = cli("incident", "verify", str(bundle), *trust)
+    assert outer.returncode == 0 and "未检查" in outer.stdout  # contents not checked without an identity
+    full = cli("incident", "verify", str(bundle), "-i", str(keydir / "county.agekey"), *trust, "--format", "json")
+    doc = json.loads(full.stdout)
+    assert full.returncode == 0 and doc["ok"] is True, full.stdout
+    assert doc["manifest"]["unit"] == "大桥镇" and doc["manifest"]["masking"]["applied"] is True
+    opened = tmp_path / "opened"
+    done = cli("incident", "open", str(bundle), "-i", str(keydir / "city.agekey"), "--out", str(opened), *trust)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((opened / "report.json").read_text())
+    form = report["form"]["表单"]
+    assert form["事件名称"] == "首页被篡改" and form["类别"] == "网络攻击事件" and form["级别"] == "一般"
+    assert form["发现时间"] == "2026-11-28T09:30:00+08:00" and form["处置措施"] == "已断网" and form["单位"] == "大桥镇"
+    assert form["上报时间"].endswith("+08:00") and form["终端"] == "terminal-01"
+    assert "| 事件名称 | 首页被篡改 |" in (opened / "report.md").read_text()
+    included = next(opened.glob("evidence/files/**/web.log"))
+    assert included.read_text() == "GET /admin?tel=138****5678 403\n"
+    for part in ("system/host.json", "network/listening.json", "logins/sessions.json", "antivirus/status.json",
+                 "check/results.json"):
+        assert (opened / "evidence" / part).is_file(), part
+    assert json.loads((opened / "evidence/system/processes.json").read_text()) == {"skipped": "not the live system"}
+    forwarded = tmp_path / "to-city.nsb"
+    done = cli("incident", "forward", str(bundle), "-i", str(keydir / "county.agekey"),
+               "--sign-key", str(keydir / "county_ed25519"), "-r", str(keydir / "city.recipient"),
+               "--out", str(forwarded), "--note", "已核实，报市网信办", *trust)
+    assert done.returncode == 0, done.stdout + done.stderr
+    city = cli("incident", "verify", str(forwarded), "-i", str(keydir / "city.agekey"), *trust, "--format", "json")
+    doc = json.loads(city.stdout)
+    assert city.returncode == 0 and [e["action"] for e in doc["custody"]] == ["collected", "received", "forwarded"]
+    assert doc["custody"][2]["note"] == "已核实，报市网信办"
+    assert doc["custody"][2]["to"] == [(keydir / "city.recipient").read_text().strip()]
+
+
+def test_verify_exit_1_names_what_failed(keydir: Path, tmp_path: Path) -> None:
+    code, output, bundle = collect(keydir, tmp_path)
+    assert code == 0, output
+    data = bytearray(bundle.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bundle.write_bytes(bytes(data))
+    done = cli("incident", "verify", str(bundle), "-i", str(keydir / "county.agekey"),
+               "--trust", str(keydir / "unit.allowed_signers"), "--lang", "en")
+    assert done.returncode == 1
+    assert "FAILED" in done.stdout and "outer signature" in done.stdout and "decryption" in done.stdout
+    opened = tmp_path / "never"
+    done = cli("incident", "open", str(bundle), "-i", str(keydir / "county.agekey"), "--out", str(opened))
+    assert done.returncode == 1 and not opened.exists()
+    untrusted = cli("incident", "verify", f"{bundle}", "--trust", str(keydir / "city.allowed_signers"))
+    assert untrusted.returncode == 1
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"--category": "burglary"}, "category 'burglary' is not one of"),
+    ({"--severity": "V"}, "severity 'V' is not one of"),
+    ({"--discovered-at": "yesterday"}, "is not a time"),
+    ({"--discovered-at": "2099-01-01T00:00"}, "in the future"),
+    ({"--digest": "sha256,md5"}, "--digest: unknown digest md5"),
+    ({"--sign-key": "/nonexistent/key"}, "/nonexistent/key: cannot read signing key"),
+    ({"-r": "age1notakey"}, "not an age recipient"),
+    ({"--days": "0"}, "--days must be at least 1"),
+])
+def test_collect_bad_input_is_exit_2(keydir: Path, tmp_path: Path, change: dict[str, str], message: str) -> None:
+    root = make_root(tmp_path)
+    args = {"--root": str(root), "--unit": "u", "--title": "t", "--category": "other", "--severity": "一般",
+            "--discovered-at": "2026-11-28T09:30", "-r": str(keydir / "county.recipient"),
+            "--sign-key": str(keydir / "unit_ed25519"), "--out": str(tmp_path / "x.nsb"), **change}
+    done = cli("incident", "collect", *[part for pair in args.items() for part in pair])
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert not (tmp_path / "x.nsb").exists()
+
+
+def test_recipient_file_error_names_the_line(keydir: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "offices.recipient"
+    bad.write_text(f"# county\n{(keydir / 'county.recipient').read_text()}age1broken\n")
+    code, output, _ = collect(keydir, tmp_path, "-r", str(bad))
+    assert code == 2 and f"{bad}:3: not an age recipient" in output
+
+
+def test_existing_bundle_is_never_overwritten(keydir: Path, tmp_path: Path) -> None:
+    code, output, bundle = collect(keydir, tmp_path)
+    assert code == 0, output
+    before = bundle.read_bytes()
+    code, output, _ = collect(keydir, tmp_path)
+    assert code == 2 and "will not overwrite" in output and bundle.read_bytes() == before
+
+
+def test_sm3_bundle_checks(keydir: Path, tmp_path: Path) -> None:
+    code, output, bundle = collect(keydir, tmp_path, "--digest", "sha256,sm3")
+    assert code == 0, output
+    done = cli("incident", "verify", str(bundle), "-i", str(keydir / "county.agekey"), "--format", "json")
+    assert done.returncode == 0 and json.loads(done.stdout)["manifest"]["digests"] == ["sha256", "sm3"]
+
+
+# ------------------------------------------------------------------------------ proposals
+
+def test_proposal_new_validate_aggregate_package(keydir: Path, tmp_path: Path) -> None:
+    blank = cli("proposal", "new")
+    assert blank.returncode == 0 and "标题" in blank.stdout and "类别" in blank.stdout
+    forms = tmp_path / "forms"
+    shutil.copytree(FIXTURES, forms)
+    assert cli("proposal", "validate", *map(str, sorted(forms.rglob("*.yml")))).returncode == 0
+    markdown = cli("proposal", "aggregate", str(forms))
+    assert markdown.returncode == 0 and "第二十八条" in markdown.stdout
+    assert "****" in markdown.stdout
+    xlsx = cli("proposal", "aggregate", str(forms), "--format", "xlsx")
+    assert xlsx.returncode == 2 and "--output" in xlsx.stderr
+    bundle = tmp_path / "p.nsb"
+    done = cli("proposal", "package", str(forms), "--unit", "南部县政府办", "-r", str(keydir / "city.recipient"),
+               "--sign-key", str(keydir / "county_ed25519"), "--out", str(bundle))
+    assert done.returncode == 0, done.stderr
+    opened = tmp_path / "opened"
+    done = cli("proposal", "open", str(bundle), "-i", str(keydir / "city.agekey"), "--out", str(opened),
+               "--trust", str(keydir / "county.allowed_signers"), "--format", "json")
+    assert done.returncode == 0, done.stdout
+    doc = json.loads(done.stdout)
+    assert doc["manifest"]["kind"] == "proposal" and doc["custody"][0]["action"] == "packaged"
+    report = json.loads((opened / "report.json").read_text())
+    assert report["article"] == "28" and report["proposals"] == len(list(forms.rglob("*.yml")))
+    assert (opened / "evidence" / "aggregate.xlsx").stat().st_size > 0
+    assert sorted(p.relative_to(opened / "evidence" / "proposals") for p in (opened / "evidence" / "proposals").rglob("*.yml")) \
+        == sorted(p.relative_to(forms) for p in forms.rglob("*.yml"))
+
+
+def test_proposal_with_a_bad_form(keydir: Path, tmp_path: Path) -> None:
+    forms = tmp_path / "forms"
+    shutil.copytree(FIXTURES, forms)
+    bad = forms / "bad.yml"
+    bad.write_text("单位: 大桥镇\n标题: 增加栏目\n类别: 娱乐\n描述: x\n预期效益: y\n优先级: 高\n联系人:\n  姓名: 张三\n  电话: '13812345678'\n")
+    done = cli("proposal", "validate", str(bad))
+    assert done.returncode == 2 and f"{bad}:3:" in done.stderr + done.stdout
+    aggregated = cli("proposal", "aggregate", str(forms))
+    assert aggregated.returncode == 2 and f"{bad}:3:" in aggregated.stderr and "第二十八条" in aggregated.stdout
+    package = cli("proposal", "package", str(forms), "--unit", "u", "-r", str(keydir / "city.recipient"),
+                  "--sign-key", str(keydir / "county_ed25519"), "--out", str(tmp_path / "p.nsb"))
+    assert package.returncode == 2 and not (tmp_path / "p.nsb").exists()
