@@ -32,7 +32,6 @@ from nanbu_secops.bundle.keys import SignKey, Signer, trusted_as
 from nanbu_secops.bundle.manifest import Digests, FileEntry, Manifest, ManifestError, decode, sums_text
 from nanbu_secops.bundle.stream import CHUNK, BundleDecryptError, decrypting, encrypting
 from nanbu_secops.errors import InputError
-from nanbu_secops.fileutil import fsync_dir
 from nanbu_secops.timeutil import now, rfc3339
 
 Progress = Callable[[int], None]
@@ -167,8 +166,6 @@ def _output(out: Path) -> Iterator[BinaryIO]:
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
     except BaseException:
         os.unlink(tmp)
         raise
@@ -176,19 +173,19 @@ def _output(out: Path) -> Iterator[BinaryIO]:
 
 
 def _seal(out: Path, recipients: Sequence[Any], key: SignKey, write: Callable[[TarWriter], None]) -> None:
-    """Write the tar through age into ``out``; then ``out.sig``, signing the ciphertext's hash."""
+    """Write the tar through age into ``out``; then ``out.sig``, signing the ciphertext's hash.
+
+    Neither is fsynced, unlike the escrow: a bundle is a copy of evidence that still exists, a
+    crash leaves at most a bundle that fails ``verify`` and is collected again, and syncing a
+    gigabyte would cost seconds on every collection."""
     with _output(out) as handle:
-        with encrypting(handle, recipients) as (fd, sink):
+        with encrypting(handle, recipients) as (fd, sealed):
             tar = TarWriter(fd)
             write(tar)
             tar.close()
-        signature = sshsig.sign_digest(key.key, sink.hash.digest())
-    sig_path = out.with_name(out.name + ".sig")
-    with open(sig_path, "x", encoding="ascii") as handle:
+        signature = sshsig.sign_digest(key.key, sealed.digest)
+    with open(out.with_name(out.name + ".sig"), "x", encoding="ascii") as handle:
         handle.write(signature)
-        handle.flush()
-        os.fsync(handle.fileno())
-    fsync_dir(out.parent)
 
 
 def pack(out: Path, items: Iterable[Item], *, kind: str, unit: str, title: str, recipients: Sequence[Any],
@@ -352,13 +349,10 @@ def verify(path: Path, identities: Sequence[Any] | None = None, trust: Sequence[
         with decrypting(path, identities) as plain:
             try:
                 seen = _read_pass(plain, ("sha256",))
-            except ArchiveError as exc:
-                try:
-                    plain.finish()
-                except BundleDecryptError as dexc:
-                    raise dexc from None
-                raise exc
-        cipher_digest = plain.ciphertext.hash.digest()
+            except ArchiveError:
+                plain.finish()  # a damaged ciphertext explains a broken archive: say that instead
+                raise
+        cipher_digest = plain.cipher_digest
     except BundleDecryptError as exc:
         result.add("decryption", False, f"age could not decrypt it: {exc}")
     except ArchiveError as exc:
