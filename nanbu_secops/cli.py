@@ -600,12 +600,12 @@ def _signing(args: argparse.Namespace) -> tuple:
     return recipient_args(args.recipient), load_sign_key(Path(args.sign_key), args.signer), digests
 
 
-def _pack(args: argparse.Namespace, items: list, kind: str, title: str, masking: bool = False) -> int:
+def _pack(args: argparse.Namespace, items, size: int, kind: str, title: str, masking: bool = False) -> int:
     from nanbu_secops.bundle import package
     from nanbu_secops.progress import byte_progress
 
     recipients, key, digests = _signing(args)
-    with byte_progress(sum(item.length for item in items), f"packing {args.out}") as progress:
+    with byte_progress(size, f"packing {args.out}") as progress:
         manifest = package.pack(Path(args.out), items, kind=kind, unit=args.unit, title=title, recipients=recipients,
                                 key=key, digests=digests, masking=masking,
                                 action="collected" if kind == "incident" else "packaged", progress=progress)
@@ -635,8 +635,9 @@ def cmd_incident_collect(args: argparse.Namespace) -> int:
         raise InputError("--title must not be empty")
     target = audit.make_target(args.root, reported.date())
     filled = dataclasses.replace(filled, host=audit.hostname(target))
-    items = collect.items(filled, target, args.include, days=args.days, policy=load_policies(args.policy), lang=args.lang)
-    return _pack(args, items, "incident", filled.title, args.mask_pii)
+    planned = collect.Collection.plan(filled, target, args.include, days=args.days, policy=load_policies(args.policy),
+                                      lang=args.lang)
+    return _pack(args, planned, planned.size, "incident", filled.title, args.mask_pii)
 
 
 def _trust(args: argparse.Namespace) -> list | None:
@@ -738,7 +739,7 @@ def cmd_proposal_package(args: argparse.Namespace) -> int:
     items = [Item(REPORT_JSON, data=(json.dumps(render.aggregate_json(result), ensure_ascii=False, indent=1) + "\n").encode()),
              Item(REPORT_MD, data=render.render_markdown(result, args.lang).encode()),
              Item("evidence/aggregate.xlsx", data=render.render_xlsx(result, args.lang)), *forms]
-    return _pack(args, items, "proposal", title, args.mask_pii)
+    return _pack(args, items, sum(item.length for item in items), "proposal", title, args.mask_pii)
 
 
 def cmd_bundle_forward(args: argparse.Namespace) -> int:

@@ -91,7 +91,8 @@ def _sheet_title(unit: str, used: set[str]) -> str:
 
 def render_xlsx(report: dict[str, Any], lang: str) -> bytes:
     from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
+
+    from nanbu_secops.report.sheet import table
 
     book = Workbook()
     overview = book.active
@@ -103,17 +104,7 @@ def render_xlsx(report: dict[str, Any], lang: str) -> bytes:
         counts = [sum(1 for r in rows if r[0] == RULE_LABELS[lang][rule]) for rule in report["summary"]["findings"]]
         overview.append([unit, *counts])
         sheet = book.create_sheet(_sheet_title(unit, used))
-        sheet.append(HEADERS[lang])
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-        for row in rows:
-            sheet.append(row)
-        for column, width in zip("ABCDEFGH", (14, 18, 10, 18, 8, 6, 60, 50)):
-            sheet.column_dimensions[column].width = width
-        for row in sheet.iter_rows(min_row=2):
-            for cell in row:
-                cell.alignment = Alignment(wrap_text=True, vertical="top")
-        sheet.freeze_panes = "A2"
+        table(sheet, HEADERS[lang], rows, (14, 18, 10, 18, 8, 6, 60, 50))
     buffer = BytesIO()
     book.save(buffer)
     return buffer.getvalue()

@@ -10,6 +10,7 @@ import json
 import re
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 from nanbu_secops import timeutil
 from nanbu_secops.errors import InputError
@@ -140,26 +141,13 @@ def render_markdown(agg: Aggregate, lang: str = "zh") -> str:
 def render_xlsx(agg: Aggregate, lang: str = "zh") -> bytes:
     """Sheet 汇总 (summary, with when and how it was made) and sheet 明细 (one row per proposal)."""
     from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
-    from openpyxl.worksheet.worksheet import Worksheet
+
+    from nanbu_secops.report import sheet
 
     w = WORDS[lang]
 
-    def table(sheet: Worksheet, header: list[str], rows: list[list[str | int]], widths: list[int]) -> None:
-        sheet.append(header)
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-        for row in rows:
-            sheet.append([mask_phones(c) if isinstance(c, str) else c for c in row])
-            for cell in sheet[sheet.max_row]:
-                if cell.data_type == "f":  # a clerk's "=..." is text, never a formula run by whoever opens it
-                    cell.data_type = "s"
-        for column, width in zip("ABCDEFGHIJKLMNOP", widths):
-            sheet.column_dimensions[column].width = width
-        for line in sheet.iter_rows(min_row=2):
-            for cell in line:
-                cell.alignment = Alignment(wrap_text=True, vertical="top")
-        sheet.freeze_panes = "A2"
+    def table(page: Any, header: list[str], rows: list[list[str | int]], widths: list[int]) -> None:
+        sheet.table(page, header, [[mask_phones(c) if isinstance(c, str) else c for c in row] for row in rows], widths)
 
     book = Workbook()
     summary = book.active

@@ -1,0 +1,207 @@
+"""Benchmark: incident bundles beside the plain tools, whole processes, in the same run.
+
+    .venv/bin/python bench/bench_bundle.py [--size-mib 1024] [--runs 3] [--digest sha256|sha256,sm3]
+
+Evidence: --size-mib MiB of random bytes in 16 files, written once to a temporary folder (deleted
+at the end). In each round the tool and its baseline run one after the other, the order swapped
+every round, so the noise of this shared machine hits both; medians are printed.
+
+1. ``incident collect --include EVIDENCE`` beside ``tar -cf - EVIDENCE | age -r RECIPIENT > out.age``,
+   both writing to the same filesystem; throughput ratio ours/baseline (goal >= 1.5).
+   Collect also snapshots this machine (in a process of its own, beside the packing); the pipeline does not.
+2. ``incident verify BUNDLE --identity --trust`` beside ``sha256sum -c SHA256SUMS`` in a copy
+   extracted once with ``incident open``; time ratio ours/baseline (no goal).
+3. Peak RSS of collect and verify (``/usr/bin/time -f %M``; goal <= 100 MB at 1 GiB of evidence).
+
+Caches are warm (the evidence was just written); ``sync`` runs, untimed, before each timed command
+so one run's dirty pages are not written back during the next. A missed goal is reported, never an
+error: the exit code is non-zero only when a command fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MIB = 1 << 20
+GIB = 1 << 30
+FILES = 16
+WRITE_CHUNK = 4 * MIB
+GNU_TIME = "/usr/bin/time"
+RSS_GOAL_BYTES = 100 * 1000 * 1000  # 100 MB
+THROUGHPUT_GOAL = 1.5
+
+# Fallback when GNU time is absent: a fresh process runs the one child, so RUSAGE_CHILDREN is that child's.
+RUSAGE_HELPER = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.call(sys.argv[2:])\n"
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+    "sys.exit(code)\n"
+)
+
+
+class CommandFailed(Exception):
+    pass
+
+
+def timed(argv: list[str], rss_file: Path, cwd: Path | None = None) -> tuple[float, float]:
+    """Run ``argv`` once; return (wall seconds, peak RSS in MiB of its largest process)."""
+    if os.access(GNU_TIME, os.X_OK):
+        wrapped = [GNU_TIME, "-f", "%M", "-o", str(rss_file), *argv]
+    else:
+        wrapped = [sys.executable, "-c", RUSAGE_HELPER, str(rss_file), *argv]
+    os.sync()
+    start = time.perf_counter()
+    done = subprocess.run(wrapped, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        tail = done.stderr.decode(errors="replace")[-3000:]
+        raise CommandFailed(f"{' '.join(argv)} failed (exit {done.returncode}):\n{tail}")
+    rss_kib = int(rss_file.read_text().split()[-1])
+    rss_file.unlink()
+    return elapsed, rss_kib / 1024
+
+
+def run(argv: list[str]) -> None:
+    """Run an untimed setup command; raise CommandFailed with its output when it fails."""
+    done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True)
+    if done.returncode != 0:
+        out = (done.stdout + done.stderr).decode(errors="replace")[-3000:]
+        raise CommandFailed(f"{' '.join(argv)} failed (exit {done.returncode}):\n{out}")
+
+
+def write_evidence(folder: Path, size: int) -> None:
+    folder.mkdir()
+    each, rest = divmod(size, FILES)
+    for i in range(FILES):
+        left = each + (rest if i == FILES - 1 else 0)
+        with open(folder / f"evidence-{i:02d}.bin", "wb") as handle:
+            while left:
+                n = min(WRITE_CHUNK, left)
+                handle.write(os.urandom(n))
+                left -= n
+
+
+def age_recipient(path: Path) -> str:
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            return line
+    raise CommandFailed(f"no recipient in {path}")
+
+
+def fmt_runs(values: list[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mib", type=int, default=1024, help="evidence size in MiB (default: 1024)")
+    parser.add_argument("--runs", type=int, default=3, help="rounds of each measure (median is used)")
+    parser.add_argument("--digest", default=None, help="passed to incident collect, e.g. sha256,sm3")
+    args = parser.parse_args()
+    if args.size_mib < 1 or args.runs < 1:
+        parser.error("--size-mib and --runs must be at least 1")
+
+    exe = str(Path(sys.executable).with_name("nanbu-secops"))
+    size = args.size_mib * MIB
+    work = Path(tempfile.mkdtemp(prefix="nsbench-bundle-", dir="/tmp"))
+    try:
+        free = shutil.disk_usage(work).free
+        if free < 6 * GIB:
+            print(f"warning: only {free / GIB:.1f} GiB free under {work} (< 6 GiB); "
+                  f"this run needs about {5 * size / GIB:.1f} GiB", file=sys.stderr)
+        run([exe, "keys", "new", "bench", "--out", str(work / "keys")])
+        keys = work / "keys"
+        recipient = age_recipient(keys / "bench.recipient")
+        evidence = work / "evidence"
+        write_evidence(evidence, size)
+        rss_file = work / "rss"
+
+        bundle = work / "out.nsb"
+        collect = [exe, "incident", "collect", "--unit", "bench", "--title", "bench", "--category", "other",
+                   "--severity", "一般", "--discovered-at", "2026-11-28T09:30",
+                   "--recipient", str(keys / "bench.recipient"), "--sign-key", str(keys / "bench_ed25519"),
+                   "--out", str(bundle), "--include", str(evidence)]
+        if args.digest:
+            collect += ["--digest", args.digest]
+        baseline_out = work / "out.age"
+        pipeline = ["bash", "-c", 'set -euo pipefail; tar -C "$1" -cf - "$2" | age -r "$3" > "$4"', "bench",
+                    str(evidence.parent), evidence.name, recipient, str(baseline_out)]
+
+        def clean_outputs() -> None:
+            for path in (bundle, Path(f"{bundle}.sig"), baseline_out):
+                path.unlink(missing_ok=True)
+
+        # 1. collect vs tar | age
+        ours_c, base_c, rss_c = [], [], []
+        for round_ in range(args.runs):
+            for which in ((0, 1) if round_ % 2 == 0 else (1, 0)):
+                if which == 0:
+                    t, r = timed(collect, rss_file)
+                    ours_c.append(t)
+                    rss_c.append(r)
+                else:
+                    t, _ = timed(pipeline, rss_file)
+                    base_c.append(t)
+                clean_outputs()
+
+        # 2. verify vs sha256sum -c (one bundle, opened once, untimed)
+        run(collect)
+        opened = work / "opened"
+        run([exe, "incident", "open", str(bundle), "--identity", str(keys / "bench.agekey"),
+             "--trust", str(keys / "bench.allowed_signers"), "--out", str(opened)])
+        verify = [exe, "incident", "verify", str(bundle), "--identity", str(keys / "bench.agekey"),
+                  "--trust", str(keys / "bench.allowed_signers")]
+        sums = ["sha256sum", "-c", "--quiet", "SHA256SUMS"]
+        ours_v, base_v, rss_v = [], [], []
+        for round_ in range(args.runs):
+            for which in ((0, 1) if round_ % 2 == 0 else (1, 0)):
+                if which == 0:
+                    t, r = timed(verify, rss_file)
+                    ours_v.append(t)
+                    rss_v.append(r)
+                else:
+                    t, _ = timed(sums, rss_file, cwd=opened)
+                    base_v.append(t)
+
+        oc, bc = statistics.median(ours_c), statistics.median(base_c)
+        ov, bv = statistics.median(ours_v), statistics.median(base_v)
+        mib = args.size_mib
+        peak_c, peak_v = max(rss_c), max(rss_v)
+        print(f"evidence: {mib} MiB in {FILES} files of random bytes   runs: {args.runs}   "
+              f"digest: {args.digest or 'sha256 (default)'}   rss via: "
+              f"{GNU_TIME + ' -f %M' if os.access(GNU_TIME, os.X_OK) else 'getrusage(RUSAGE_CHILDREN)'}")
+        print(f"{'command':<40} {'median s':>9} {'MiB/s':>8} {'peak RSS MiB':>13}   runs (s)")
+        print(f"{'nanbu-secops incident collect':<40} {oc:9.2f} {mib / oc:8.1f} {peak_c:13.1f}   {fmt_runs(ours_c)}")
+        print(f"{'tar -cf - | age -r   (baseline)':<40} {bc:9.2f} {mib / bc:8.1f} {'':>13}   {fmt_runs(base_c)}")
+        print(f"{'nanbu-secops incident verify':<40} {ov:9.2f} {mib / ov:8.1f} {peak_v:13.1f}   {fmt_runs(ours_v)}")
+        print(f"{'sha256sum -c SHA256SUMS   (baseline)':<40} {bv:9.2f} {mib / bv:8.1f} {'':>13}   {fmt_runs(base_v)}")
+
+        ratio_c = bc / oc  # throughput ours / throughput baseline, same bytes
+        print(f"collect throughput ours/baseline: {ratio_c:.2f}x  "
+              f"(goal >= {THROUGHPUT_GOAL}x: {'met' if ratio_c >= THROUGHPUT_GOAL else 'NOT met'})")
+        print(f"verify time ours/baseline: {ov / bv:.2f}x  (no goal set)")
+        goal_mib = RSS_GOAL_BYTES / MIB
+        at = "" if mib == 1024 else f"; the goal is stated for 1024 MiB, this run used {mib} MiB"
+        for name, peak in (("collect", peak_c), ("verify", peak_v)):
+            print(f"peak RSS {name}: {peak:.1f} MiB  (goal <= 100 MB = {goal_mib:.1f} MiB: "
+                  f"{'met' if peak <= goal_mib else 'NOT met'}{at})")
+        return 0
+    except CommandFailed as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
