@@ -32,7 +32,8 @@ def incident_markdown(form: IncidentForm, evidence: list[dict[str, Any]], findin
     out = [f"# {'网络安全事件报告' if zh else 'Security incident report'}: {form.title}", "",
            f"{'依据' if zh else 'Under'} {article_label('27', lang)}", "",
            f"| {'项目' if zh else 'Field'} | {'内容' if zh else 'Value'} |", "|---|---|"]
-    out += [f"| {LABELS[key][col]} | {_cell(value)} |" for key, value in form.fields().items()]
+    blank = "（未填写）" if zh else "(not given)"
+    out += [f"| {LABELS[key][col]} | {_cell(value) or blank} |" for key, value in form.fields().items()]
     out += ["", f"## {'终端检查未通过项' if zh else 'Failed terminal checks'}", ""]
     if findings:
         out += [f"| {'控制项' if zh else 'Control'} | {'条款' if zh else 'Article'} | {'状态' if zh else 'Status'} | "
@@ -62,6 +63,9 @@ def findings_of(check_results: bytes) -> list[dict[str, str]]:
 # ------------------------------------------------------------------------------ verification
 
 STATUS = {True: ("通过", "ok", "green"), False: ("失败", "FAILED", "red"), None: ("未检查", "not checked", "yellow")}
+CHECK_NAMES_ZH = {"outer signature": "外层签名", "contents": "包内内容", "decryption": "解密", "archive": "归档结构",
+                  "manifest": "清单", "manifest signature": "清单签名", "files": "文件哈希", "SHA256SUMS": "SHA256SUMS",
+                  "custody chain": "保管链", "signers trusted": "签名者可信", "extraction": "解包", "forwarding": "转发"}
 
 
 def verification_json(result: Verification) -> str:
@@ -81,7 +85,7 @@ def verification_text(result: Verification, lang: str = "zh", color: bool = Fals
     for check in result.checks:
         word_zh, word_en, style = STATUS[check.ok]
         line = Text(f"  {word_zh if zh else word_en:<12}", style=style)
-        line.append(f"{check.name}: {check.detail}")
+        line.append(f"{CHECK_NAMES_ZH.get(check.name, check.name) if zh else check.name}: {check.detail}")
         console.print(line)
     verdict = ("全部通过" if zh else "all checks hold") if result.ok else ("校验失败" if zh else "VERIFICATION FAILED")
     console.print(Text(verdict, style="bold green" if result.ok else "bold red"))
