@@ -93,7 +93,27 @@ def build_parser() -> argparse.ArgumentParser:
     _keys_parser(commands)
     _incident_parser(commands)
     _proposal_parser(commands)
+    _ipv6_parser(commands)
     return parser
+
+
+def _ipv6_parser(commands: argparse._SubParsersAction) -> None:
+    ipv6 = commands.add_parser("ipv6", help="IPv6 readiness of portals and app endpoints (article 9(2))")
+    sub = ipv6.add_subparsers(dest="ipv6_command", required=True, metavar="SUBCOMMAND")
+    check = sub.add_parser("check", help="AAAA, name servers, HTTP(S) over IPv6 and IPv4, parity, link ratios")
+    check.add_argument("targets", nargs="*", metavar="TARGET", help="domain or URL of a portal or API endpoint")
+    check.add_argument("--crawl-depth", type=int, choices=(0, 1, 2), default=1,
+                       help="0: homepage only; 1: also its links (second level); 2: also third-level links (default: 1)")
+    check.add_argument("--probes", type=int, default=5, help="IPv6 homepage probes for the success rate (default: 5)")
+    check.add_argument("--resolver", help="send every DNS query to this server (ADDR, ADDR:PORT or [V6]:PORT)")
+    check.add_argument("--ca-file", help="also trust this CA (PEM) for TLS")
+    check.add_argument("--timeout", type=float, default=10.0, help="seconds per connection step (default: 10)")
+    check.add_argument("--concurrency", type=int, default=16, help="links checked at once (default: 16)")
+    check.add_argument("--clients", action="store_true",
+                       help="also check the mobile clients' API endpoints listed in the policy (ipv6_mobile_clients)")
+    check.add_argument("--policy", help="policy file or folder (default: the installed policies)")
+    _report_options(check, ("text", "json", "html"))
+    check.set_defaults(handler=cmd_ipv6_check)
 
 
 def _keys_parser(commands: argparse._SubParsersAction) -> None:
@@ -102,6 +122,8 @@ def _keys_parser(commands: argparse._SubParsersAction) -> None:
     new = sub.add_parser("new", help="NAME.agekey, NAME.recipient, NAME_ed25519(.pub), NAME.allowed_signers")
     new.add_argument("name", help="the key's principal, e.g. county-office")
     new.add_argument("--out", required=True, help="folder for the key files (never overwritten)")
+    new.add_argument("--sign-only", action="store_true",
+                     help="only the signing key and its allowed-signers line (a terminal signs, it never opens bundles)")
     new.set_defaults(handler=cmd_keys_new)
 
 
@@ -111,7 +133,7 @@ def _bundle_commands(sub: argparse._SubParsersAction, kind: str) -> None:
         p.add_argument("--trust", action="append", default=[], metavar="ALLOWED_SIGNERS",
                        help="OpenSSH allowed-signers file of whom you trust (repeatable)")
 
-    verify = sub.add_parser("verify", help=f"check a {kind} bundle: signatures, hashes, custody (exit 1 on any mismatch)")
+    verify = sub.add_parser("verify", help=f"check {'an' if kind[0] in 'aeiou' else 'a'} {kind} bundle: signatures, hashes, custody (exit 1 on any mismatch)")
     verify.add_argument("bundle")
     verify.add_argument("--identity", "-i", help="age identity (.agekey) to decrypt and check the contents too")
     verify.add_argument("--signature", help="the outer signature (default: BUNDLE.sig)")
@@ -583,7 +605,7 @@ def cmd_av_scan(args: argparse.Namespace) -> int:
 def cmd_keys_new(args: argparse.Namespace) -> int:
     from nanbu_secops.bundle.keys import new_keys
 
-    for path in new_keys(args.name, Path(args.out)):
+    for path in new_keys(args.name, Path(args.out), sign_only=args.sign_only):
         print(path)
     return EXIT_CLEAR
 
@@ -636,7 +658,7 @@ def cmd_incident_collect(args: argparse.Namespace) -> int:
     target = audit.make_target(args.root, reported.date())
     filled = dataclasses.replace(filled, host=audit.hostname(target))
     planned = collect.Collection.plan(filled, target, args.include, days=args.days, policy=load_policies(args.policy),
-                                      lang=args.lang)
+                                      lang=args.lang, secrets=[Path(args.sign_key)])
     return _pack(args, planned, planned.size, "incident", filled.title, args.mask_pii)
 
 
@@ -749,6 +771,48 @@ def cmd_bundle_forward(args: argparse.Namespace) -> int:
     recipients, key, _ = _signing(args)
     return _show(args, package.forward(Path(args.bundle), read_identities(Path(args.identity)), key, recipients,
                                        [str(r) for r in recipients], Path(args.out), args.note, _trust(args)))
+
+
+def cmd_ipv6_check(args: argparse.Namespace) -> int:
+    from nanbu_secops.ipv6 import assess, dns
+    from nanbu_secops.policy import load_policies
+    from nanbu_secops.policy.loader import require_variables
+    from nanbu_secops.progress import count_progress
+    from nanbu_secops.report import ipv6 as render
+    from nanbu_secops.timeutil import now, rfc3339
+
+    if args.probes < 1 or args.timeout <= 0 or args.concurrency < 1:
+        raise InputError("--probes and --concurrency must be at least 1 and --timeout above 0")
+    if args.ca_file and not Path(args.ca_file).is_file():
+        raise InputError("--ca-file: no such file", args.ca_file)
+    try:
+        server = dns.parse_resolver(args.resolver) if args.resolver else None
+    except ValueError as exc:
+        raise InputError(f"--resolver: {exc}") from None
+    variables = require_variables(load_policies(args.policy), assess.POLICY_SCHEMA)
+    clients: dict[str, list[str]] = variables.get("ipv6_mobile_clients", {}) if args.clients else {}
+    targets = list(dict.fromkeys([*args.targets, *(e for endpoints in clients.values() for e in endpoints)]))
+    if not targets:
+        raise InputError("give at least one TARGET (or --clients with ipv6_mobile_clients in the policy)")
+    settings = assess.Settings(success_rate=variables["ipv6_success_rate"], link_ratio=variables["ipv6_link_ratio"],
+                               similarity=variables["ipv6_similarity"], probes=args.probes, depth=args.crawl_depth,
+                               timeout=args.timeout, concurrency=args.concurrency, ca_file=args.ca_file)
+    resolver = dns.Resolver(server, timeout=min(args.timeout, 5.0))
+    results = {}
+    with count_progress("IPv6 links") as progress:
+        for target in targets:
+            results[target] = assess.assess(target, resolver, settings, progress)
+    doc = {"generated": rfc3339(now()), "article": "9(2)", "targets": [results[t] for t in targets],
+           "clients": [assess.client_readiness(name, endpoints, results) for name, endpoints in clients.items()]}
+    if args.format == "json":
+        _write(args.output, render.render_json(doc))
+    elif args.format == "html":
+        _write(args.output, render.render_html(doc, args.lang))
+    else:
+        color = args.output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+        _write(args.output, render.render_text(doc, args.lang, color))
+    ready = all(r["verdict"] == "ready" for r in results.values()) and all(c["ipv6_only"] for c in doc["clients"])
+    return EXIT_CLEAR if ready else EXIT_FINDINGS
 
 
 def main(argv: Sequence[str] | None = None) -> int:

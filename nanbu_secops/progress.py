@@ -42,3 +42,19 @@ def byte_progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
             print(f"{label}: {min(tenth * 10, 100)}% ({_size(done)} of {_size(total)})", file=sys.stderr, flush=True)
 
     yield advance
+
+
+@contextmanager
+def count_progress(label: str) -> Iterator[Callable[[int], None]]:
+    """Like :func:`byte_progress` for a count whose total is not known in advance (links found
+    while crawling): a spinner with the count on a terminal, nothing in a log."""
+    if not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}: {task.completed}"),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda n: bar.advance(task, n)

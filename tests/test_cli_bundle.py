@@ -181,3 +181,25 @@ def test_proposal_with_a_bad_form(keydir: Path, tmp_path: Path) -> None:
     package = cli("proposal", "package", str(forms), "--unit", "u", "-r", str(keydir / "city.recipient"),
                   "--sign-key", str(keydir / "county_ed25519"), "--out", str(tmp_path / "p.nsb"))
     assert package.returncode == 2 and not (tmp_path / "p.nsb").exists()
+
+
+def test_own_private_keys_are_never_packed(keydir: Path, tmp_path: Path) -> None:
+    """Including the folder that holds the signing key (or `/`) must not put the key in the bundle."""
+    terminal = tmp_path / "terminal-keys"
+    done = cli("keys", "new", "term01", "--sign-only", "--out", str(terminal))
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in terminal.iterdir()) == ["term01.allowed_signers", "term01_ed25519", "term01_ed25519.pub"]
+    (terminal / "old.agekey").write_text("AGE-SECRET-KEY-1XXXX\n")
+    (terminal / "notes.txt").write_text("kept\n")
+    root = make_root(tmp_path)
+    bundle = tmp_path / "k.nsb"
+    done = cli("incident", "collect", "--root", str(root), "--unit", "u", "--title", "t", "--category", "other",
+               "--severity", "一般", "--discovered-at", "2026-11-28T09:30", "-r", str(keydir / "county.recipient"),
+               "--sign-key", str(terminal / "term01_ed25519"), "--out", str(bundle), "--include", str(terminal))
+    assert done.returncode == 0, done.stderr
+    opened = tmp_path / "opened"
+    assert cli("incident", "open", str(bundle), "-i", str(keydir / "county.agekey"), "--out", str(opened)).returncode == 0
+    packed = sorted(p.name for p in opened.glob("evidence/files/**/*") if p.is_file())
+    assert packed == ["notes.txt", "term01.allowed_signers", "term01_ed25519.pub"]
+    skipped = json.loads((opened / "evidence" / "files-skipped.json").read_text())
+    assert sorted(Path(s["path"]).name for s in skipped) == ["old.agekey", "term01_ed25519"]

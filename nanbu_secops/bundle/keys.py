@@ -70,6 +70,14 @@ def recipient_args(values: Sequence[str]) -> list[Any]:
     return found
 
 
+def private_key_files(sign_key: Path) -> list[Path]:
+    """The signing key and the private key files kept beside it (``*_ed25519``, ``*.agekey``):
+    what ``--include`` must never pack, whatever folder an operator names."""
+    folder = sign_key.parent
+    found = [sign_key, *folder.glob("*_ed25519"), *folder.glob("*.agekey")] if folder.is_dir() else [sign_key]
+    return [path for path in found if path.is_file()]
+
+
 def read_identities(path: Path) -> list[Any]:
     """An age identity file (``AGE-SECRET-KEY-1…`` lines, as ``age-keygen`` writes) or an
     unencrypted OpenSSH private key."""
@@ -126,9 +134,11 @@ def load_sign_key(path: Path, principal: str | None = None) -> SignKey:
     return SignKey(key, principal)
 
 
-def new_keys(name: str, out: Path) -> list[Path]:
+def new_keys(name: str, out: Path, *, sign_only: bool = False) -> list[Path]:
     """``keys new``: an age identity and recipient, an Ed25519 signing key pair and its
-    allowed-signers line, all named after ``name``. Existing files are never overwritten."""
+    allowed-signers line, all named after ``name``; with ``sign_only`` the signing files alone
+    (a terminal signs what it collects and never opens a bundle). Existing files are never
+    overwritten."""
     if not KEY_NAME.match(name):
         raise InputError(f"not a usable key name (letters, digits, . _ @ -): {name!r}")
     out.mkdir(parents=True, exist_ok=True)
@@ -138,9 +148,10 @@ def new_keys(name: str, out: Path) -> list[Path]:
     private = signing.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
                                     serialization.NoEncryption())
     public = sshsig.openssh_public(sshsig.public_blob(signing.public_key()))
-    files = [
+    files = [] if sign_only else [
         (out / f"{name}.agekey", f"# created: {rfc3339(now())}\n# public key: {recipient}\n{identity}\n".encode(), 0o600),
-        (out / f"{name}.recipient", f"{recipient}\n".encode(), 0o644),
+        (out / f"{name}.recipient", f"{recipient}\n".encode(), 0o644)]
+    files += [
         (out / f"{name}_ed25519", private, 0o600),
         (out / f"{name}_ed25519.pub", f"{public} {name}\n".encode(), 0o644),
         (out / f"{name}.allowed_signers", f'{name} namespaces="{sshsig.NAMESPACE}" {public}\n'.encode(), 0o644),

@@ -51,14 +51,22 @@ class Item:
         return len(self.data) if self.data is not None else self.size
 
 
-def plan_includes(paths: Sequence[str], prefix: str = "evidence/files",
-                  base: Path | None = None) -> tuple[list[Item], list[dict[str, str]]]:
+def plan_includes(paths: Sequence[str], prefix: str = "evidence/files", base: Path | None = None,
+                  secrets: Sequence[Path] = ()) -> tuple[list[Item], list[dict[str, str]]]:
     """The regular files under each ``--include`` path (symlinks are not followed); the rest is
     listed as skipped with the reason, so the bundle says what it left out. Inside the bundle a
     file keeps its absolute path under ``prefix`` (where it was on the terminal), or its path
-    relative to ``base``."""
+    relative to ``base``. ``secrets`` (our own private keys) are never packed, even when an
+    operator includes ``/``."""
     items: list[Item] = []
     skipped: list[dict[str, str]] = []
+    never = set()
+    for secret in secrets:
+        try:
+            info = secret.stat()
+        except OSError:
+            continue
+        never.add((info.st_dev, info.st_ino))
 
     def visit(path: Path) -> None:
         try:
@@ -74,6 +82,8 @@ def plan_includes(paths: Sequence[str], prefix: str = "evidence/files",
                 return
             for child in children:
                 visit(child)
+        elif stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) in never:
+            skipped.append({"path": str(path), "reason": "a private key of this tool: never packed"})
         elif stat.S_ISREG(info.st_mode):
             name = path.relative_to(base).as_posix() if base else str(path.absolute()).lstrip("/")
             inside = f"{prefix}/{name}"

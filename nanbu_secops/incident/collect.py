@@ -13,8 +13,10 @@ import multiprocessing
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from nanbu_secops.bundle.archive import REPORT_JSON, REPORT_MD
+from nanbu_secops.bundle.keys import private_key_files
 from nanbu_secops.bundle.package import Item, plan_includes
 from nanbu_secops.collect import Target
 from nanbu_secops.incident.form import IncidentForm
@@ -39,8 +41,9 @@ class Collection:
 
     @classmethod
     def plan(cls, form: IncidentForm, target: Target, includes: Sequence[str], *, days: int,
-             policy: PolicySet | None, lang: str) -> Collection:
-        files, skipped = plan_includes(includes)
+             policy: PolicySet | None, lang: str, secrets: Sequence[Path] = ()) -> Collection:
+        """``secrets``: the signing key; it and the private keys beside it are never packed."""
+        files, skipped = plan_includes(includes, secrets=[p for s in secrets for p in private_key_files(s)])
         return cls(form, target, days, policy, lang, files, skipped)
 
     @property
