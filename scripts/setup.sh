@@ -13,9 +13,10 @@ extras=""
 if [[ "${1:-}" == "--test" ]]; then
   # sudo, nftables and chrony are what the terminal checks are tested against inside lab hosts;
   # age is the reference implementation the escrow files are checked against; ClamAV (no
-  # signatures ship, the tests build their own databases) is what the antivirus checks read.
+  # signatures ship, the tests build their own databases) is what the antivirus checks read;
+  # unbound serves the IPv6 checks' test zones on the lab bridge (started by the tests only).
   packages+=(openssh-server openssh-client iproute2 util-linux procps sudo nftables chrony age
-             clamav clamav-daemon clamdscan clamav-testfiles)
+             clamav clamav-daemon clamdscan clamav-testfiles unbound chromium)
   extras="[test]"
 fi
 
