@@ -16,6 +16,7 @@ from typing import Iterator
 
 import pytest
 
+from tests.ipv6lab import ipv6_lab  # noqa: F401  (the IPv6 tests' session fixture, built on `lab`)
 from tests.lab import PROJECT_ROOT, Lab, host_files_snapshot, snapshot_diff
 
 _SNAPSHOT = pytest.StashKey[dict[str, str]]()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.ipv6lab import World, ipv6_lab, spawn_web  # noqa: F401  (ipv6_lab is the session fixture)
+from tests.ipv6lab import World, spawn_web
 from tests.test_cli import cli
 
 POLICIES = Path(__file__).resolve().parent.parent / "policies"

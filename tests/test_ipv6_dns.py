@@ -21,7 +21,7 @@ import pytest
 from dns import resolver as dnspython_resolver
 
 from nanbu_secops.ipv6 import dns
-from tests.ipv6lab import BIG_TXT, BIG_TXT_COUNT, SITES, World, ipv6_lab, serve, spawn_web  # noqa: F401
+from tests.ipv6lab import BIG_TXT, BIG_TXT_COUNT, SITES, World, serve, spawn_web
 
 # ------------------------------------------------------------------ resolver addresses
 
