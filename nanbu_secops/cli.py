@@ -94,7 +94,28 @@ def build_parser() -> argparse.ArgumentParser:
     _incident_parser(commands)
     _proposal_parser(commands)
     _ipv6_parser(commands)
+    _fleet_parser(commands)
     return parser
+
+
+def _fleet_parser(commands: argparse._SubParsersAction) -> None:
+    ingest = commands.add_parser("ingest", help="load collected check results into the results store (article 29)")
+    ingest.add_argument("folder", help="the results folder (DIR/<inventory host>/*.json, as playbooks/collect.yml fetches)")
+    ingest.add_argument("--db", required=True, help="SQLite results store (created if missing)")
+    ingest.add_argument("--inventory", help="Ansible inventory folder, to record each host's unit")
+    ingest.set_defaults(handler=cmd_ingest)
+
+    spool = commands.add_parser("spool", help="the terminal's local spool of scheduled check results")
+    spool_sub = spool.add_subparsers(dest="spool_command", required=True, metavar="SUBCOMMAND")
+    run = spool_sub.add_parser("run", help="run check, write the JSON result into the spool atomically, prune old ones")
+    run.add_argument("--dir", default="/var/lib/nanbu-secops/spool", help="spool folder (default: %(default)s)")
+    run.add_argument("--keep", type=int, default=30, help="results to keep (default: %(default)s)")
+    run.add_argument("--root", default="/", help="audit the filesystem under DIR")
+    run.add_argument("--policy", help="policy file or folder (default: the installed policies)")
+    run.set_defaults(handler=cmd_spool_run)
+    newest = spool_sub.add_parser("newest", help="print the path of the newest result in the spool (exit 1 when empty)")
+    newest.add_argument("--dir", default="/var/lib/nanbu-secops/spool")
+    newest.set_defaults(handler=cmd_spool_newest)
 
 
 def _ipv6_parser(commands: argparse._SubParsersAction) -> None:
@@ -813,6 +834,46 @@ def cmd_ipv6_check(args: argparse.Namespace) -> int:
         _write(args.output, render.render_text(doc, args.lang, color))
     ready = all(r["verdict"] == "ready" for r in results.values()) and all(c["ipv6_only"] for c in doc["clients"])
     return EXIT_CLEAR if ready else EXIT_FINDINGS
+
+
+def _units(inventory: str | None) -> dict[str, str] | None:
+    from nanbu_secops.fleet.inventory import load_inventory
+
+    if not inventory:
+        return None
+    found = load_inventory(Path(inventory))
+    return {host: unit for host in found.hosts if (unit := found.unit_of(host))}
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from nanbu_secops.store import ingest
+
+    stats = ingest(Path(args.folder), Path(args.db), _units(args.inventory))
+    for path, reason in stats.bad:
+        print(f"nanbu-secops: skipped {path}: {reason}", file=sys.stderr)
+    print(f"{args.db}: {stats.files} files, {stats.runs_added} runs added, {stats.runs_skipped} already there, "
+          f"{stats.results_added} results, {stats.unreachable_added} unreachable markers, {len(stats.bad)} skipped")
+    return EXIT_FINDINGS if stats.bad else EXIT_CLEAR
+
+
+def cmd_spool_run(args: argparse.Namespace) -> int:
+    from nanbu_secops.fleet import spool
+
+    if args.keep < 1:
+        raise InputError(f"--keep must be at least 1, not {args.keep}")
+    path, clear = spool.run(Path(args.dir), args.keep, root=args.root, policy=args.policy)
+    print(path)
+    return EXIT_CLEAR if clear else EXIT_FINDINGS
+
+
+def cmd_spool_newest(args: argparse.Namespace) -> int:
+    from nanbu_secops.fleet import spool
+
+    found = spool.newest(Path(args.dir))
+    if found is None:
+        return EXIT_FINDINGS
+    print(found)
+    return EXIT_CLEAR
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,224 @@
+"""Load the result files ``playbooks/collect.yml`` gathered into the fleet database.
+
+The collection directory holds ``DIR/<inventory hostname>/**/*.json``: ``check --format json``
+results (several runs per host, maybe in a folder per date) and ``UNREACHABLE.json`` markers.
+Ingest is run again and again on the same, growing directory, so it must be idempotent and a
+file already loaded must cost only a read and a hash: a run is identified by (host, sha256,
+generated), and a file whose (host, sha256) is known is not even parsed. A file that is not a
+check result never stops the ingest: it is listed in :attr:`IngestStats.bad` with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nanbu_secops.errors import InputError
+from nanbu_secops.results import SEVERITIES, Status
+from nanbu_secops.store.db import Store
+
+STATUSES = frozenset(s.value for s in Status)
+RESULT_FIELDS = ("control", "article", "title", "status", "severity")
+BATCH = 20_000  # result rows per executemany: bounded memory whatever the size of the directory
+
+
+class NotAResult(ValueError):
+    """The file is not a check result or an unreachable marker; the message says why."""
+
+
+@dataclass
+class IngestStats:
+    """What one ingest did. ``bad`` lists (file, reason) for every file that was skipped as unreadable."""
+
+    files: int = 0
+    runs_added: int = 0
+    runs_skipped: int = 0
+    results_added: int = 0
+    unreachable_added: int = 0
+    bad: list[tuple[Path, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """A parsed check result, ready to insert."""
+
+    row: tuple[Any, ...]  # the runs columns after id, in _INSERT_RUN's order
+    results: list[tuple[str, str, str, str, str, str | None]]
+
+
+_INSERT_RUN = ("INSERT OR IGNORE INTO runs (host, reported_host, unit, generated, generated_utc, as_of, "
+               "policy_version, tool_version, lang, sha256, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_RESULT = ("INSERT INTO results (run_id, control, article, status, severity, title, evidence) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?)")
+_INSERT_UNREACHABLE = "INSERT OR IGNORE INTO unreachable (host, at, at_utc, msg) VALUES (?, ?, ?, ?)"
+
+
+def ingest(folder: Path, db: Path, units: Mapping[str, str] | None = None) -> IngestStats:
+    """Load every ``*.json`` under ``folder`` into the database at ``db`` (created when missing).
+
+    ``units`` maps inventory hostnames to their unit group (``Inventory.unit_of`` of
+    :mod:`nanbu_secops.fleet.inventory`); a host not in it gets NULL. Everything is written in one transaction: an interrupted ingest leaves
+    the database as it was, and running it again finishes the job.
+    """
+    if not folder.is_dir():
+        raise InputError("not a directory", folder)
+    with Store.open(db) as store, store.transaction() as conn:
+        loader = _Loader(conn, folder, units or {})
+        for path, host in _result_files(folder):
+            try:
+                loader.load(path, host)
+            except NotAResult as exc:
+                loader.stats.bad.append((path, str(exc)))
+        loader.flush()
+    return loader.stats
+
+
+class _Loader:
+    """Inserts files one by one into an open transaction, their results in batches."""
+
+    def __init__(self, conn: sqlite3.Connection, folder: Path, units: Mapping[str, str]):
+        self.conn = conn
+        self.folder = folder
+        self.units = units
+        self.stats = IngestStats()
+        self.pending: list[tuple[Any, ...]] = []
+
+    def load(self, path: Path, host: str | None) -> None:
+        """Add one file: a run with its results, or an unreachable marker; NotAResult when it is neither."""
+        self.stats.files += 1
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise NotAResult(exc.strerror or str(exc)) from None
+        sha256 = hashlib.sha256(data).hexdigest()
+        if host is not None and self._known(host, sha256):
+            self.stats.runs_skipped += 1
+            return
+        document = _load(data)
+        if document.get("unreachable") is True:
+            self.stats.unreachable_added += self.conn.execute(_INSERT_UNREACHABLE, _marker(document, host)).rowcount
+            return
+        run = _parse_run(document, host, self.units, sha256, path.relative_to(self.folder).as_posix())
+        cursor = self.conn.execute(_INSERT_RUN, run.row)
+        if cursor.rowcount == 0:  # ignored: the same run in another file (a copy), or directly in DIR
+            self.stats.runs_skipped += 1
+            return
+        self.stats.runs_added += 1
+        self.pending.extend((cursor.lastrowid, *result) for result in run.results)
+        if len(self.pending) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        self.conn.executemany(_INSERT_RESULT, self.pending)
+        self.stats.results_added += len(self.pending)
+        self.pending.clear()
+
+    def _known(self, host: str, sha256: str) -> bool:
+        """This host already has a run with exactly these bytes (so the same ``generated`` too): skip parsing."""
+        return self.conn.execute("SELECT 1 FROM runs WHERE host = ? AND sha256 = ? LIMIT 1",
+                                 (host, sha256)).fetchone() is not None
+
+
+def _result_files(folder: Path) -> Iterator[tuple[Path, str | None]]:
+    """Each ``*.json`` under ``folder`` in a stable order, with the host its folder names.
+
+    ``DIR/<host>/…/x.json`` belongs to ``<host>`` (the inventory name collect.yml used);
+    a file directly in ``DIR`` has no folder host and is attributed by its own ``host`` field.
+    """
+    for path in sorted(folder.rglob("*.json")):
+        if not path.is_file():
+            continue
+        parts = path.relative_to(folder).parts
+        yield path, parts[0] if len(parts) > 1 else None
+
+
+def _load(data: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(data.decode("utf-8-sig"))  # check writes UTF-8; a BOM from a Windows editor is dropped
+    except UnicodeDecodeError as exc:
+        raise NotAResult(f"not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise NotAResult(f"malformed JSON: {exc.msg} (line {exc.lineno} column {exc.colno})") from None
+    if not isinstance(document, dict):
+        raise NotAResult("not a check result: not a JSON object")
+    return document
+
+
+def _parse_run(document: dict[str, Any], host: str | None, units: Mapping[str, str], sha256: str,
+               source: str) -> _Run:
+    """The row of ``runs`` and the rows of ``results`` of a ``check --format json`` document."""
+    reported_host = _text(document, "host")
+    generated = _text(document, "generated")
+    policy_version = _text(document, "policy_version")
+    results = document.get("results")
+    if not isinstance(results, list):
+        raise NotAResult("not a check result: no 'results' list")
+    tool = document.get("tool")
+    tool_version = _optional_text(tool.get("version")) if isinstance(tool, dict) else None
+    host = host or reported_host
+    row = (host, reported_host, units.get(host), generated, _epoch(generated, "generated"),
+           _optional_text(document.get("as_of")), policy_version, tool_version, _optional_text(document.get("lang")),
+           sha256, source)
+    return _Run(row, _results(results))
+
+
+def _results(results: list[Any]) -> list[tuple[str, str, str, str, str, str | None]]:
+    """(control, article, status, severity, title, evidence JSON or None for a pass) per result."""
+    rows = []
+    seen: set[str] = set()
+    for index, item in enumerate(results):
+        where = f"results[{index}]"
+        if not isinstance(item, dict):
+            raise NotAResult(f"{where}: not an object")
+        missing = [name for name in RESULT_FIELDS if not isinstance(item.get(name), str)]
+        if missing:
+            raise NotAResult(f"{where}: missing or not text: {', '.join(missing)}")
+        control, status, severity = item["control"], item["status"], item["severity"]
+        if status not in STATUSES:
+            raise NotAResult(f"{where}.status: {status!r} is not one of {', '.join(sorted(STATUSES))}")
+        if severity not in SEVERITIES:
+            raise NotAResult(f"{where}.severity: {severity!r} is not one of {', '.join(SEVERITIES)}")
+        if control in seen:
+            raise NotAResult(f"{where}: control {control} appears twice")
+        seen.add(control)
+        evidence = item.get("evidence")
+        kept = None if status == "pass" or evidence is None else json.dumps(evidence, ensure_ascii=False,
+                                                                            separators=(",", ":"))
+        rows.append((control, item["article"], status, severity, item["title"], kept))
+    return rows
+
+
+def _marker(document: dict[str, Any], host: str | None) -> tuple[str, str, int, str | None]:
+    """The ``unreachable`` row of an ``UNREACHABLE.json`` marker."""
+    what = "not an unreachable marker"
+    at = _text(document, "at", what)
+    return (host or _text(document, "host", what), at, _epoch(at, "at"), _optional_text(document.get("msg")))
+
+
+def _text(document: dict[str, Any], name: str, what: str = "not a check result") -> str:
+    value = document.get(name)
+    if not isinstance(value, str) or not value:
+        raise NotAResult(f"{what}: '{name}' missing or not text")
+    return value
+
+
+def _optional_text(value: Any) -> str | None:
+    """An optional field as text; anything else (absent, null, a number) is stored as NULL."""
+    return value if isinstance(value, str) else None
+
+
+def _epoch(text: str, name: str) -> int:
+    """UTC epoch seconds of an RFC 3339 time; a time without an offset is refused, as it is ambiguous."""
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise NotAResult(f"{name}: not an RFC 3339 time: {text!r}") from None
+    if moment.tzinfo is None:
+        raise NotAResult(f"{name}: no UTC offset in {text!r}")
+    return int(moment.timestamp())
