@@ -105,6 +105,20 @@ def _fleet_parser(commands: argparse._SubParsersAction) -> None:
     ingest.add_argument("--inventory", help="Ansible inventory folder, to record each host's unit")
     ingest.set_defaults(handler=cmd_ingest)
 
+    report = commands.add_parser("report", help="reports over the results store")
+    report_sub = report.add_subparsers(dest="report_command", required=True, metavar="SUBCOMMAND")
+    quarterly = report_sub.add_parser("quarterly", help="the quarterly inspection per unit and article, with scores (article 29)")
+    quarterly.add_argument("--db", required=True, help="the results store (SQLite) that ingest filled")
+    quarterly.add_argument("--quarter", required=True, help="calendar quarter in Asia/Shanghai, YYYYQn (e.g. 2026Q4)")
+    quarterly.add_argument("--inventory", default="inventory", help="the Ansible inventory folder (default: inventory)")
+    quarterly.add_argument("--policy", help="policy file or folder with quarterly_score (default: the installed policies)")
+    quarterly.add_argument("--previous-roster", help="last quarter's staff roster (.csv/.xlsx); with --roster and --accounts: article 8")
+    quarterly.add_argument("--roster", help="this quarter's staff roster (.csv/.xlsx)")
+    quarterly.add_argument("--accounts", help="the platform's account list (.csv/.xlsx)")
+    quarterly.add_argument("--mapping", help="column mapping for the roster and account files (YAML)")
+    _report_options(quarterly, ("html", "xlsx", "json"), "write the report to FILE (required for xlsx)")
+    quarterly.set_defaults(handler=cmd_report_quarterly)
+
     spool = commands.add_parser("spool", help="the terminal's local spool of scheduled check results")
     spool_sub = spool.add_subparsers(dest="spool_command", required=True, metavar="SUBCOMMAND")
     run = spool_sub.add_parser("run", help="run check, write the JSON result into the spool atomically, prune old ones")
@@ -854,6 +868,43 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     print(f"{args.db}: {stats.files} files, {stats.runs_added} runs added, {stats.runs_skipped} already there, "
           f"{stats.results_added} results, {stats.unreachable_added} unreachable markers, {len(stats.bad)} skipped")
     return EXIT_FINDINGS if stats.bad else EXIT_CLEAR
+
+
+def cmd_report_quarterly(args: argparse.Namespace) -> int:
+    from nanbu_secops.accounts import sources
+    from nanbu_secops.fleet import quarter
+    from nanbu_secops.fleet.inventory import load_inventory
+    from nanbu_secops.fleet.roster import read_roster_changes
+    from nanbu_secops.policy import load_policies
+    from nanbu_secops.report import quarterly as render
+    from nanbu_secops.store import Store
+
+    try:
+        period = quarter.parse(args.quarter)
+    except ValueError as exc:
+        raise InputError(f"--quarter: {exc}") from None
+    rosters = (args.previous_roster, args.roster, args.accounts)
+    if any(rosters) and not all(rosters):
+        raise InputError("--previous-roster, --roster and --accounts go together (staff changes, article 8)")
+    if args.format == "xlsx" and not args.output:
+        raise InputError("--format xlsx is binary: give --output FILE")
+    settings = render.ScoreSettings.from_policy(load_policies(args.policy))
+    inventory = load_inventory(Path(args.inventory))
+    changes = None
+    if all(rosters):
+        mapping = sources.load_mapping(args.mapping) if args.mapping else None
+        changes, problems = read_roster_changes(*(Path(p) for p in rosters), mapping)
+        for problem in problems[:20]:
+            print(f"nanbu-secops: skipped {problem}", file=sys.stderr)
+    with Store.open(Path(args.db), create=False) as store:
+        report = render.build(store, period, inventory, settings, args.lang, changes)
+    if args.format == "json":
+        _write(args.output, render.render_json(report))
+    elif args.format == "xlsx":
+        _write(args.output, render.render_xlsx(report, args.lang))
+    else:
+        _write(args.output, render.render_html(report, args.lang))
+    return EXIT_CLEAR if render.clear(report) else EXIT_FINDINGS
 
 
 def cmd_spool_run(args: argparse.Namespace) -> int:

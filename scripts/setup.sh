@@ -16,7 +16,7 @@ if [[ "${1:-}" == "--test" ]]; then
   # signatures ship, the tests build their own databases) is what the antivirus checks read;
   # unbound serves the IPv6 checks' test zones on the lab bridge (started by the tests only).
   packages+=(openssh-server openssh-client iproute2 util-linux procps sudo nftables chrony age
-             clamav clamav-daemon clamdscan clamav-testfiles unbound chromium)
+             clamav clamav-daemon clamdscan clamav-testfiles unbound chromium fonts-wqy-microhei)
   extras="[test]"
 fi
 

@@ -45,6 +45,12 @@ READ_BACK = """JSON.stringify({
   title: document.title, scrollWidth: document.documentElement.scrollWidth})"""
 
 
+def home(profile: Path) -> dict[str, str]:
+    """Chromium's environment: HOME inside the test's folder, so nothing is left in root's (dconf, caches)."""
+    profile.mkdir(parents=True, exist_ok=True)
+    return {**os.environ, "HOME": str(profile)}
+
+
 class Browser:
     """Chromium with the DevTools protocol on fds 3 (to Chromium) and 4 (from it), NUL-framed JSON."""
 
@@ -59,7 +65,8 @@ class Browser:
 
         self.process = subprocess.Popen(
             [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
-            preexec_fn=pipes_at_3_and_4, pass_fds=(3, 4), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            preexec_fn=pipes_at_3_and_4, pass_fds=(3, 4), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=home(profile))
         os.close(to_chrome)
         os.close(from_chrome)
         self.events: list[dict[str, Any]] = []
@@ -205,7 +212,7 @@ def test_screenshot(report, tmp_path):
     shot = tmp_path / "report.png"
     done = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr",
                            "--v=0", f"--screenshot={shot}", page.as_uri()],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, env=home(tmp_path / "profile"))
     assert done.returncode == 0, done.stderr[-2000:]
     logged = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "net::ERR" in line]
     assert logged == []

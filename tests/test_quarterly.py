@@ -1,0 +1,370 @@
+"""The quarterly inspection report (article 29) on hand-made runs with hand-computed numbers.
+
+Also quarters in Asia/Shanghai and roster changes (article 8). The HTML in a real browser is
+tests/test_report_html_chromium.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from nanbu_secops import cli
+from nanbu_secops.accounts.model import ACTIVE, DISABLED, PlatformAccount, StaffRecord
+from nanbu_secops.errors import InputError
+from nanbu_secops.fleet import quarter
+from nanbu_secops.fleet.inventory import load_inventory
+from nanbu_secops.fleet.roster import read_roster_changes, roster_changes
+from nanbu_secops.policy import load_policies
+from nanbu_secops.report import quarterly
+from nanbu_secops.store.db import ResultRow, Run, Unreachable
+from nanbu_secops.timeutil import COUNTY_TZ
+
+PROJECT = Path(__file__).resolve().parents[1]
+SETTINGS = quarterly.ScoreSettings({"26": 3, "27": 2, "5": 2, "9(2)": 1}, 1, 30, 5)
+
+HOSTS = """\
+all:
+  children:
+    units:
+      children:
+        towns:
+          children:
+            u_a:
+              hosts:
+                a1:
+                a2:
+                a3: {ansible_host: 192.0.2.3}
+        u_b:
+          hosts:
+            b1:
+        u_c:
+"""
+PEOPLE = """\
+  leader: {name: 张局长, phone: "0817-5500001"}
+  account_manager: {name: 李科长, phone: "0817-5500002"}
+"""
+GROUP_VARS = {
+    "u_a": f"unit:\n  name: 甲镇人民政府\n  office: 党政办\n{PEOPLE}",
+    "u_b": "unit:\n  name: 乙局\n  office: 办公室\n  leader: {name: 王局长, phone: '0817-1'}\n"
+           "  account_manager: {name: 赵某, phone: ''}\n",
+    "u_c": "unit:\n  name: 丙局\n  leader: {name: 示例·王某某, phone: '0817-2'}\n"
+           "  account_manager: {name: 钱某, phone: '0817-3'}\n",
+}
+
+
+def at(text: str) -> tuple[str, int]:
+    moment = dt.datetime.fromisoformat(text)
+    return text, int(moment.timestamp())
+
+
+def run(id_: int, host: str, when: str) -> Run:
+    return Run(id_, host, host, None, *at(when), None, "test", None, "zh", "", "")
+
+
+def outcome(run_id: int, control: str, article: str, status: str) -> ResultRow:
+    return ResultRow(run_id, control, article, status, "high", "t", None)
+
+
+RUNS = [
+    run(1, "a1", "2026-10-05T09:00:00+08:00"),   # older than run 2: does not count
+    run(2, "a1", "2026-12-20T09:00:00+08:00"),
+    run(3, "a2", "2026-11-11T09:00:00+08:00"),
+    run(4, "b1", "2026-12-31T23:59:59+08:00"),   # the quarter's last second
+    run(5, "x9", "2026-11-01T09:00:00+08:00"),   # not in the inventory
+    run(6, "b1", "2027-01-01T00:00:00+08:00"),   # next quarter: ignored
+    run(7, "a1", "2026-08-01T09:00:00+08:00"),   # previous quarter
+]
+RESULTS = [
+    outcome(1, "NS26-PASS-001", "26", "fail"),
+    outcome(2, "NS26-PASS-001", "26", "pass"), outcome(2, "NS26-ACCT-010", "26", "fail"),
+    outcome(2, "NS27-AV-001", "27", "pass"), outcome(2, "NS05-FW-001", "5", "fail"),
+    outcome(2, "NS09-IPV6-001", "9(2)", "error"),
+    outcome(3, "NS26-PASS-001", "26", "fail"), outcome(3, "NS26-ACCT-010", "26", "fail"),
+    outcome(3, "NS27-AV-001", "27", "fail"), outcome(3, "NS05-FW-001", "5", "pass"),
+    outcome(3, "NS26-TERM-001", "26", "skip"),
+    outcome(4, "NS26-PASS-001", "26", "pass"), outcome(4, "NS27-AV-001", "27", "pass"),
+    outcome(5, "NS26-PASS-001", "26", "fail"),
+    outcome(6, "NS26-PASS-001", "26", "fail"),
+    outcome(7, "NS26-PASS-001", "26", "pass"), outcome(7, "NS26-ACCT-010", "26", "pass"),
+]
+
+
+class FakeStore:
+    """The store's queries over the lists above: per host the latest run in [start, end)."""
+
+    def latest_runs(self, start: int, end: int) -> list[Run]:
+        latest: dict[str, Run] = {}
+        for r in RUNS:
+            if start <= r.generated_utc < end and (r.host not in latest or r.generated_utc > latest[r.host].generated_utc):
+                latest[r.host] = r
+        return list(latest.values())
+
+    def results(self, run_ids: list[int]) -> list[ResultRow]:
+        return [r for r in RESULTS if r.run_id in set(run_ids)]
+
+    def unreachable(self, start: int, end: int) -> list[Unreachable]:
+        markers = [Unreachable("a3", *at("2026-11-02T10:00:00+08:00"), "ssh: timed out"),
+                   Unreachable("a3", *at("2026-10-02T10:00:00+08:00"), None),
+                   Unreachable("b1", *at("2026-10-03T10:00:00+08:00"), None)]
+        return [m for m in markers if start <= m.at_utc < end]
+
+
+@pytest.fixture
+def inventory_dir(tmp_path: Path) -> Path:
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "hosts.yml").write_text(HOSTS, encoding="utf-8")
+    for group, text in GROUP_VARS.items():
+        (tmp_path / "group_vars" / f"{group}.yml").write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+@pytest.fixture
+def report(inventory_dir: Path) -> dict:
+    return quarterly.build(FakeStore(), quarter.parse("2026Q4"), load_inventory(inventory_dir), SETTINGS)
+
+
+def units(report: dict) -> dict[str, dict]:
+    return {u["unit"]: u for u in report["units"]}
+
+
+# --- quarters ----------------------------------------------------------------------------------
+
+def test_quarter_bounds_are_shanghai_midnights():
+    q4 = quarter.parse("2026Q4")
+    assert q4.label == "2026Q4"
+    assert q4.start_utc == int(dt.datetime(2026, 9, 30, 16, tzinfo=dt.timezone.utc).timestamp())
+    assert q4.end_utc == int(dt.datetime(2026, 12, 31, 16, tzinfo=dt.timezone.utc).timestamp())
+    assert q4.start == dt.datetime(2026, 10, 1, tzinfo=COUNTY_TZ)
+    assert q4.previous() == quarter.parse("2026q3")
+    assert quarter.parse("2027Q1").previous().label == "2026Q4"
+    assert quarter.parse("2026Q1").start.isoformat() == "2026-01-01T00:00:00+08:00"
+
+
+@pytest.mark.parametrize("text", ["2026Q5", "2026Q0", "2026-Q4", "Q4 2026", "26Q4", ""])
+def test_bad_quarters_are_refused(text):
+    with pytest.raises(ValueError, match="YYYYQn"):
+        quarter.parse(text)
+
+
+# --- the computation ---------------------------------------------------------------------------
+
+def test_the_json_has_the_required_keys(report):
+    assert report["quarter"] == "2026Q4"
+    required = {"unit", "name", "hosts", "reporting_hosts", "silent_hosts", "passed", "failed", "errors",
+                "pass_rate", "score", "articles", "failing"}
+    for unit in report["units"]:
+        assert required <= unit.keys()
+        assert all({"passed", "failed"} <= counts.keys() for counts in unit["articles"].values())
+        assert all({"control", "hosts"} <= item.keys() for item in unit["failing"])
+    assert json.loads(quarterly.render_json(report)) == report
+
+
+def test_latest_run_per_host_counts_and_pass_rate(report):
+    a = units(report)["u_a"]
+    # a1 through run 2 (run 1's failure is older), a2 through run 3; a3 never reported
+    assert (a["hosts"], a["reporting_hosts"], a["silent_hosts"]) == (3, 2, ["a3"])
+    assert (a["passed"], a["failed"], a["errors"], a["skipped"]) == (3, 5, 1, 1)
+    assert a["pass_rate"] == 0.375
+    assert a["articles"]["26"] == {"passed": 1, "failed": 3, "errors": 0, "skipped": 1, "pass_rate": 0.25}
+    assert a["articles"]["9(2)"] == {"passed": 0, "failed": 0, "errors": 1, "skipped": 0, "pass_rate": 0.0}
+    assert list(a["articles"]) == ["5", "9(2)", "26", "27"]
+    assert a["addresses"] == {"a3": "192.0.2.3"}
+    assert a["unreachable"] == [{"host": "a3", "markers": 2, "last_at": "2026-11-02T10:00:00+08:00",
+                                 "last_msg": "ssh: timed out"}]
+    b = units(report)["u_b"]        # a marker of a host that reported later: shown, but not silent
+    assert b["silent_hosts"] == [] and [m["host"] for m in b["unreachable"]] == ["b1"]
+    assert [(f["control"], f["hosts"]) for f in a["failing"]] == [
+        ("NS26-ACCT-010", ["a1", "a2"]), ("NS05-FW-001", ["a1"]), ("NS26-PASS-001", ["a2"]), ("NS27-AV-001", ["a2"])]
+    assert [(f["control"], f["hosts"]) for f in a["unverified"]] == [("NS09-IPV6-001", ["a1"])]
+
+
+def test_quarter_bounds_decide_which_runs_count(report):
+    b = units(report)["u_b"]        # run 4 at 23:59:59 counts; run 6 at the next midnight does not
+    assert (b["passed"], b["failed"], b["pass_rate"]) == (2, 0, 1.0)
+    assert b["last_runs"] == {"b1": "2026-12-31T23:59:59+08:00"}
+    assert report["unlisted_hosts"] == ["x9"]
+
+
+def test_summaries_of_accounts_antivirus_ipv6(report):
+    s = units(report)["u_a"]["summaries"]
+    assert s["accounts"] == {"passed": 1, "failed": 3, "errors": 0, "skipped": 0, "hosts_failing": ["a1", "a2"]}
+    assert s["antivirus"] == {"passed": 1, "failed": 1, "errors": 0, "skipped": 0, "hosts_failing": ["a2"]}
+    assert s["ipv6"] == {"passed": 0, "failed": 0, "errors": 1, "skipped": 0, "hosts_failing": []}
+    assert "ipv6" not in units(report)["u_b"]["summaries"]
+
+
+def test_score_formula(report):
+    u = units(report)
+    # 100 × (3×0.25 + 2×0.5 + 2×0.5) / 7 = 39.29, less 30 × 1/3 silent = 29.29
+    assert u["u_a"]["score"] == 29.3
+    # all passed, one article-25 finding (empty phone): 100 − 5
+    assert u["u_b"]["score"] == 95.0
+    assert [f["field"] for f in u["u_b"]["metadata_findings"]] == ["account_manager.phone"]
+    # no terminal at all: nothing verified
+    assert (u["u_c"]["hosts"], u["u_c"]["score"], u["u_c"]["pass_rate"]) == (0, 0.0, 0.0)
+    assert [(f["field"], f["problem"]) for f in u["u_c"]["metadata_findings"]] == [
+        ("leader.name", "placeholder"), ("office", "missing")]
+
+
+def test_trend_against_the_previous_quarter(report):
+    u = units(report)
+    # 2026Q3: a1 passed both (rate 1.0), a2 and a3 silent: 100 − 30 × 2/3 = 80
+    assert u["u_a"]["trend"] == {"previous_quarter": "2026Q3", "previous_pass_rate": 1.0, "pass_rate_change": -0.625,
+                                 "previous_score": 80.0, "score_change": -50.7}
+    assert u["u_b"]["trend"]["previous_pass_rate"] is None and u["u_b"]["trend"]["score_change"] is None
+
+
+def test_the_real_store_gives_the_same_report(inventory_dir, report, tmp_path):
+    """The same runs as result files, through ``ingest`` into SQLite and back out of ``Store``."""
+    from nanbu_secops.store import Store, ingest
+
+    collected = tmp_path / "collected"
+    for r in RUNS:
+        rows = [{"control": x.control, "article": x.article, "title": x.title, "status": x.status,
+                 "severity": x.severity, "evidence": {}, "remediation": ""} for x in RESULTS if x.run_id == r.id]
+        folder = collected / r.host
+        folder.mkdir(parents=True, exist_ok=True)
+        document = {"host": r.host, "generated": r.generated, "policy_version": "test", "results": rows}
+        (folder / f"run{r.id}.json").write_text(json.dumps(document), encoding="utf-8")
+    for m in FakeStore().unreachable(0, 2**40):
+        (collected / m.host / str(m.at_utc)).mkdir(parents=True)
+        (collected / m.host / str(m.at_utc) / "UNREACHABLE.json").write_text(
+            json.dumps({"unreachable": True, "host": m.host, "at": m.at, "msg": m.msg}), encoding="utf-8")
+    assert not ingest(collected, tmp_path / "fleet.db").bad
+    with Store.open(tmp_path / "fleet.db", create=False) as store:
+        stored = quarterly.build(store, quarter.parse("2026Q4"), load_inventory(inventory_dir), SETTINGS)
+    assert stored == report
+
+
+def test_compute_takes_plain_lists(inventory_dir):
+    q = quarter.parse("2026Q4")
+    report = quarterly.compute(q, load_inventory(inventory_dir), RUNS, RESULTS, SETTINGS)
+    assert units(report)["u_a"]["pass_rate"] == 0.375 and units(report)["u_a"]["unreachable"] == []
+    assert report["articles"]["26"] == {"passed": 2, "failed": 3, "errors": 0, "skipped": 1, "pass_rate": 0.4}
+
+
+def test_weights_come_from_the_policy():
+    settings = quarterly.ScoreSettings.from_policy(load_policies(PROJECT / "policies"))
+    assert settings.weights["26"] == 3 and settings.silent_host_penalty == 30
+
+
+def test_a_bad_weight_names_its_file_and_line(tmp_path):
+    bad = tmp_path / "article26.yml"
+    text = (PROJECT / "policies" / "article26.yml").read_text(encoding="utf-8")
+    bad.write_text(text.replace("silent_host_penalty: 30", "silent_host_penalty: many"), encoding="utf-8")
+    # the loader knows the lines of top-level variables: the error points at quarterly_score's mapping
+    first = next(i for i, l in enumerate(text.splitlines(), 1) if l.startswith("  quarterly_score:")) + 1
+    with pytest.raises(InputError) as caught:
+        quarterly.ScoreSettings.from_policy(load_policies(bad))
+    assert str(caught.value) == (f"{bad}:{first}: variables.quarterly_score.silent_host_penalty: "
+                                 "'many' is not of type 'number'")
+
+
+# --- renderings --------------------------------------------------------------------------------
+
+def test_html_is_self_contained_and_chinese(report):
+    page = quarterly.render_html(report)
+    assert page.startswith('<!DOCTYPE html><html lang="zh-CN">')
+    assert "季度安全检查报告（2026Q4）" in page and "第二十六条" in page and "2026-12-31" in page
+    for outside in ("http://", "https://", "<script", "<link", "@import", "url(", "<img"):
+        assert outside not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert page.count("<svg") == 2
+    assert "Pass rate by unit" in quarterly.render_html(report, "en")
+
+
+def test_xlsx_sheets(report):
+    book = openpyxl.load_workbook(io.BytesIO(quarterly.render_xlsx(report)))
+    assert book.sheetnames == ["2026Q4 汇总", "不通过的控制项", "本季度未上报的终端"]
+    rows = list(book.worksheets[0].values)
+    assert rows[0][:10] == ("单位代码", "单位", "终端数", "已上报", "未上报", "通过", "不通过", "错误", "通过率 (%)", "得分")
+    assert rows[1][:12] == ("u_a", "甲镇人民政府", 3, 2, 1, 3, 5, 1, 37.5, 29.3, 100.0, 80.0)
+    assert rows[1][12:16] == (50.0, None, 25.0, 50.0)          # articles 5, 9(2) (no pass/fail), 26, 27
+    failing = list(book.worksheets[1].values)
+    assert failing[1][:3] == ("甲镇人民政府", "NS26-ACCT-010", "第二十六条") and failing[1][5] == "a1, a2"
+    assert list(book.worksheets[2].values)[1] == ("甲镇人民政府", "a3", "192.0.2.3", 2,
+                                                  "2026-11-02T10:00:00+08:00 ssh: timed out")
+    assert book.worksheets[0].freeze_panes == "A2"
+
+
+# --- roster changes (article 8) ----------------------------------------------------------------
+
+def staff(name: str, unit: str, employment: str = "active", staff_id: str = "") -> StaffRecord:
+    return StaffRecord(name, staff_id, unit, employment, "established", 2)
+
+
+def account(name: str, holder: str, unit: str, status: str = ACTIVE) -> PlatformAccount:
+    return PlatformAccount(name, holder, unit, "编辑", status, None, None, 2)
+
+
+def test_roster_changes():
+    previous = [staff("张三", "甲镇"), staff("李四", "甲镇", staff_id="S2"), staff("王五", "乙局"),
+                staff("赵六", "乙局"), staff("孙七", "甲镇", "retired"), staff("周八", "甲镇")]
+    current = [staff("张三", "甲镇", "left"), staff("李 四", "乙局", staff_id="S2"), staff("王五", "乙局"),
+               staff("周八", "甲镇")]
+    accounts = [account("zs", "张三", "甲镇"), account("ls", "李四", "甲镇"), account("ls2", "李四", "乙局"),
+                account("ww", "王五", "乙局"), account("zl", "赵六", "乙局", DISABLED), account("sq", "孙七", "甲镇"),
+                account("zb", "周八", "甲镇")]
+    assert roster_changes(previous, current, accounts) == [
+        {"article": "8", "change": "left", "name": "张三", "staff_id": "", "from_unit": "甲镇", "to_unit": None,
+         "accounts": ["zs"]},
+        # 李四 moved (matched by staff number): the account of his former unit is still his
+        {"article": "8", "change": "moved", "name": "李四", "staff_id": "S2", "from_unit": "甲镇", "to_unit": "乙局",
+         "accounts": ["ls"]},
+        # 赵六 left but his account is disabled; 孙七 had retired already last quarter (the audit's case)
+    ]
+
+
+def test_roster_changes_from_files(tmp_path):
+    (tmp_path / "q3.csv").write_text("姓名,工号,单位,在职状态,编制\n张三,S1,甲镇,在职,在编\n李四,S2,甲镇,在职,在编\n",
+                                     encoding="utf-8")
+    (tmp_path / "q4.csv").write_text("姓名,工号,单位,在职状态,编制\n李四,S2,甲镇,在职,在编\n坏行,S9,甲镇,不知道,在编\n",
+                                     encoding="gb18030")
+    (tmp_path / "accounts.csv").write_text("账号,姓名,单位,状态\nzs,张三,甲镇,正常\nls,李四,甲镇,正常\n", encoding="utf-8")
+    changes, problems = read_roster_changes(tmp_path / "q3.csv", tmp_path / "q4.csv", tmp_path / "accounts.csv")
+    assert [(c["name"], c["change"], c["accounts"]) for c in changes] == [("张三", "left", ["zs"])]
+    assert [(p.row, "在职状态" in p.message) for p in problems] == [(3, True)]
+
+
+def test_report_carries_roster_changes(inventory_dir):
+    changes = [{"article": "8", "change": "left", "name": "张三", "staff_id": "", "from_unit": "甲镇",
+                "to_unit": None, "accounts": ["zs"]}]
+    report = quarterly.build(FakeStore(), quarter.parse("2026Q4"), load_inventory(inventory_dir), SETTINGS,
+                             roster_changes=changes)
+    assert report["roster_changes"] == changes
+    assert "人员变动后仍持有账号（第八条）" in quarterly.render_html(report)
+    assert openpyxl.load_workbook(io.BytesIO(quarterly.render_xlsx(report))).sheetnames[-1] == "人员变动后仍持有账号（第八条）"
+
+
+# --- the command -------------------------------------------------------------------------------
+
+@pytest.mark.skipif(not hasattr(cli, "cmd_report_quarterly"), reason="`nanbu-secops report quarterly` is not wired into cli.py yet")
+def test_report_quarterly_command(inventory_dir, tmp_path, capsys):
+    from nanbu_secops.store import ingest
+
+    collected = tmp_path / "collected"
+    for r in RUNS:
+        rows = [{"control": x.control, "article": x.article, "title": x.title, "status": x.status,
+                 "severity": x.severity} for x in RESULTS if x.run_id == r.id]
+        (collected / r.host).mkdir(parents=True, exist_ok=True)
+        (collected / r.host / f"run{r.id}.json").write_text(
+            json.dumps({"host": r.host, "generated": r.generated, "policy_version": "t", "results": rows}), encoding="utf-8")
+    ingest(collected, tmp_path / "fleet.db")
+    base = ["report", "quarterly", "--db", str(tmp_path / "fleet.db"), "--quarter", "2026Q4",
+            "--inventory", str(inventory_dir), "--policy", str(PROJECT / "policies")]
+    assert cli.main([*base, "--format", "json"]) == 1                 # failures and silent hosts: findings
+    shown = json.loads(capsys.readouterr().out)
+    assert units(shown)["u_a"]["score"] == 29.3 and shown["quarter"] == "2026Q4"
+    assert cli.main([*base, "--output", str(tmp_path / "q.html")]) == 1
+    assert "季度安全检查报告（2026Q4）" in (tmp_path / "q.html").read_text(encoding="utf-8")
+    assert cli.main([*base, "--format", "xlsx", "--output", str(tmp_path / "q.xlsx")]) == 1
+    assert openpyxl.load_workbook(tmp_path / "q.xlsx").sheetnames[0] == "2026Q4 汇总"
+    assert cli.main([*base[:5], "2026Q5", *base[6:]]) == 2
+    assert "--quarter: not a quarter in YYYYQn form" in capsys.readouterr().err
+    assert cli.main([*base[:3], str(tmp_path / "none.db"), *base[4:]]) == 2
+    assert "no such database" in capsys.readouterr().err
