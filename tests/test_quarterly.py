@@ -258,8 +258,8 @@ def test_a_bad_weight_names_its_file_and_line(tmp_path):
     bad = tmp_path / "article26.yml"
     text = (PROJECT / "policies" / "article26.yml").read_text(encoding="utf-8")
     bad.write_text(text.replace("silent_host_penalty: 30", "silent_host_penalty: many"), encoding="utf-8")
-    # the loader knows the lines of top-level variables: the error points at quarterly_score's mapping
-    first = next(i for i, l in enumerate(text.splitlines(), 1) if l.startswith("  quarterly_score:")) + 1
+    # the loader knows the lines of top-level variables: the error points at the quarterly_score key
+    first = next(i for i, l in enumerate(text.splitlines(), 1) if l.startswith("  quarterly_score:"))
     with pytest.raises(InputError) as caught:
         quarterly.ScoreSettings.from_policy(load_policies(bad))
     assert str(caught.value) == (f"{bad}:{first}: variables.quarterly_score.silent_host_penalty: "

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from nanbu_secops.errors import InputError
-from nanbu_secops.yamlfile import read_text, yaml_error
+from nanbu_secops.yamlfile import NodePath, read_with_lines
 
 HOSTS_FILES = ("hosts.yml", "hosts.yaml")
 VARS_SUFFIXES = (".yml", ".yaml")
@@ -35,8 +34,7 @@ REQUIRED_FIELDS = {
     "account_manager.phone": ("账号管理负责人电话", "account manager's phone"),
 }
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-Lines = dict[tuple[str, ...], int]
+Lines = dict[NodePath, int]
 
 
 @dataclass(frozen=True)
@@ -75,7 +73,7 @@ def load_inventory(directory: Path) -> Inventory:
     hosts_file = next((directory / n for n in HOSTS_FILES if (directory / n).is_file()), None)
     if hosts_file is None:
         raise InputError(f"no {' or '.join(HOSTS_FILES)} in the inventory folder", directory)
-    data, lines = _read(hosts_file)
+    data, lines = read_with_lines(hosts_file, allow_empty=True)
     tree = _Tree(hosts_file, lines)
     if data is not None:
         tree.groups(_mapping(data, (), tree.source, lines, "the inventory"), ())
@@ -90,36 +88,6 @@ def load_inventory(directory: Path) -> Inventory:
             owner[host] = group
     hosts = {host: {**tree.host_vars[host], **_vars_file(directory / "host_vars", host)} for host in tree.host_vars}
     return Inventory(units, hosts, members, owner)
-
-
-def _read(path: Path) -> tuple[Any, Lines]:
-    """A YAML file's data and the line of every mapping key by its path; None for an empty file."""
-    loader = _Loader(read_text(path))
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as exc:
-        raise yaml_error(exc, path) from None
-    finally:
-        loader.dispose()
-    lines: Lines = {(): 1}
-    if node is not None:
-        _index(node, (), lines, path)
-    return data, lines
-
-
-def _index(node: yaml.Node, at: tuple[str, ...], lines: Lines, path: Path) -> None:
-    """The line of each mapping key, by its path: where an operator looks for the value."""
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            name = str(key.value)
-            if name in seen:
-                raise InputError(f"duplicate key {name!r}", path, key.start_mark.line + 1)
-            seen.add(name)
-            lines[(*at, name)] = key.start_mark.line + 1
-            if isinstance(value, yaml.MappingNode):
-                _index(value, (*at, name), lines, path)
 
 
 def _mapping(value: Any, at: tuple[str, ...], source: Path, lines: Lines, what: str) -> dict[str, Any]:
@@ -184,7 +152,7 @@ def _vars_file(folder: Path, name: str) -> dict[str, Any]:
     path = next((folder / f"{name}{s}" for s in VARS_SUFFIXES if (folder / f"{name}{s}").is_file()), None)
     if path is None:
         return {}
-    data, lines = _read(path)
+    data, lines = read_with_lines(path, allow_empty=True)
     return _mapping(data, (), path, lines, "a vars file")
 
 
@@ -193,7 +161,7 @@ def _units(folder: Path) -> dict[str, Unit]:
     units: dict[str, Unit] = {}
     files = sorted(p for p in folder.iterdir() if p.suffix in VARS_SUFFIXES and p.is_file()) if folder.is_dir() else []
     for path in files:
-        data, lines = _read(path)
+        data, lines = read_with_lines(path, allow_empty=True)
         data = _mapping(data, (), path, lines, "a vars file")
         if "unit" in data:
             units[path.stem] = _unit(path.stem, _mapping(data["unit"], ("unit",), path, lines, "unit"), path, lines)

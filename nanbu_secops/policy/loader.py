@@ -9,11 +9,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from nanbu_secops import checks
 from nanbu_secops.errors import InputError
-from nanbu_secops.yamlfile import read_text, yaml_error
+from nanbu_secops.yamlfile import read_with_lines
 from nanbu_secops.policy.model import Control, Policy, PolicySet, Text
 
 SCHEMA_VERSION = 1
@@ -26,7 +25,6 @@ _ANY_VAR = re.compile(r"\$\{([^}]*)\}")
 Path_ = tuple[str | int, ...]
 
 # libyaml's parser when PyYAML was built with it: same nodes and marks, several times faster.
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def default_policy_dir() -> Path:
@@ -56,39 +54,6 @@ def policy_files(path: Path) -> list[Path]:
     if not files:
         raise InputError("folder holds no policy file (*.yml)", path)
     return files
-
-
-def _read_yaml(path: Path) -> tuple[Any, dict[Path_, int]]:
-    """Parse one YAML document; return the data and the line of every node by its path."""
-    text = read_text(path)
-    loader = _Loader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise InputError("the file is empty", path)
-        data = loader.construct_document(node)
-    except yaml.YAMLError as exc:
-        raise yaml_error(exc, path) from None
-    finally:
-        loader.dispose()
-    lines: dict[Path_, int] = {}
-    _index(node, (), lines, path)
-    return data, lines
-
-
-def _index(node: yaml.Node, at: Path_, lines: dict[Path_, int], path: Path) -> None:
-    lines[at] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            if key in seen:
-                raise InputError(f"duplicate key {key!r}", path, key_node.start_mark.line + 1)
-            seen.add(key)
-            _index(value_node, (*at, key), lines, path)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _index(item, (*at, i), lines, path)
 
 
 def _line(lines: dict[Path_, int], at: Path_) -> int | None:
@@ -152,7 +117,7 @@ def _substitute(value: Any, variables: dict[str, Any], at: Path_, path: Path, li
 
 
 def _load_file(path: Path, schema: dict[str, Any], registry: dict[str, checks.CheckSpec]) -> Policy:
-    data, lines = _read_yaml(path)
+    data, lines = read_with_lines(path)
     _validate(data, schema, path, lines)
     variables: dict[str, Any] = data.get("variables") or {}
     controls: list[Control] = []
