@@ -30,17 +30,23 @@ def make_target(root: str, as_of: dt.date) -> Target:
     return Target(fs, as_of)
 
 
+def _names(control: Control) -> set[str]:
+    """What ``--only`` may call a control: its id, its article, and for an article with an item
+    (``9(2)``) the article alone (``9``)."""
+    return {control.id, control.article, control.article.split("(", 1)[0]}
+
+
 def select(policy: PolicySet, only: Sequence[str] = ()) -> list[Control]:
     """Enabled controls, narrowed to those whose id or article is named in ``only``."""
     controls = [c for c in policy.controls if c.enabled]
     if not only:
         return controls
-    known = {c.id for c in controls} | {c.article for c in controls}
+    known = set().union(*(_names(c) for c in controls))
     unknown = [o for o in only if o not in known]
     if unknown:
         raise InputError(f"--only: no enabled control or article named {', '.join(unknown)} "
                          f"(controls: {', '.join(c.id for c in controls)})")
-    return [c for c in controls if c.id in only or c.article in only]
+    return [c for c in controls if _names(c) & set(only)]
 
 
 def hostname(target: Target) -> str:

@@ -71,7 +71,7 @@ MACs -hmac-sha1*,umac-64*
 
 
 # Article 5: an nftables ruleset that denies inbound by default and is enabled at boot, chrony
-# with a server, and a resolver inside the shipped approved_resolvers.
+# with a server, and resolvers inside the shipped approved_resolvers (one of them IPv6, for article 9(2)).
 NFTABLES_CONF = """\
 #!/usr/sbin/nft -f
 flush ruleset
@@ -87,7 +87,7 @@ table inet filter {
 
 CHRONY_CONF = "# test chrony.conf\nserver 10.20.0.1 iburst\ndriftfile /var/lib/chrony/chrony.drift\n"
 
-RESOLV_CONF = "# test resolv.conf\nnameserver 10.20.0.53\n"
+RESOLV_CONF = "# test resolv.conf\nnameserver 10.20.0.53\nnameserver fd12::53\n"  # IPv6 too: article 9(2)
 
 # Article 26 terminals: sudo asks people for their password (a service account may go without),
 # and dpkg knows no remote-control package.

@@ -223,3 +223,14 @@ controls:
     assert code == 1
     assert [(r["control"], r["article"], r["status"]) for r in report["results"]] == [("LOCAL-SSH-001", "5", "fail")]
     assert report["policy_version"] == "nanbu-a26@2026.11.2,local-tuning@1"
+
+
+def test_only_an_article_selects_its_items(tmp_path: Path) -> None:
+    """`--only 9` selects the article 9(2) controls, as `--only '9(2)'` does."""
+    from tests.roots import make_root
+
+    root = make_root(tmp_path)
+    for selector in ("9", "9(2)"):
+        done = cli("check", "--root", str(root), "--only", selector, "--format", "json")
+        controls = {r["control"] for r in json.loads(done.stdout)["results"]}
+        assert controls and all(c.startswith("NS09-") for c in controls), (selector, done.stderr)
