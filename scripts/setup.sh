@@ -9,7 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(python3 python3-venv)
-extras=""
+# [controller]: ansible-core and paramiko, for running the playbooks from this checkout; the
+# terminals' agent is installed without them (playbooks/deploy_agent.yml).
+extras="[controller]"
 if [[ "${1:-}" == "--test" ]]; then
   # sudo, nftables and chrony are what the terminal checks are tested against inside lab hosts;
   # age is the reference implementation the escrow files are checked against; ClamAV (no
@@ -17,7 +19,7 @@ if [[ "${1:-}" == "--test" ]]; then
   # unbound serves the IPv6 checks' test zones on the lab bridge (started by the tests only).
   packages+=(openssh-server openssh-client iproute2 util-linux procps sudo nftables chrony age
              clamav clamav-daemon clamdscan clamav-testfiles unbound chromium fonts-wqy-microhei)
-  extras="[test]"
+  extras="[test,controller]"
 fi
 
 missing=()
@@ -59,4 +61,23 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   fi
   .venv/bin/python -c 'import nanbu_secops, ansible, yaml, psutil, paramiko, cryptography, jsonschema, rich'
   echo "$want" > "$stamp"
+fi
+
+if [[ "${1:-}" == "--test" ]]; then
+  # The agent's dependencies as wheels, for playbooks/deploy_agent.yml in the tests (terminals have no
+  # internet and the tests no network): built here once (this may download), again only when
+  # pyproject.toml changes. The project's own wheel is left out: the playbook builds it offline.
+  wstamp=.wheelhouse/.built
+  if [[ ! -f "$wstamp" || "$(cat "$wstamp")" != "$want" ]]; then
+    echo "setup: building the agent's dependency wheels in .wheelhouse"
+    rm -rf .wheelhouse
+    log=.venv/pip-wheel.log
+    if ! .venv/bin/python -m pip wheel --disable-pip-version-check -w .wheelhouse . >"$log" 2>&1; then
+      tail -n 30 "$log" >&2
+      echo "setup: pip wheel failed; full log in $log" >&2
+      exit 2
+    fi
+    rm -f .wheelhouse/nanbu_secops-*.whl
+    echo "$want" > "$wstamp"
+  fi
 fi
