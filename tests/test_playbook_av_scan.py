@@ -13,7 +13,6 @@ import base64
 import datetime as dt
 import hashlib
 import json
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.clamdb import EICAR, EICAR_SIGNATURE, eicar_hdb, write_cud
+from tests.playbook_output import flat, output, recap
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAYBOOK = ROOT / "playbooks" / "av_scan.yml"
@@ -32,19 +32,6 @@ EICAR_SHA256 = hashlib.sha256(EICAR).hexdigest()
 CLAM_ZIP = Path("/usr/share/clamav-testfiles/clam.zip")
 INFECTED = ("/home/alice/下载/病毒 样本.com", "/tmp/x: y.txt")
 CLEAN = "/home/alice/notes.txt"
-RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
-
-
-def recap(result) -> dict[str, dict[str, int]]:
-    return {m[1]: {"ok": int(m[2]), "changed": int(m[3]), "failed": int(m[5])} for m in RECAP.finditer(result.stdout)}
-
-
-def output(result) -> str:
-    return result.stdout[-6000:] + result.stderr[-2000:]
-
-
-def flat(result) -> str:
-    return " ".join(result.stdout.split())  # the yaml callback wraps long messages
 
 
 def put(lab, path: str, data: bytes) -> None:

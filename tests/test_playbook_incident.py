@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.playbook_output import flat, output, recap
+
 ROOT = Path(__file__).resolve().parents[1]
 PLAYBOOK = ROOT / "playbooks" / "incident_collect.yml"
 AGENT = ROOT / ".venv" / "bin" / "nanbu-secops"
@@ -24,21 +26,8 @@ HOST = "h03"
 UNIT = "升钟镇人民政府"
 KEY_DIR = "/var/lib/nanbu-secops/keys"
 PHONE, MASKED = "13812345678", "138****5678"
-RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 FORM = {"incident_title": "终端疑似感染木马", "incident_category": "有害程序事件", "incident_severity": "一般",
         "incident_discovered_at": "2026-11-28T09:30", "incident_measures": "-已断开网络，保留现场"}
-
-
-def recap(result) -> dict[str, dict[str, int]]:
-    return {m[1]: {"ok": int(m[2]), "changed": int(m[3]), "failed": int(m[5])} for m in RECAP.finditer(result.stdout)}
-
-
-def output(result) -> str:
-    return result.stdout[-6000:] + result.stderr[-2000:]
-
-
-def flat(result) -> str:
-    return " ".join(result.stdout.split())  # the yaml callback wraps long messages
 
 
 def cli(*args: str, **kw) -> subprocess.CompletedProcess:
