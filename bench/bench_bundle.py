@@ -12,6 +12,8 @@ every round, so the noise of this shared machine hits both; medians are printed.
 2. ``incident verify BUNDLE --identity --trust`` beside ``sha256sum -c SHA256SUMS`` in a copy
    extracted once with ``incident open``; time ratio ours/baseline (no goal).
 3. Peak RSS of collect and verify (``/usr/bin/time -f %M``; goal <= 100 MB at 1 GiB of evidence).
+4. CPU seconds (user + system, all processes) of collect and of the pipeline: on a two-core
+   machine, wall time cannot fall below half the CPU time, which bounds the reachable ratio.
 
 Caches are warm (the evidence was just written); ``sync`` runs, untimed, before each timed command
 so one run's dirty pages are not written back during the next. A missed goal is reported, never an
@@ -42,7 +44,8 @@ THROUGHPUT_GOAL = 1.5
 RUSAGE_HELPER = (
     "import resource, subprocess, sys\n"
     "code = subprocess.call(sys.argv[2:])\n"
-    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "open(sys.argv[1], 'w').write(f'{u.ru_maxrss} {u.ru_utime} {u.ru_stime}')\n"
     "sys.exit(code)\n"
 )
 
@@ -51,10 +54,10 @@ class CommandFailed(Exception):
     pass
 
 
-def timed(argv: list[str], rss_file: Path, cwd: Path | None = None) -> tuple[float, float]:
-    """Run ``argv`` once; return (wall seconds, peak RSS in MiB of its largest process)."""
+def timed(argv: list[str], rss_file: Path, cwd: Path | None = None) -> tuple[float, float, float]:
+    """Run ``argv`` once; return (wall seconds, peak RSS in MiB of its largest process, CPU seconds)."""
     if os.access(GNU_TIME, os.X_OK):
-        wrapped = [GNU_TIME, "-f", "%M", "-o", str(rss_file), *argv]
+        wrapped = [GNU_TIME, "-f", "%M %U %S", "-o", str(rss_file), *argv]
     else:
         wrapped = [sys.executable, "-c", RUSAGE_HELPER, str(rss_file), *argv]
     os.sync()
@@ -65,9 +68,9 @@ def timed(argv: list[str], rss_file: Path, cwd: Path | None = None) -> tuple[flo
     if done.returncode != 0:
         tail = done.stderr.decode(errors="replace")[-3000:]
         raise CommandFailed(f"{' '.join(argv)} failed (exit {done.returncode}):\n{tail}")
-    rss_kib = int(rss_file.read_text().split()[-1])
+    rss_kib, user, system = rss_file.read_text().split()[-3:]
     rss_file.unlink()
-    return elapsed, rss_kib / 1024
+    return elapsed, int(rss_kib) / 1024, float(user) + float(system)
 
 
 def run(argv: list[str]) -> None:
@@ -142,16 +145,18 @@ def main() -> int:
                 path.unlink(missing_ok=True)
 
         # 1. collect vs tar | age
-        ours_c, base_c, rss_c = [], [], []
+        ours_c, base_c, rss_c, cpu_c, cpu_b = [], [], [], [], []
         for round_ in range(args.runs):
             for which in ((0, 1) if round_ % 2 == 0 else (1, 0)):
                 if which == 0:
-                    t, r = timed(collect, rss_file)
+                    t, r, cpu = timed(collect, rss_file)
                     ours_c.append(t)
                     rss_c.append(r)
+                    cpu_c.append(cpu)
                 else:
-                    t, _ = timed(pipeline, rss_file)
+                    t, _, cpu = timed(pipeline, rss_file)
                     base_c.append(t)
+                    cpu_b.append(cpu)
                 clean_outputs()
 
         # 2. verify vs sha256sum -c (one bundle, opened once, untimed)
@@ -166,11 +171,11 @@ def main() -> int:
         for round_ in range(args.runs):
             for which in ((0, 1) if round_ % 2 == 0 else (1, 0)):
                 if which == 0:
-                    t, r = timed(verify, rss_file)
+                    t, r, _ = timed(verify, rss_file)
                     ours_v.append(t)
                     rss_v.append(r)
                 else:
-                    t, _ = timed(sums, rss_file, cwd=opened)
+                    t, _, _ = timed(sums, rss_file, cwd=opened)
                     base_v.append(t)
 
         oc, bc = statistics.median(ours_c), statistics.median(base_c)
@@ -189,6 +194,10 @@ def main() -> int:
         ratio_c = bc / oc  # throughput ours / throughput baseline, same bytes
         print(f"collect throughput ours/baseline: {ratio_c:.2f}x  "
               f"(goal >= {THROUGHPUT_GOAL}x: {'met' if ratio_c >= THROUGHPUT_GOAL else 'NOT met'})")
+        cores = os.cpu_count() or 1
+        cc, cb = statistics.median(cpu_c), statistics.median(cpu_b)
+        print(f"CPU seconds collect {cc:.2f}, pipeline {cb:.2f}; on {cores} cores collect cannot finish in under "
+              f"{cc / cores:.2f} s, so its ratio here is at most {bc / (cc / cores):.2f}x")
         print(f"verify time ours/baseline: {ov / bv:.2f}x  (no goal set)")
         goal_mib = RSS_GOAL_BYTES / MIB
         at = "" if mib == 1024 else f"; the goal is stated for 1024 MiB, this run used {mib} MiB"

@@ -659,13 +659,17 @@ def _signing(args: argparse.Namespace) -> tuple:
 
 def _pack(args: argparse.Namespace, items, size: int, kind: str, title: str, masking: bool = False) -> int:
     from nanbu_secops.bundle import package
+    from nanbu_secops.bundle.stream import BundleEncryptError
     from nanbu_secops.progress import byte_progress
 
     recipients, key, digests = _signing(args)
     with byte_progress(size, f"packing {args.out}") as progress:
-        manifest = package.pack(Path(args.out), items, kind=kind, unit=args.unit, title=title, recipients=recipients,
-                                key=key, digests=digests, masking=masking,
-                                action="collected" if kind == "incident" else "packaged", progress=progress)
+        try:
+            manifest = package.pack(Path(args.out), items, kind=kind, unit=args.unit, title=title,
+                                    recipients=recipients, key=key, digests=digests, masking=masking,
+                                    action="collected" if kind == "incident" else "packaged", progress=progress)
+        except BundleEncryptError as exc:
+            raise InputError(f"nothing written: {exc}", args.out) from None
     print(f"{args.out}: {kind} bundle {manifest.id}, {len(manifest.files)} files, signed by {key.principal} "
           f"({key.fingerprint}); signature {args.out}.sig")
     return EXIT_CLEAR

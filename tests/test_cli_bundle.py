@@ -124,6 +124,15 @@ def test_recipient_file_error_names_the_line(keydir: Path, tmp_path: Path) -> No
     assert code == 2 and f"{bad}:3: not an age recipient" in output
 
 
+def test_ssh_recipients_are_refused_for_bundles(keydir: Path, tmp_path: Path) -> None:
+    """Bundles are written to age X25519 recipients only (bundle/agefile.py); an SSH key is named."""
+    pub = keydir / "unit_ed25519.pub"
+    for value, where in ((str(pub), str(pub)), (pub.read_text().strip(), "--recipient")):
+        code, output, bundle = collect(keydir, tmp_path, "-r", value)
+        assert code == 2 and f"{where}: bundles are encrypted to age X25519 recipients" in output, output
+        assert not bundle.exists()
+
+
 def test_existing_bundle_is_never_overwritten(keydir: Path, tmp_path: Path) -> None:
     code, output, bundle = collect(keydir, tmp_path)
     assert code == 0, output

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
 from typing import BinaryIO
 
-from nanbu_secops.bundle.stream import CHUNK, write_all
+from nanbu_secops.bundle.stream import CHUNK
 
 MANIFEST = "manifest.json"
 MANIFEST_SIG = "manifest.json.sig"
@@ -52,13 +52,13 @@ def check_name(name: str) -> str:
 
 
 class TarWriter:
-    """A PAX tar stream written to a file descriptor."""
+    """A PAX tar stream handed to ``write`` (the encrypting sink)."""
 
-    def __init__(self, fd: int):
-        self.fd, self.written = fd, 0
+    def __init__(self, write: Callable[[bytes | memoryview], None]):
+        self.write, self.written = write, 0
 
     def _put(self, data: bytes | memoryview) -> None:
-        write_all(self.fd, data)
+        self.write(data)
         self.written += len(data)
 
     def header(self, name: str, size: int, mtime: float | None = None) -> None:

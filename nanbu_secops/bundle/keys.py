@@ -58,13 +58,21 @@ def read_recipient_file(path: Path) -> list[Any]:
 
 
 def recipient_args(values: Sequence[str]) -> list[Any]:
-    """``--recipient`` values: each an ``age1…``/``ssh-…`` key or a file of them (``NAME.recipient``)."""
+    """Bundle ``--recipient`` values: each an ``age1…`` key or a file of them (``NAME.recipient``).
+
+    Bundles are written by :mod:`agefile`, which speaks the X25519 recipient type only; SSH keys,
+    which the escrow accepts, are refused here with the reason, before any work."""
     found: list[Any] = []
     for value in values:
         if value.strip().startswith(("age1", "ssh-")):
             found += parse_recipients([value])
+            source = "--recipient"
         else:
             found += read_recipient_file(Path(value))
+            source = value
+        if any(not isinstance(r, pyrage.x25519.Recipient) for r in found):
+            raise InputError("bundles are encrypted to age X25519 recipients (age1…, made by `keys new`), "
+                             "not SSH keys", source)
     if not found:
         raise InputError("--recipient: give at least one age1… key or .recipient file")
     return found

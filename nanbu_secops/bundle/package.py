@@ -189,11 +189,11 @@ def _seal(out: Path, recipients: Sequence[Any], key: SignKey, write: Callable[[T
     crash leaves at most a bundle that fails ``verify`` and is collected again, and syncing a
     gigabyte would cost seconds on every collection."""
     with _output(out) as handle:
-        with encrypting(handle, recipients) as (fd, sealed):
-            tar = TarWriter(fd)
+        with encrypting(handle, recipients) as sink:
+            tar = TarWriter(sink.write)
             write(tar)
             tar.close()
-        signature = sshsig.sign_digest(key.key, sealed.digest)
+        signature = sshsig.sign_digest(key.key, sink.sealed.digest)
     with open(out.with_name(out.name + ".sig"), "x", encoding="ascii") as handle:
         handle.write(signature)
 

@@ -1,11 +1,14 @@
 """Streaming age encryption and decryption, so a bundle of any size passes through bounded memory.
 
-pyrage (the Rust age implementation) reads from and writes to file objects, and holds Python's
-GIL while it works. Run on a thread beside our hashing, the two would take turns instead of
-using both cores of a terminal, so age runs in a forked child process at the end of an OS pipe:
+Writing uses :mod:`agefile` (the age format over `cryptography`'s primitives, which release the
+GIL) on two threads beside the one that reads and hashes the evidence:
 
-    packing:   this process (files → SHA-256 → tar) → pipe → child: age encrypt → pipe
-               → child: SHA-256 of the ciphertext, for the outer signature → the bundle file
+    packing:   this thread (files → SHA-256 → tar → 1 MiB blocks) → thread: ChaCha20-Poly1305
+               → thread: SHA-256 of the ciphertext, for the outer signature → the bundle file
+
+Reading uses pyrage (the Rust age implementation), which holds the GIL while it works, so it
+runs in a forked child process at the end of an OS pipe:
+
     checking:  child: the bundle file → SHA-256 of the ciphertext → age decrypt → pipe
                → this process (tar → checks)
 
@@ -18,12 +21,16 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import pyrage
+
+from nanbu_secops.bundle import agefile
 
 CHUNK = 1 << 20
 _F_SETPIPE_SZ = 1031
@@ -117,54 +124,140 @@ class Sealed:
     size: int = 0
 
 
+def _write_parts(fd: int, parts: list[bytes]) -> None:
+    """All of ``parts`` to ``fd`` with one ``writev`` when the kernel takes it whole."""
+    done = os.writev(fd, parts)
+    for part in parts:
+        if done >= len(part):
+            done -= len(part)
+            continue
+        write_all(fd, memoryview(part)[done:])
+        done = 0
+
+
+_END = object()
+_DEPTH = 4  # blocks in flight per queue: memory stays at a few MiB whatever the bundle size
+
+
+class _Stage(threading.Thread):
+    """A worker between two queues. After a failure it keeps draining its input, so the
+    producer never blocks on a full queue, and passes the end marker on."""
+
+    def __init__(self, name: str, work: Callable[[Any], Any], inbox: queue.Queue[Any], outbox: queue.Queue[Any] | None):
+        super().__init__(name=name, daemon=True)
+        self.work, self.inbox, self.outbox = work, inbox, outbox
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        while (item := self.inbox.get()) is not _END:
+            if self.error is not None:
+                continue
+            try:
+                result = self.work(item)
+                if self.outbox is not None:
+                    self.outbox.put(result)
+            except BaseException as exc:  # reported by the producer, which raises
+                self.error = exc
+        if self.outbox is not None:
+            self.outbox.put(_END)
+
+
+class Sink:
+    """Where the tar is written: plaintext in, cut into 1 MiB blocks for the sealing thread.
+
+    The last block is held back until more data arrives or :meth:`close` says it is the end,
+    because age flags the final chunk. The threads start with the first block, not before: the
+    snapshot's process pool and the decrypting child are forked before any data flows, and a
+    process forked while threads run could inherit a lock one of them holds."""
+
+    def __init__(self, out_fd: int, recipients: Sequence[bytes]):
+        self.sealed = Sealed()
+        self._out_fd = out_fd
+        head, self._sealer = agefile.start(recipients)
+        self._digest = hashlib.sha256(head)
+        try:
+            write_all(out_fd, head)
+        except OSError as exc:
+            raise BundleEncryptError(f"writing the bundle failed: {exc}") from exc
+        self.sealed.size = len(head)
+        self._plain: queue.Queue[Any] = queue.Queue(_DEPTH)
+        self._cipher: queue.Queue[Any] = queue.Queue(_DEPTH)
+        self._stages = [_Stage("age-seal", self._seal, self._plain, self._cipher),
+                        _Stage("age-store", self._store, self._cipher, None)]
+        self._started = False
+        self._block, self._fill = bytearray(CHUNK), 0
+        self._full: bytearray | None = None
+
+    def _seal(self, item: tuple[memoryview, bool]) -> list[bytes]:
+        return self._sealer.seal(*item)
+
+    def _store(self, parts: list[bytes]) -> None:
+        for part in parts:
+            self._digest.update(part)
+            self.sealed.size += len(part)
+        _write_parts(self._out_fd, parts)
+
+    def _send(self, block: bytearray | memoryview, final: bool) -> None:
+        if not self._started:
+            self._started = True
+            for stage in self._stages:
+                stage.start()
+        for stage in self._stages:
+            if stage.error is not None:
+                raise BundleEncryptError(f"writing the bundle failed: {stage.error}") from stage.error
+        self._plain.put((memoryview(block), final))
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        while view:
+            if self._full is not None:  # more data: the held block was not the last
+                self._send(self._full, final=False)
+                self._full = None
+            n = min(len(view), CHUNK - self._fill)
+            self._block[self._fill:self._fill + n] = view[:n]
+            self._fill += n
+            view = view[n:]
+            if self._fill == CHUNK:
+                self._full, self._block, self._fill = self._block, bytearray(CHUNK), 0
+
+    def close(self) -> None:
+        """Seal the final chunk, wait for the threads; raise BundleEncryptError if one failed."""
+        try:
+            if self._full is not None and self._fill:
+                self._send(self._full, final=False)
+                self._full = None
+            self._send(self._full if self._full is not None else memoryview(self._block)[:self._fill], final=True)
+        finally:
+            self.abandon()
+        for stage in self._stages:
+            if stage.error is not None:
+                raise BundleEncryptError(f"writing the bundle failed: {stage.error}") from stage.error
+        self.sealed.digest = self._digest.digest()
+
+    def abandon(self) -> None:
+        """Stop the threads without sealing (the caller failed; the file will be removed)."""
+        if self._started:
+            self._plain.put(_END)
+            for stage in self._stages:
+                stage.join()
+            self._started = False
+
+
 @contextmanager
-def encrypting(out: BinaryIO, recipients: Sequence[Any]) -> Iterator[tuple[int, Sealed]]:
-    """Yield (fd to write the plaintext into, the result filled in on exit). ``out`` must be an
-    empty file opened for writing; the children write it through its descriptor."""
-    plain_read, plain_write = _pipe()
-    cipher_read, cipher_write = _pipe()
-    out_fd = out.fileno()
-
-    def store() -> bytes:
-        digest, size = hashlib.sha256(), 0
-        with open(cipher_read, "rb", buffering=0) as source:
-            while chunk := source.read(CHUNK):
-                digest.update(chunk)
-                write_all(out_fd, chunk)
-                size += len(chunk)
-        return digest.digest() + size.to_bytes(8, "big")
-
-    def encrypt() -> bytes:
-        with open(plain_read, "rb", buffering=CHUNK) as source, open(cipher_write, "wb", buffering=0) as sink:
-            pyrage.encrypt_io(source, sink, list(recipients))
-        return b""
-
-    writer = _fork(store, keep=(cipher_read, out_fd))
-    os.close(cipher_read)
-    age = _fork(encrypt, keep=(plain_read, cipher_write))
-    os.close(plain_read)
-    os.close(cipher_write)
-    sealed = Sealed()
+def encrypting(out: BinaryIO, recipients: Sequence[Any]) -> Iterator[Sink]:
+    """Yield a :class:`Sink` to write the plaintext into; on a normal exit its ``sealed`` holds
+    the ciphertext's SHA-256 and size. ``out`` must be an empty file opened for writing."""
     try:
-        yield plain_write, sealed
-    except BrokenPipeError:
-        os.close(plain_write)
-        _, problem = age.wait()
-        writer.wait()
-        raise BundleEncryptError(f"age stopped: {problem.decode(errors='replace')}") from None
+        keys = [agefile.x25519_key(r) for r in recipients]
+    except agefile.RecipientKeyError as exc:
+        raise BundleEncryptError(f"bundles are encrypted to age X25519 recipients only: {exc}") from None
+    sink = Sink(out.fileno(), keys)
+    try:
+        yield sink
     except BaseException:
-        os.close(plain_write)
-        age.wait()
-        writer.wait()
+        sink.abandon()
         raise
-    os.close(plain_write)
-    encrypted, problem = age.wait()
-    stored, body = writer.wait()
-    if not encrypted:
-        raise BundleEncryptError(f"age failed: {problem.decode(errors='replace')}")
-    if not stored:
-        raise BundleEncryptError(f"writing the bundle failed: {body.decode(errors='replace')}")
-    sealed.digest, sealed.size = body[:32], int.from_bytes(body[32:40], "big")
+    sink.close()
 
 
 class Plaintext:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import functools
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -49,9 +51,19 @@ def age_days(moment: dt.datetime, as_of: dt.date) -> int:
     return (as_of - moment.astimezone(COUNTY_TZ).date()).days
 
 
+@functools.lru_cache(maxsize=256)
+def _pattern(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One regular expression for a catalogue entry's globs: every installed package is matched
+    against every product, so one match per value instead of one per glob."""
+    if not patterns:
+        return None
+    return re.compile("|".join(fnmatch.translate(p.lower()) for p in patterns))
+
+
 def _match(value: str, patterns: Sequence[str]) -> bool:
     """Case-insensitive fnmatch: vendors spell the same binary HipsDaemon and hipsdaemon."""
-    return bool(value) and any(fnmatch.fnmatchcase(value.lower(), p.lower()) for p in patterns)
+    pattern = _pattern(tuple(patterns))
+    return bool(value) and pattern is not None and pattern.match(value.lower()) is not None
 
 
 def other_products(software: Software, products: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
