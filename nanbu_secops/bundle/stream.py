@@ -18,6 +18,7 @@ result pipe; they never return into the caller's code (``os._exit``).
 
 from __future__ import annotations
 
+import collections
 import fcntl
 import hashlib
 import os
@@ -185,11 +186,16 @@ class Sink:
         self._stages = [_Stage("age-seal", self._seal, self._plain, self._cipher),
                         _Stage("age-store", self._store, self._cipher, None)]
         self._started = False
+        self._spare: collections.deque[bytearray] = collections.deque()
         self._block, self._fill = bytearray(CHUNK), 0
         self._full: bytearray | None = None
 
-    def _seal(self, item: tuple[memoryview, bool]) -> list[bytes]:
-        return self._sealer.seal(*item)
+    def _seal(self, item: tuple[bytearray | memoryview, bool]) -> list[bytes]:
+        block, final = item
+        sealed = self._sealer.seal(block, final)
+        if isinstance(block, bytearray):  # reused: fresh 1 MiB buffers cost a page fault per 4 KiB
+            self._spare.append(block)
+        return sealed
 
     def _store(self, parts: list[bytes]) -> None:
         for part in parts:
@@ -205,7 +211,7 @@ class Sink:
         for stage in self._stages:
             if stage.error is not None:
                 raise BundleEncryptError(f"writing the bundle failed: {stage.error}") from stage.error
-        self._plain.put((memoryview(block), final))
+        self._plain.put((block, final))
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data).cast("B")
@@ -218,7 +224,8 @@ class Sink:
             self._fill += n
             view = view[n:]
             if self._fill == CHUNK:
-                self._full, self._block, self._fill = self._block, bytearray(CHUNK), 0
+                spare = self._spare.popleft() if self._spare else bytearray(CHUNK)
+                self._full, self._block, self._fill = self._block, spare, 0
 
     def close(self) -> None:
         """Seal the final chunk, wait for the threads; raise BundleEncryptError if one failed."""
