@@ -15,6 +15,11 @@ A number is matched only when it stands alone: no digit right before it or after
 resident ID, after its check character, which may be ``X``: an 18-digit run followed by ``X`` is
 19 characters long, no ID). A resident ID must also carry a valid GB 11643 check character and
 a real birth date, so an order number of 18 digits is left as it is.
+
+People also write numbers in groups: ``138 1234 5678``, ``138-1234-5678``, ``+86 138-1234-5678``,
+``510321 19900101 123X``. Groups are matched when one separator (a space or a hyphen) is used
+throughout, in the usual 3-4-4 and 6-8-4 places; the separators are kept and the digits between
+them masked: ``138 **** 5678``.
 """
 
 from __future__ import annotations
@@ -29,14 +34,17 @@ ID_CHECK = "10X98765432"  # indexed by the weighted sum mod 11
 ID_SHAPE = re.compile(r"[0-9]{17}[0-9Xx]")
 
 # "+" is not a digit, so "+86" needs no alternative of its own: "86" already stands alone there.
-_PATTERN = (r"(?<![0-9])(?:(?P<id>[0-9]{17}[0-9Xx])(?![0-9Xx])"
-            r"|(?:0086|86)?(?P<mobile>1[3-9][0-9]{9})(?![0-9]))")
+_PATTERN = (r"(?<![0-9])(?:(?P<id>[0-9]{17}[0-9Xx]|[0-9]{6}(?P<s1>[ -])[0-9]{8}(?P=s1)[0-9]{3}[0-9Xx])(?![0-9Xx])"
+            r"|(?:(?:0086|86)[ -]?)?(?P<mobile>1[3-9][0-9]{9}|1[3-9][0-9](?P<s2>[ -])[0-9]{4}(?P=s2)[0-9]{4})"
+            r"(?![0-9]))")
+SEPARATORS = " -"
 _TEXT = re.compile(_PATTERN)
 _BYTES = re.compile(_PATTERN.encode("ascii"))
 
-# A decision at offset q needs the bytes up to q + 18 (an ID and the byte after it), so the
-# last HOLD bytes of a long run of digits stay held until more input (or the end) arrives.
+# A decision at offset q needs the bytes up to q + 21 (a grouped ID and the byte after it), so
+# the last HOLD bytes of a run of digits and separators stay held until more input (or the end).
 HOLD = 40
+_RUN = b"0123456789Xx" + SEPARATORS.encode("ascii")  # every byte a match can hold
 TEXTUAL_HEAD = 8192
 
 
@@ -57,15 +65,25 @@ def valid_resident_id(text: str) -> bool:
     return True
 
 
+def _star(number: str, keep_head: int, keep_tail: int) -> str:
+    """``number`` with its digits masked but the first and last few; separators stay."""
+    positions = [i for i, c in enumerate(number) if c not in SEPARATORS]
+    hidden = set(positions[keep_head:len(positions) - keep_tail])
+    return "".join("*" if i in hidden else c for i, c in enumerate(number))
+
+
 def _replacement(match: re.Match[AnyStr]) -> AnyStr | None:
     """The masked form of a match, the same length; None when it is not personal data after all."""
-    star = "*" if isinstance(match.string, str) else b"*"
-    number = match["id"]
-    if number is not None:
-        text = number if isinstance(number, str) else number.decode("ascii")
-        return number[:6] + star * 8 + number[-4:] if valid_resident_id(text) else None
-    whole, mobile = match[0], match["mobile"]
-    return whole[:len(whole) - len(mobile)] + mobile[:3] + star * 4 + mobile[-4:]
+    whole = match[0]
+    text = whole if isinstance(whole, str) else whole.decode("ascii")
+    if match["id"] is not None:
+        if not valid_resident_id("".join(c for c in text if c not in SEPARATORS)):
+            return None
+        masked = _star(text, 6, 4)
+    else:
+        prefix = len(whole) - len(match["mobile"])
+        masked = text[:prefix] + _star(text[prefix:], 3, 4)
+    return masked if isinstance(whole, str) else masked.encode("ascii")
 
 
 def mask_text(text: str) -> tuple[str, int]:
@@ -84,7 +102,7 @@ def mask_text(text: str) -> tuple[str, int]:
 class Masker:
     """Mask a byte stream chunk by chunk; the output is the same however the input is split.
 
-    Only a trailing run of digits and ``X``/``x`` (at most :data:`HOLD` bytes of it) is held back
+    Only a trailing run of digits, ``X``/``x`` and separators (at most :data:`HOLD` bytes of it) is held back
     between chunks, with the last byte released kept as context: whether a digit precedes a
     number decides whether it is one.
     """
@@ -98,7 +116,7 @@ class Masker:
         """Masked bytes that are now certain; the rest waits for the next chunk or :meth:`finish`."""
         buf = self._context + self._pending + chunk
         start = len(self._context)
-        run = len(buf.rstrip(b"0123456789Xx"))  # where the trailing run starts
+        run = len(buf.rstrip(_RUN))  # where the trailing run starts
         return self._release(buf, start, max(start, run, len(buf) - HOLD))
 
     def finish(self) -> bytes:

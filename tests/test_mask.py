@@ -68,6 +68,20 @@ def test_valid_resident_id(text, valid):
     ("tel 0868613812345678", "tel 0868613812345678", 0),
     ("tel 13812345678X", "tel 138****5678X", 1),  # only the ID's last character may be an X
     (f"{KNOWN},13912345678,15012345678", "110105********002X,139****5678,150****5678", 3),
+    # written in groups: one separator throughout, in the usual places; separators are kept
+    ("tel 138 1234 5678", "tel 138 **** 5678", 1),
+    ("tel 138-1234-5678.", "tel 138-****-5678.", 1),
+    ("tel +86 138 1234 5678", "tel +86 138 **** 5678", 1),
+    ("tel +86-138-1234-5678", "tel +86-138-****-5678", 1),
+    ("tel 138 1234-5678", "tel 138 1234-5678", 0),  # mixed separators: not a written number
+    ("tel 1381 234 5678", "tel 1381 234 5678", 0),  # groups in the wrong places
+    ("tel 138  1234  5678", "tel 138  1234  5678", 0),
+    ("tel 138 1234 56789", "tel 138 1234 56789", 0),  # a longer run
+    ("v 2138 1234 5678", "v 2138 1234 5678", 0),
+    (f"id {KNOWN[:6]} {KNOWN[6:14]} {KNOWN[14:]}", "id 110105 ******** 002X", 1),
+    (f"id {KNOWN[:6]}-{KNOWN[6:14]}-{KNOWN[14:]}", "id 110105-********-002X", 1),
+    (f"id {WRONG_CHECK[:6]} {WRONG_CHECK[6:14]} {WRONG_CHECK[14:]}", None, 0),
+    (f"id {KNOWN[:6]} {KNOWN[6:14]}-{KNOWN[14:]}", None, 0),
 ])
 def test_mask_bytes_and_text(text, masked, count):
     masked = text if masked is None else masked
@@ -91,7 +105,8 @@ def test_chinese_text_around_numbers(encoding):
 SAMPLE = (
     f"start {KNOWN} 13812345678 7{KNOWN} {KNOWN}7 +8613912345678 008615012345678\n"
     f"中文{NANBU}中文，电话18612345678。{WRONG_CHECK} {'X' * 45}13712345678 {'1' * 60} "
-    f"{'9' * 41}x{KNOWN} 1381234567 12345678901234567890 13612345678"
+    f"{'9' * 41}x{KNOWN} 1381234567 12345678901234567890 13612345678 电话 138 1234 5678，"
+    f"+86-139-1234-5678 {' ' * 50}{KNOWN[:6]} {KNOWN[6:14]} {KNOWN[14:]}"
 ).encode("utf-8")
 
 
@@ -104,13 +119,14 @@ def _streamed(chunks: list[bytes]) -> tuple[bytes, int]:
 def test_sample_masks_what_it_should():
     out, count = mask_bytes(SAMPLE)
     text = out.decode("utf-8")
-    assert count == 9
+    assert count == 12
     assert len(out) == len(SAMPLE)
     for kept in (f"7{KNOWN}", f"{KNOWN}7", WRONG_CHECK, "1" * 60, "1381234567 ", "12345678901234567890"):
         assert kept in text
     for masked in ("start 110105********002X 138****5678", "+86139****5678", "0086150****5678",
                    f"中文511321********{NANBU[-4:]}中文", "186****5678", "X" * 45 + "137****5678",
-                   "x110105********002X", "136****5678"):
+                   "x110105********002X", "136****5678", "电话 138 **** 5678，", "+86-139-****-5678",
+                   " 110105 ******** 002X"):
         assert masked in text
 
 
@@ -129,7 +145,7 @@ def test_every_two_splits_and_single_bytes_give_the_same_output():
 
 def test_random_data_keeps_length_and_split_invariance():
     rng = random.Random(15)
-    alphabet = b"0123456789" * 6 + b"Xx+86 \n\xe4\xb8\xad"
+    alphabet = b"0123456789" * 6 + b"Xx+86   --\n\xe4\xb8\xad"
     for _ in range(200):
         data = bytes(rng.choice(alphabet) for _ in range(rng.randrange(0, 300)))
         expected = mask_bytes(data)
@@ -139,10 +155,10 @@ def test_random_data_keeps_length_and_split_invariance():
         assert _streamed(chunks) == expected
 
 
-def test_holds_back_only_a_trailing_run_of_digits():
+def test_holds_back_only_a_trailing_run_of_digits_and_separators():
     masker = Masker()
-    assert masker.feed(b"call 1381234") == b"call "
-    assert masker.feed(b"5678 now") == b"138****5678 now"
+    assert masker.feed(b"call 1381234") == b"call"
+    assert masker.feed(b"5678 now") == b" 138****5678 now"
     assert masker.feed(b"9" * 100) == b"9" * 60  # a long run is released, bounded
     assert masker.finish() == b"9" * 40
     assert masker.count == 1
