@@ -95,6 +95,17 @@ def test_verify_exit_1_names_what_failed(keydir: Path, tmp_path: Path) -> None:
     assert done.returncode == 1 and not opened.exists()
     untrusted = cli("incident", "verify", f"{bundle}", "--trust", str(keydir / "city.allowed_signers"))
     assert untrusted.returncode == 1
+    # the officers' default report is Chinese, details included; JSON carries both
+    zh = cli("incident", "verify", str(bundle), "-i", str(keydir / "county.agekey"),
+             "--trust", str(keydir / "unit.allowed_signers"))
+    assert zh.returncode == 1 and "校验失败" in zh.stdout and "解密：age 无法解密" in zh.stdout, zh.stdout
+    assert "外层签名：" in zh.stdout and "签名无效" in zh.stdout
+    code, output, good = collect(keydir, tmp_path, out="good.nsb")
+    assert code == 0, output
+    doc = json.loads(cli("incident", "verify", str(good), "--trust", str(keydir / "city.allowed_signers"),
+                         "--format", "json").stdout)
+    outer = next(c for c in doc["checks"] if c["check"] == "outer signature")
+    assert "not in the trusted signers" in outer["detail"] and "不在受信任的签名者中" in outer["detail_zh"]
 
 
 @pytest.mark.parametrize("change, message", [

@@ -23,6 +23,7 @@ from nanbu_secops.bundle.manifest import canonical
 from nanbu_secops.timeutil import now, rfc3339
 
 ACTIONS = ("collected", "packaged", "received", "reviewed", "forwarded")
+ACTIONS_ZH = {"collected": "采集", "packaged": "打包", "received": "接收", "reviewed": "审阅", "forwarded": "转发"}
 SEALING = ("collected", "packaged", "forwarded")  # actions that end with a newly signed file
 
 

@@ -244,9 +244,10 @@ class Check:
     name: str
     ok: bool | None          # None: not checked, and ``detail`` says why
     detail: str
+    detail_zh: str = ""      # the same in Chinese, for the officers' report (names and errors stay as they are)
 
     def as_json(self) -> dict[str, Any]:
-        return {"check": self.name, "ok": self.ok, "detail": self.detail}
+        return {"check": self.name, "ok": self.ok, "detail": self.detail, "detail_zh": self.detail_zh or self.detail}
 
 
 @dataclass
@@ -262,8 +263,8 @@ class Verification:
     def ok(self) -> bool:
         return all(check.ok is not False for check in self.checks)
 
-    def add(self, name: str, ok: bool | None, detail: str) -> bool | None:
-        self.checks.append(Check(name, ok, detail))
+    def add(self, name: str, ok: bool | None, detail: str, zh: str = "") -> bool | None:
+        self.checks.append(Check(name, ok, detail, zh))
         return ok
 
     def failed(self) -> list[Check]:
@@ -319,19 +320,21 @@ def _outer(result: Verification, signature_path: Path, digest: bytes, trust: Seq
             digest = sshsig.digest_of(_chunks(Path(result.path)), parsed.algorithm)
         sshsig.verify_digest(parsed, digest)
     except OSError as exc:
-        result.add("outer signature", False, f"{signature_path}: {exc.strerror or exc}")
+        result.add("outer signature", False, f"{signature_path}: {exc.strerror or exc}",
+                   f"{signature_path}：无法读取（{exc.strerror or exc}）")
         return None
     except sshsig.SignatureError as exc:
-        result.add("outer signature", False, f"{signature_path}: {exc}")
+        result.add("outer signature", False, f"{signature_path}: {exc}", f"{signature_path}：签名无效（{exc}）")
         return None
-    who = f"by key {parsed.fingerprint}"
+    who, who_zh = f"by key {parsed.fingerprint}", f"密钥 {parsed.fingerprint}"
     if trust is not None:
         names = trusted_as(trust, parsed.key_blob)
         if not names:
-            result.add("outer signature", False, f"valid, but {who} is not in the trusted signers")
+            result.add("outer signature", False, f"valid, but {who} is not in the trusted signers",
+                       f"签名有效，但 {who_zh} 不在受信任的签名者中")
             return parsed.key_blob
-        who = f"by {', '.join(names)} ({parsed.fingerprint})"
-    result.add("outer signature", True, f"the encrypted file is signed {who}")
+        who, who_zh = f"by {', '.join(names)} ({parsed.fingerprint})", f"{'、'.join(names)}（{parsed.fingerprint}）"
+    result.add("outer signature", True, f"the encrypted file is signed {who}", f"加密文件由 {who_zh} 签名")
     return parsed.key_blob
 
 
@@ -352,7 +355,8 @@ def verify(path: Path, identities: Sequence[Any] | None = None, trust: Sequence[
     signature = signature or path.with_name(path.name + ".sig")
     if not identities:
         _outer(result, signature, sshsig.digest_of(_chunks(path)), trust)
-        result.add("contents", None, "not checked: give --identity to decrypt and check the contents")
+        result.add("contents", None, "not checked: give --identity to decrypt and check the contents",
+                   "给出 --identity 解密后才能检查包内内容")
         return result
     seen: _Seen | None = None
     try:
@@ -364,14 +368,15 @@ def verify(path: Path, identities: Sequence[Any] | None = None, trust: Sequence[
                 raise
         cipher_digest = plain.cipher_digest
     except BundleDecryptError as exc:
-        result.add("decryption", False, f"age could not decrypt it: {exc}")
+        result.add("decryption", False, f"age could not decrypt it: {exc}", f"age 无法解密：{exc}")
     except ArchiveError as exc:
-        result.add("decryption", True, "decrypted with the given identity")
-        result.add("archive", False, str(exc))
+        result.add("decryption", True, "decrypted with the given identity", "已用所给身份密钥解密")
+        result.add("archive", False, str(exc), f"归档被拒绝：{exc}")
     outer_key = _outer(result, signature, cipher_digest if seen is not None else sshsig.digest_of(_chunks(path)), trust)
     if seen is None:
         return result
-    result.add("decryption", True, "decrypted with the given identity; age authenticated every chunk")
+    result.add("decryption", True, "decrypted with the given identity; age authenticated every chunk",
+               "已用所给身份密钥解密，age 认证了每个数据块")
     _check_contents(result, seen, path, identities, trust, outer_key)
     return result
 
@@ -380,17 +385,19 @@ def _check_contents(result: Verification, seen: _Seen, path: Path, identities: S
                     trust: Sequence[Signer] | None, outer_key: bytes | None) -> None:
     missing = [name for name in archive.METADATA if name not in seen.metadata]
     if missing:
-        result.add("archive", False, f"missing {', '.join(missing)}")
+        result.add("archive", False, f"missing {', '.join(missing)}", f"缺少 {'、'.join(missing)}")
         return
     if seen.order[-len(archive.METADATA):] != list(archive.METADATA):
-        result.add("archive", False, "metadata files are not last, in order " + ", ".join(archive.METADATA))
+        result.add("archive", False, "metadata files are not last, in order " + ", ".join(archive.METADATA),
+                   "元数据文件不在末尾或顺序不对，应依次为 " + "、".join(archive.METADATA))
         return
-    result.add("archive", True, f"{len(seen.order)} members, all regular files with safe names")
+    result.add("archive", True, f"{len(seen.order)} members, all regular files with safe names",
+               f"{len(seen.order)} 个成员，均为名称安全的普通文件")
     data = seen.metadata[archive.MANIFEST]
     try:
         manifest = decode(data)
     except ManifestError as exc:
-        result.add("manifest", False, str(exc))
+        result.add("manifest", False, str(exc), f"清单无法解析：{exc}")
         return
     result.manifest, result.manifest_bytes, result.chain = manifest, data, seen.metadata[archive.CUSTODY]
     manifest_key = _manifest_signature(result, manifest, data, seen.metadata[archive.MANIFEST_SIG], trust)
@@ -398,7 +405,7 @@ def _check_contents(result: Verification, seen: _Seen, path: Path, identities: S
     try:
         result.events = custody.verify(seen.metadata[archive.CUSTODY], data, manifest.id)
     except custody.CustodyError as exc:
-        result.add("custody chain", False, str(exc))
+        result.add("custody chain", False, str(exc), f"保管链不成立：{exc}")
         return
     _check_custody(result, manifest_key, outer_key, trust)
 
@@ -408,25 +415,31 @@ def _manifest_signature(result: Verification, manifest: Manifest, data: bytes, s
     try:
         parsed = sshsig.verify(sig, data)
     except sshsig.SignatureError as exc:
-        result.add("manifest signature", False, str(exc))
+        result.add("manifest signature", False, str(exc), f"签名无效：{exc}")
         return None
     if parsed.fingerprint != manifest.signer.get("key"):
-        result.add("manifest signature", False, f"signed by {parsed.fingerprint}, not the signer the manifest names")
+        result.add("manifest signature", False, f"signed by {parsed.fingerprint}, not the signer the manifest names",
+                   f"签名密钥 {parsed.fingerprint} 不是清单所写的签名者")
         return None
     principal = manifest.signer.get("principal", "")
     if trust is not None and principal not in trusted_as(trust, parsed.key_blob):
-        result.add("manifest signature", False, f"valid, but {principal!r} with key {parsed.fingerprint} is not trusted")
+        result.add("manifest signature", False, f"valid, but {principal!r} with key {parsed.fingerprint} is not trusted",
+                   f"签名有效，但 {principal!r}（密钥 {parsed.fingerprint}）不受信任")
         return parsed.key_blob
-    trusted = "" if trust is not None else " (signer not checked against a trust list)"
-    result.add("manifest signature", True, f"signed by {principal} ({parsed.fingerprint}){trusted}")
+    trusted, trusted_zh = ("", "") if trust is not None else (" (signer not checked against a trust list)",
+                                                              "（签名者未与信任列表核对）")
+    result.add("manifest signature", True, f"signed by {principal} ({parsed.fingerprint}){trusted}",
+               f"由 {principal}（{parsed.fingerprint}）签名{trusted_zh}")
     return parsed.key_blob
 
 
 def _check_files(result: Verification, manifest: Manifest, seen: _Seen, path: Path, identities: Sequence[Any]) -> None:
     listed = {entry.path: entry for entry in manifest.files}
     content = {name for name in seen.sizes if name not in archive.METADATA or name == archive.SUMS}
-    problems = [f"{name}: in the archive but not in the manifest" for name in sorted(content - listed.keys())]
-    problems += [f"{name}: in the manifest but not in the archive" for name in sorted(listed.keys() - content)]
+    problems = [(f"{name}: in the archive but not in the manifest", f"{name}：在归档中，清单里没有")
+                for name in sorted(content - listed.keys())]
+    problems += [(f"{name}: in the manifest but not in the archive", f"{name}：清单里有，归档中没有")
+                 for name in sorted(listed.keys() - content)]
     if "sm3" in manifest.digests and not problems:
         seen_sm3 = _sm3_pass(path, identities)
         for name in seen.digests:
@@ -434,18 +447,23 @@ def _check_files(result: Verification, manifest: Manifest, seen: _Seen, path: Pa
     for name in sorted(listed.keys() & content):
         entry = listed[name]
         if seen.sizes[name] != entry.size:
-            problems.append(f"{name}: {seen.sizes[name]} bytes, the manifest says {entry.size}")
+            problems.append((f"{name}: {seen.sizes[name]} bytes, the manifest says {entry.size}",
+                             f"{name}：{seen.sizes[name]} 字节，清单记为 {entry.size}"))
         for algorithm in manifest.digests:
             if seen.digests[name].get(algorithm) != entry.digests[algorithm]:
-                problems.append(f"{name}: {algorithm} does not match the manifest")
+                problems.append((f"{name}: {algorithm} does not match the manifest", f"{name}：{algorithm} 与清单不符"))
     if problems:
-        result.add("files", False, "; ".join(problems[:20]) + (f"; and {len(problems) - 20} more" if len(problems) > 20 else ""))
+        more = len(problems) - 20
+        result.add("files", False, "; ".join(en for en, _ in problems[:20]) + (f"; and {more} more" if more > 0 else ""),
+                   "；".join(zh for _, zh in problems[:20]) + (f"；另有 {more} 处" if more > 0 else ""))
     else:
-        result.add("files", True, f"{len(listed)} files match the manifest ({', '.join(manifest.digests)})")
+        result.add("files", True, f"{len(listed)} files match the manifest ({', '.join(manifest.digests)})",
+                   f"{len(listed)} 个文件与清单一致（{'、'.join(manifest.digests)}）")
     if seen.metadata.get(archive.SUMS) != sums_text([f for f in manifest.files if f.path != archive.SUMS]):
-        result.add("SHA256SUMS", False, "does not list exactly the manifest's files and digests")
+        result.add("SHA256SUMS", False, "does not list exactly the manifest's files and digests",
+                   "所列文件和摘要与清单不完全一致")
     else:
-        result.add("SHA256SUMS", True, "lists the manifest's files and digests")
+        result.add("SHA256SUMS", True, "lists the manifest's files and digests", "所列文件和摘要与清单一致")
 
 
 def _sm3_pass(path: Path, identities: Sequence[Any]) -> dict[str, dict[str, str]]:
@@ -460,21 +478,27 @@ def _check_custody(result: Verification, manifest_key: bytes | None, outer_key: 
     events = result.events
     problems = []
     if manifest_key is not None and events[0].key_blob != manifest_key:
-        problems.append("the first event is not signed by the manifest's signer")
+        problems.append(("the first event is not signed by the manifest's signer", "第一个事件不是清单的签名者签的"))
     if outer_key is not None and events[-1].key_blob != outer_key:
-        problems.append("the last event is not signed by whoever signed the encrypted file (an event removed?)")
+        problems.append(("the last event is not signed by whoever signed the encrypted file (an event removed?)",
+                         "最后一个事件不是加密文件的签名者签的（有事件被删除？）"))
     if trust is not None:
         for number, event in enumerate(events, 1):
             if event.principal not in trusted_as(trust, event.key_blob):
-                problems.append(f"line {number}: {event.principal!r} with key {event.fields.get('key')} is not trusted")
+                problems.append((f"line {number}: {event.principal!r} with key {event.fields.get('key')} is not trusted",
+                                 f"第 {number} 行：{event.principal!r}（密钥 {event.fields.get('key')}）不受信任"))
     if problems:
-        result.add("custody chain", False, "; ".join(problems))
+        result.add("custody chain", False, "; ".join(en for en, _ in problems), "；".join(zh for _, zh in problems))
         return
     steps = ", ".join(f"{e.fields['action']} by {e.principal} at {e.fields['at']}" for e in events)
-    result.add("custody chain", True, f"{len(events)} events, every link and signature holds: {steps}")
+    steps_zh = "，".join(f"{e.fields['at']} {e.principal} {custody.ACTIONS_ZH.get(e.fields['action'], e.fields['action'])}"
+                        for e in events)
+    result.add("custody chain", True, f"{len(events)} events, every link and signature holds: {steps}",
+               f"{len(events)} 个事件，每一环和每个签名都成立：{steps_zh}")
     if trust is None:
         result.add("signers trusted", None, "not checked: no --trust given; every signature was checked "
-                                            "against the key it carries, not against who you trust")
+                                            "against the key it carries, not against who you trust",
+                   "没有给出 --trust：每个签名只按它自带的密钥核验，没有核对签名者是否为您信任的人")
 
 
 # ------------------------------------------------------------------------- opening, forwarding
@@ -526,7 +550,7 @@ def open_bundle(path: Path, identities: Sequence[Any], out: Path, trust: Sequenc
         _copy_pass(path, identities, result.manifest, take)
     except (ArchiveError, BundleDecryptError) as exc:
         shutil.rmtree(staging)
-        result.add("extraction", False, f"stopped, nothing kept: {exc}")
+        result.add("extraction", False, f"stopped, nothing kept: {exc}", f"已停止，未保留任何文件：{exc}")
         return result
     except BaseException:
         shutil.rmtree(staging)
@@ -534,7 +558,7 @@ def open_bundle(path: Path, identities: Sequence[Any], out: Path, trust: Sequenc
     if out.exists():
         out.rmdir()
     os.replace(staging, out)
-    result.add("extraction", True, f"extracted to {out}")
+    result.add("extraction", True, f"extracted to {out}", f"已解包到 {out}")
     return result
 
 
@@ -571,8 +595,9 @@ def forward(path: Path, identities: Sequence[Any], key: SignKey, recipients: Seq
     try:
         _seal(out, recipients, key, write)
     except (ArchiveError, BundleDecryptError) as exc:
-        result.add("forwarding", False, f"stopped, nothing written: {exc}")
+        result.add("forwarding", False, f"stopped, nothing written: {exc}", f"已停止，未写入任何文件：{exc}")
         return result
-    result.add("forwarding", True, f"re-encrypted to {len(recipients)} recipient(s) as {out}, custody event added")
+    result.add("forwarding", True, f"re-encrypted to {len(recipients)} recipient(s) as {out}, custody event added",
+               f"已重新加密给 {len(recipients)} 个接收方，写入 {out}，并加入保管事件")
     return result
 

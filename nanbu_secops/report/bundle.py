@@ -85,7 +85,8 @@ def verification_text(result: Verification, lang: str = "zh", color: bool = Fals
     for check in result.checks:
         word_zh, word_en, style = STATUS[check.ok]
         line = Text(f"  {word_zh if zh else word_en:<12}", style=style)
-        line.append(f"{CHECK_NAMES_ZH.get(check.name, check.name) if zh else check.name}: {check.detail}")
+        line.append(f"{CHECK_NAMES_ZH.get(check.name, check.name)}：{check.detail_zh or check.detail}" if zh
+                    else f"{check.name}: {check.detail}")
         console.print(line)
     verdict = ("全部通过" if zh else "all checks hold") if result.ok else ("校验失败" if zh else "VERIFICATION FAILED")
     console.print(Text(verdict, style="bold green" if result.ok else "bold red"))
