@@ -82,10 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify = register_commands.add_parser("verify", help="detect any edit or deletion in the register")
     verify.add_argument("--register", default=DEFAULT_REGISTER)
     verify.set_defaults(handler=cmd_register_verify)
-    find = register_commands.add_parser("find", help="entries for an account (exit 1 when none)")
+    find = register_commands.add_parser("find", help="entries for an account and/or a terminal (exit 1 when none)")
     find.add_argument("--register", default=DEFAULT_REGISTER)
-    find.add_argument("--account", required=True)
+    find.add_argument("--account")
     find.add_argument("--host")
+    find.add_argument("--within-days", type=int, metavar="N",
+                      help="only entries recorded in the N days up to --as-of (0: that day only)")
+    find.add_argument("--as-of", help="the day --within-days counts back from, YYYY-MM-DD (default: today)")
     find.set_defaults(handler=cmd_register_find)
     _ssh_probe_parser(commands)
     _creds_parser(commands)
@@ -452,7 +455,12 @@ def cmd_register_verify(args: argparse.Namespace) -> int:
 def cmd_register_find(args: argparse.Namespace) -> int:
     from nanbu_secops.accounts import register
 
-    entries = register.find(Path(args.register), args.account, args.host)
+    if args.account is None and args.host is None:
+        raise InputError("find: give --account, --host or both")
+    if args.within_days is not None and args.within_days < 0:
+        raise InputError(f"--within-days must be 0 or more, not {args.within_days}")
+    since = _as_of(args.as_of) - dt.timedelta(days=args.within_days) if args.within_days is not None else None
+    entries = register.find(Path(args.register), args.account, args.host, since)
     for entry in entries:
         print(json.dumps(entry, ensure_ascii=False))
     return EXIT_CLEAR if entries else EXIT_FINDINGS

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -622,3 +623,42 @@ def test_real_agent_decides_and_the_playbook_locks(real_agent_host):
     assert again.returncode == 0, output(again)
     assert recap(again)[host]["changed"] == 0
     assert state(lab, host) != before  # sanity: the first run did change the host
+
+
+def test_a_reopened_account_keeps_its_grace_days(real_agent_host, explanation, tmp_path):
+    """bob, locked above, is reopened on a register entry of 2026-11-27: lock_dormant.yml given that
+    register leaves him open through 2026-12-11 (14 days) although the agent still lists him, locks
+    him on 2026-12-12, and grants nothing on a register that fails verification."""
+    lab, host = real_agent_host
+    register = tmp_path / "reinstatements.jsonl"
+    reg.append(register, account="bob", host=host, unit="u_shengzhong", approved_by="王主任",
+               explanation=explanation, now=dt.datetime(2026, 11, 27, 16, 0, tzinfo=COUNTY_TZ))
+    reopen = ("-e", f"target={host}", "-e", "account=bob", "-e", f"nanbu_register={register}")
+    done = unlock(lab, *reopen)
+    assert done.returncode == 0 and status(lab, host, "bob") == "P", output(done)
+    assert "bob" in {d["account"] for d in agent_verdict(lab, host)["evidence"]["dormant"]}
+
+    def run(as_of: str, reg_path: Path = register) -> subprocess.CompletedProcess:
+        return lock(lab, "-e", f"target={host}", "-e", f"as_of={as_of}", "-e", f"nanbu_register={reg_path}",
+                    agent=str(AGENT))
+
+    for as_of in ("2026-11-28", "2026-12-11"):
+        kept = run(as_of)
+        assert kept.returncode == 0 and recap(kept)[host]["changed"] == 0, output(kept)
+        assert ("bob: reopened 2026-11-27 (register entry 1, approved by 王主任): left open for its holder to log in, "
+                "up to 14 days after") in flat(kept)
+        assert status(lab, host, "bob") == "P" and expires(lab, host, "bob") is None
+    late = run("2026-12-12")
+    assert late.returncode == 0 and "bob: reopened" not in flat(late), output(late)
+    assert status(lab, host, "bob") == "L" and expires(lab, host, "bob") is not None
+
+    assert unlock(lab, *reopen).returncode == 0 and status(lab, host, "bob") == "P"
+    tampered = tmp_path / "tampered" / register.name
+    tampered.parent.mkdir()
+    shutil.copy2(register, tampered)
+    shutil.copy2(reg.head_path(register), reg.head_path(tampered))
+    tampered.write_text(tampered.read_text(encoding="utf-8").replace("王主任", "王主仼"), encoding="utf-8")
+    refused = run("2026-11-28", tampered)
+    assert refused.returncode == 0, output(refused)
+    assert "could not be read or fails verification, so no reopened account is spared" in flat(refused)
+    assert status(lab, host, "bob") == "L"

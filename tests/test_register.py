@@ -149,6 +149,19 @@ def test_find(good: Path):
     assert reg.find(good, "bob", "h03") == []
     assert reg.find(good, "zhangsan", "h01") == []  # a platform-account entry is not a terminal's
     assert [e["seq"] for e in reg.find(good, "zhangsan")] == [4]
+    assert [e["seq"] for e in reg.find(good, host="h02")] == [3, 5]  # every account on a terminal
+
+
+def test_find_since_a_county_day(tmp_path: Path, explanation: Path):
+    """``since`` compares county dates: 2026-11-27T23:30 UTC is already the 28th in Nanbu."""
+    path = tmp_path / "r.jsonl"
+    for account, moment in (("old", dt.datetime(2026, 11, 1, 9, 0, tzinfo=COUNTY_TZ)),
+                            ("edge", dt.datetime(2026, 11, 27, 23, 30, tzinfo=dt.timezone.utc)),
+                            ("new", dt.datetime(2026, 11, 28, 10, 0, tzinfo=COUNTY_TZ))):
+        reg.append(path, account=account, host="h01", explanation=explanation, approved_by="x", now=moment)
+    assert [e["account"] for e in reg.find(path, host="h01", since=dt.date(2026, 11, 28))] == ["edge", "new"]
+    assert [e["account"] for e in reg.find(path, host="h01", since=dt.date(2026, 11, 29))] == []
+    assert len(reg.find(path, host="h01", since=dt.date(2026, 11, 1))) == 3
 
 
 # ------------------------------------------------------------------------------ tampers
@@ -419,6 +432,16 @@ def test_cli_verify_and_find(good: Path, tmp_path: Path):
     assert [(e["seq"], e["host"]) for e in found] == [(3, "h02")]
     done = run_module("find", "--register", str(good), "--account", "bob", "--host", "h03")
     assert done.returncode == 1 and done.stdout == ""
+    # recent entries of a terminal: NOW is 2026-11-28 in the county
+    done = run_module("find", "--register", str(good), "--host", "h02", "--within-days", "0", "--as-of", "2026-11-28")
+    assert done.returncode == 0 and [json.loads(line)["seq"] for line in done.stdout.splitlines()] == [3, 5]
+    done = run_module("find", "--register", str(good), "--host", "h02", "--within-days", "14", "--as-of", "2026-12-13")
+    assert done.returncode == 1
+    for bad, message in ((["--within-days", "-1", "--host", "h02"], "--within-days must be 0 or more"),
+                         ([], "give --account, --host or both"),
+                         (["--host", "h02", "--within-days", "3", "--as-of", "28.11.2026"], "--as-of:")):
+        done = run_module("find", "--register", str(good), *bad)
+        assert done.returncode == 2 and message in done.stderr, done.stderr
 
     broken = copy(good, tmp_path, "broken")
     edit_entry(broken, 3, lambda e: e.update(approved_by=flip(e["approved_by"])))

@@ -264,13 +264,18 @@ def _broken(register: Path, result: VerifyResult) -> InputError:
                       result.first_bad_line)
 
 
-def find(register: Path, account: str, host: str | None = None) -> list[dict[str, Any]]:
-    """Entries for ``account`` (and for that terminal when ``host`` is given; a platform-account
-    entry, host null, does not match a host). Raises InputError when the register is broken."""
+def find(register: Path, account: str | None = None, host: str | None = None,
+         since: dt.date | None = None) -> list[dict[str, Any]]:
+    """Entries for ``account`` and/or terminal ``host`` (a platform-account entry, host null,
+    matches no host), recorded on or after ``since`` (county date) when given; lock_dormant.yml
+    asks for the recent ones, to leave a reopened account open until its holder first logs in.
+    Raises InputError when the register is broken."""
     parsed = _verify_parsed(Path(register))
     if not parsed.result.ok:
         raise _broken(Path(register), parsed.result)
-    return [e for e in parsed.entries if e["account"] == account and (host is None or e["host"] == host)]
+    return [e for e in parsed.entries
+            if (account is None or e["account"] == account) and (host is None or e["host"] == host)
+            and (since is None or dt.datetime.fromisoformat(e["time"]).astimezone(timeutil.COUNTY_TZ).date() >= since)]
 
 
 # ------------------------------------------------------------------------------- append
