@@ -19,18 +19,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import pyrage
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from nanbu_secops.creds.generate import sha512_crypt  # noqa: E402
 from tests.lab import Lab  # noqa: E402  (the project's own SSH lab)
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import crypt
 
 VENV = Path(sys.executable).parent
 
@@ -56,7 +52,7 @@ def main() -> None:
               ns_prefix="nslab8-", veth_prefix="nslab8v")
     try:
         lab.up()
-        old = crypt.crypt("Bench-old-pass-2026", crypt.mksalt(crypt.METHOD_SHA512))
+        old = sha512_crypt("Bench-old-pass-2026")
         for name in lab.hosts:
             lab.ssh(name, "useradd -m -s /bin/bash clerk && chpasswd -e", input=f"clerk:{old}\n")
         identity = pyrage.x25519.Identity.generate()

@@ -8,7 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(python3 python3-venv)
+# libcrypt1: the system's crypt(3), which makes the SHA-512 password hashes (creds/generate.py).
+packages=(python3 python3-venv libcrypt1)
 # [controller]: ansible-core and paramiko, for running the playbooks from this checkout; the
 # terminals' agent is installed without them (playbooks/deploy_agent.yml).
 extras="[controller]"
@@ -16,8 +17,9 @@ if [[ "${1:-}" == "--test" ]]; then
   # sudo, nftables and chrony are what the terminal checks are tested against inside lab hosts;
   # age is the reference implementation the escrow files are checked against; ClamAV (no
   # signatures ship, the tests build their own databases) is what the antivirus checks read;
-  # unbound serves the IPv6 checks' test zones on the lab bridge (started by the tests only).
-  packages+=(openssh-server openssh-client iproute2 util-linux procps sudo nftables chrony age
+  # unbound serves the IPv6 checks' test zones on the lab bridge (started by the tests only);
+  # openssl's `passwd -6` is the second SHA-512 crypt implementation the hashes are checked against.
+  packages+=(openssh-server openssh-client iproute2 util-linux procps sudo nftables chrony age openssl
              clamav clamav-daemon clamdscan clamav-testfiles unbound chromium fonts-wqy-microhei)
   extras="[test,controller]"
 fi

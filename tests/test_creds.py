@@ -10,7 +10,6 @@ import os
 import stat
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pyrage
@@ -18,12 +17,9 @@ import pytest
 
 from nanbu_secops.bundle.keys import read_identities, read_recipient_file
 from nanbu_secops.creds import escrow, keys, rotate
-from nanbu_secops.creds.generate import AMBIGUOUS, check_alphabet, hash_salt, new_password, new_ssh_key, sha512_crypt
+from nanbu_secops.creds.generate import (AMBIGUOUS, check_alphabet, crypt_hash, hash_salt, new_password, new_ssh_key,
+                                         sha512_crypt)
 from nanbu_secops.errors import InputError
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import crypt
 
 CLI = Path(sys.executable).with_name("nanbu-secops")
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789#%+-=?@_"
@@ -66,7 +62,14 @@ def test_too_many_classes_for_the_alphabet_is_refused():
 
 def test_sha512_crypt_is_what_shadow_expects():
     hashed = sha512_crypt("Secret-pass-42")
-    assert hashed.startswith("$6$") and crypt.crypt("Secret-pass-42", hashed) == hashed
+    assert hashed.startswith("$6$") and crypt_hash("Secret-pass-42", hashed) == hashed
+    assert crypt_hash("Secret-pass-43", hashed) != hashed
+    # an independent implementation of SHA-512 crypt (OpenSSL's) makes the same hash from the salt
+    salt = hashed.split("$")[2]
+    assert len(salt) == 16
+    again = subprocess.run(["openssl", "passwd", "-6", "-salt", salt, "-stdin"], input="Secret-pass-42",
+                           capture_output=True, text=True, check=True)
+    assert again.stdout.strip() == hashed
     assert hash_salt(hashed) == hashed.rsplit("$", 1)[0] and hash_salt(sha512_crypt("Secret-pass-42")) != hash_salt(hashed)
     assert hash_salt("!") == hash_salt("*") == ""
 
@@ -190,7 +193,7 @@ def test_cli_password_escrow_open_and_status(tmp_path, manager):
                "--recipient", str(identity.to_public()))
     assert made.returncode == 0, made.stderr
     result = json.loads(made.stdout)
-    assert crypt.crypt(result["secret"], result["hash"]) == result["hash"]
+    assert crypt_hash(result["secret"], result["hash"]) == result["hash"]
     opened = cli("creds", "escrow", "open", result["entry"], "-i", str(key_file))
     assert opened.returncode == 0 and opened.stdout == result["secret"] + "\n"
     assert "clerk@h01" in opened.stderr

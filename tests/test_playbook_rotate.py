@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -25,12 +24,9 @@ import pyrage
 import pytest
 
 from nanbu_secops.creds import escrow
+from nanbu_secops.creds.generate import crypt_hash, sha512_crypt
 from tests.conftest import lab_network
 from tests.lab import PROJECT_ROOT, Lab
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import crypt
 
 PLAYBOOK = PROJECT_ROOT / "playbooks" / "rotate_credentials.yml"
 CLI = Path(sys.executable).with_name("nanbu-secops")
@@ -57,7 +53,7 @@ def rlab() -> Iterator[Lab]:
 @pytest.fixture
 def site(rlab: Lab, tmp_path: Path) -> dict[str, Any]:
     """Fresh hosts with account ``clerk`` (known old password), an escrow and a manager's age key."""
-    old_hash = crypt.crypt(OLD_PASSWORD, crypt.mksalt(crypt.METHOD_SHA512))
+    old_hash = sha512_crypt(OLD_PASSWORD)
     for name in HOSTS:
         rlab.reset_host(name)
         rlab.ssh(name, f"useradd -m -s /bin/bash {ACCOUNT} && chpasswd -e", input=f"{ACCOUNT}:{old_hash}\n")
@@ -114,7 +110,7 @@ def password_is_known(rlab: Lab, site: dict[str, Any], host: str) -> str:
         return "old"
     for entry in entries(site, host):
         secret = opened(site, entry)
-        if crypt.crypt(secret, current) == current:
+        if crypt_hash(secret, current) == current:
             return entry.path.name
     raise AssertionError(f"{host}: {ACCOUNT} has a password nobody knows: {current}")
 

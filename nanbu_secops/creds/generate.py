@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import secrets
-import warnings
+from collections.abc import Callable
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-
-with warnings.catch_warnings():
-    # The crypt module (libxcrypt underneath) is deprecated in 3.11 and gone in 3.13; the agent
-    # runs on Debian 12's python3 (3.11). Its replacement must keep producing $6$ hashes.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import crypt
 
 #: Characters that are easy to misread or mistype when an account manager reads an opened
 #: escrow aloud or copies it from paper: 0/O/o, 1/l/I/|, quotes, backslash and space.
@@ -47,9 +44,37 @@ def new_password(length: int, alphabet: str, classes: int = 3) -> str:
 _CLASSES = (str.islower, str.isupper, str.isdigit, lambda c: not c.isalnum())
 
 
+SALT_CHARS = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # crypt(3)'s alphabet
+
+
+@functools.cache
+def _libcrypt() -> Callable[[bytes, bytes], bytes | None]:
+    """crypt(3) of the system's libcrypt (libxcrypt), which also checks /etc/shadow at login.
+
+    Python's own ``crypt`` module was this same call; it is deprecated since 3.11 and gone in
+    3.13, so the library is called directly. One thread calls it (its result buffer is static)."""
+    name = ctypes.util.find_library("crypt")
+    if name is None:
+        raise RuntimeError("libcrypt not found (Debian: libcrypt1): SHA-512 crypt hashes cannot be made")
+    function = ctypes.CDLL(name).crypt
+    function.argtypes, function.restype = [ctypes.c_char_p, ctypes.c_char_p], ctypes.c_char_p
+    return function
+
+
+def crypt_hash(secret: str, setting: str) -> str:
+    """crypt(3): ``setting`` is ``$6$SALT`` or a whole hash (to check a secret against it)."""
+    result = _libcrypt()(secret.encode("utf-8"), setting.encode("ascii"))
+    if not result or result.startswith(b"*"):
+        raise ValueError(f"libcrypt refused the setting {setting[:3]}…")
+    return result.decode("ascii")
+
+
 def sha512_crypt(secret: str) -> str:
     """SHA-512 crypt(3) hash (``$6$salt$...``) as /etc/shadow stores it, with a fresh random salt."""
-    return crypt.crypt(secret, crypt.mksalt(crypt.METHOD_SHA512))
+    hashed = crypt_hash(secret, "$6$" + "".join(secrets.choice(SALT_CHARS) for _ in range(16)))
+    if not hashed.startswith("$6$"):
+        raise ValueError("libcrypt does not make SHA-512 hashes")
+    return hashed
 
 
 def hash_salt(hashed: str) -> str:
