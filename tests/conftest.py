@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -66,17 +67,25 @@ def lab_network(n: int) -> dict[str, str]:
             "ipv6_net": f"fd6e:616e:62{75 + n}::/64", "ns_prefix": f"nslab{n}-", "veth_prefix": f"nslab{n}v"}
 
 
-@pytest.fixture(scope="session")
-def lab() -> Iterator[Lab]:
-    """Three real SSH hosts (h01..h03), up once per session and always torn down."""
+@contextmanager
+def own_lab(hosts: int | list[str], *, offset: int = 0, prefix: str = "nslab-") -> Iterator[Lab]:
+    """Real SSH hosts on lab network NSLAB_ID + ``offset``, always torn down. Tests that stop or
+    break hosts take a lab of their own (an offset), so no other test sees it."""
     if os.geteuid() != 0:
         pytest.fail("the SSH lab needs root (network namespaces, overlayfs); run the tests as root", pytrace=False)
-    workdir = Path(tempfile.mkdtemp(prefix="nslab-", dir="/tmp"))
-    the_lab = Lab(workdir, 3, **lab_network(int(os.environ.get("NSLAB_ID", "0"))))
+    workdir = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    the_lab = Lab(workdir, hosts, **lab_network(int(os.environ.get("NSLAB_ID", "0")) + offset))
     try:
         the_lab.up()
         yield the_lab
     finally:
-        the_lab.down()
+        the_lab.down()  # removes the work folder it used
         if workdir.is_dir() and not any(workdir.iterdir()):  # up() failed before using it
             workdir.rmdir()
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    """Three real SSH hosts (h01..h03), up once per session and always torn down."""
+    with own_lab(3) as the_lab:
+        yield the_lab

@@ -12,12 +12,9 @@ files themselves say. Finally `nanbu_agent_state=absent` removes everything.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterator
@@ -27,7 +24,7 @@ import pytest
 from nanbu_secops.policy import load_policies
 from nanbu_secops.report.quarterly import ScoreSettings
 from nanbu_secops.timeutil import now
-from tests.conftest import lab_network
+from tests.conftest import own_lab
 from tests.lab import PROJECT_ROOT, Lab
 
 DEPLOY = PROJECT_ROOT / "playbooks" / "deploy_agent.yml"
@@ -45,19 +42,11 @@ SHORT_MAX_DAYS = ["h05", "h07"]       # NS26-PASS-001 passes (fails on a fresh h
 
 @pytest.fixture(scope="module")
 def flab() -> Iterator[Lab]:
-    """Ten hosts of their own (lab 4), so that stopping one disturbs no other test."""
-    if os.geteuid() != 0:
-        pytest.fail("the SSH lab needs root", pytrace=False)
+    """Ten hosts of their own (lab NSLAB_ID + 4), so that stopping one disturbs no other test."""
     if not any(WHEELHOUSE.glob("*.whl")):
         pytest.fail(f"no dependency wheels in {WHEELHOUSE}: run `bash scripts/setup.sh --test` first", pytrace=False)
-    workdir = Path(tempfile.mkdtemp(prefix="nsfleet-", dir="/tmp"))
-    lab = Lab(workdir, 10, **lab_network(4))
-    try:
-        lab.up()
+    with own_lab(10, offset=4, prefix="nsfleet-") as lab:
         yield lab
-    finally:
-        lab.down()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

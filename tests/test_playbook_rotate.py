@@ -11,11 +11,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -25,7 +23,7 @@ import pytest
 
 from nanbu_secops.creds import escrow
 from nanbu_secops.creds.generate import crypt_hash, sha512_crypt
-from tests.conftest import lab_network
+from tests.conftest import own_lab
 from tests.lab import PROJECT_ROOT, Lab
 
 PLAYBOOK = PROJECT_ROOT / "playbooks" / "rotate_credentials.yml"
@@ -38,16 +36,8 @@ HOSTS = ["r01", "r02", "r03"]
 @pytest.fixture(scope="module")
 def rlab() -> Iterator[Lab]:
     """Three hosts of their own, so that stopping one mid-run disturbs no other test."""
-    if os.geteuid() != 0:
-        pytest.fail("the SSH lab needs root", pytrace=False)
-    workdir = Path(tempfile.mkdtemp(prefix="nsrot-", dir="/tmp"))
-    lab = Lab(workdir, HOSTS, **lab_network(int(os.environ.get("NSLAB_ID", "0")) + 5))
-    try:
-        lab.up()
+    with own_lab(HOSTS, offset=5, prefix="nsrot-") as lab:
         yield lab
-    finally:
-        lab.down()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture
