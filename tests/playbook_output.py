@@ -6,16 +6,29 @@ from __future__ import annotations
 import re
 import subprocess
 
-RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+RECAP_LINE = re.compile(r"^(\S+)\s*:\s*(ok=\d+.*)$", re.M)
 
 
-def recap(result: subprocess.CompletedProcess) -> dict[str, dict[str, int]]:
-    return {m[1]: {"ok": int(m[2]), "changed": int(m[3]), "failed": int(m[5])} for m in RECAP.finditer(result.stdout)}
+def _text(run: subprocess.CompletedProcess | str, stderr: bool = True) -> str:
+    if isinstance(run, str):
+        return ANSI.sub("", run)
+    return ANSI.sub("", (run.stdout or "") + ((run.stderr or "") if stderr else ""))
 
 
-def output(result: subprocess.CompletedProcess) -> str:
-    return result.stdout[-6000:] + result.stderr[-2000:]
+def recap(run: subprocess.CompletedProcess | str) -> dict[str, dict[str, int]]:
+    """Every counter of the last PLAY RECAP, per host: ok, changed, unreachable, failed, skipped..."""
+    text = _text(run, stderr=False)
+    start = text.rfind("PLAY RECAP")
+    return {m[1]: {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", m[2])}
+            for m in RECAP_LINE.finditer(text[max(start, 0):])}
 
 
-def flat(result: subprocess.CompletedProcess) -> str:
-    return " ".join(result.stdout.split())  # the yaml callback wraps long messages
+def output(run: subprocess.CompletedProcess) -> str:
+    """The end of the run, for an assertion's message."""
+    return ANSI.sub("", (run.stdout or "")[-6000:] + (run.stderr or "")[-2000:])
+
+
+def flat(run: subprocess.CompletedProcess) -> str:
+    """All of the run's text on one line: the yaml callback wraps long messages."""
+    return " ".join(_text(run).split())

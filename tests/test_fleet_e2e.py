@@ -26,6 +26,7 @@ from nanbu_secops.report.quarterly import ScoreSettings
 from nanbu_secops.timeutil import now
 from tests.conftest import own_lab
 from tests.lab import PROJECT_ROOT, Lab
+from tests.playbook_output import recap
 
 DEPLOY = PROJECT_ROOT / "playbooks" / "deploy_agent.yml"
 COLLECT = PROJECT_ROOT / "playbooks" / "collect.yml"
@@ -70,11 +71,6 @@ def site(flab: Lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def play(lab: Lab, site: dict[str, Any], playbook: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return lab.ansible_playbook(playbook, "-i", str(site["inventory"] / "hosts.yml"), *args,
                                 env={"ANSIBLE_FORKS": "10"})
-
-
-def recap(output: str) -> dict[str, dict[str, int]]:
-    return {m[1]: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m[2])}
-            for m in re.finditer(r"^(\S+)\s+:\s+(ok=.*)$", output, re.M)}
 
 
 def agent_version(lab: Lab, host: str) -> str:

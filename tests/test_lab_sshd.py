@@ -10,13 +10,14 @@ itself reloads sshd with SIGHUP, as it does wherever systemd is not PID 1.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from nanbu_secops.cli import main
+
+from tests.playbook_output import recap
 
 PROJECT = Path(__file__).resolve().parents[1]
 AGENT = PROJECT / ".venv" / "bin" / "nanbu-secops"
@@ -46,12 +47,6 @@ def probe(capsys: pytest.CaptureFixture[str], address: str) -> tuple[int, dict[s
     return code, json.loads(capsys.readouterr().out)["hosts"][0]
 
 
-def recap(output: str) -> dict[str, int]:
-    found = re.search(rf"^{HOST}\s*:\s*(.*)$", output, re.M)
-    assert found, output
-    return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", found.group(1))}
-
-
 def test_harden_terminals_fixes_sshd_and_the_agent_and_probe_see_it(lab, capsys):
     lab.reset_host(HOST)
     try:
@@ -78,7 +73,7 @@ def test_harden_terminals_fixes_sshd_and_the_agent_and_probe_see_it(lab, capsys)
 
         done = lab.ansible_playbook(PLAYBOOK, "-e", f"target={HOST}", "-e", f"nanbu_agent={AGENT}")
         assert done.returncode == 0, done.stdout + done.stderr
-        assert recap(done.stdout)["changed"] >= 1 and recap(done.stdout)["failed"] == 0
+        assert recap(done)[HOST]["changed"] >= 1 and recap(done)[HOST]["failed"] == 0
 
         after = agent(lab)
         assert {c: after[c]["status"] for c in CONTROLS} == dict.fromkeys(CONTROLS, "pass"), after
@@ -91,7 +86,7 @@ def test_harden_terminals_fixes_sshd_and_the_agent_and_probe_see_it(lab, capsys)
 
         again = lab.ansible_playbook(PLAYBOOK, "-e", f"target={HOST}", "-e", f"nanbu_agent={AGENT}")
         assert again.returncode == 0, again.stdout + again.stderr
-        assert recap(again.stdout)["changed"] == 0, again.stdout
+        assert recap(again)[HOST]["changed"] == 0, again.stdout
     finally:
         lab.reset_host(HOST)
 

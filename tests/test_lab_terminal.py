@@ -4,11 +4,12 @@ harden_terminals.yml fixes root's PATH (idempotent, --check changes nothing)."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.playbook_output import recap
 
 PROJECT = Path(__file__).resolve().parents[1]
 AGENT = PROJECT / ".venv" / "bin" / "nanbu-secops"
@@ -30,12 +31,6 @@ def control(lab, control_id: str) -> dict[str, Any]:
     assert result["control"] == control_id
     assert done.returncode == (1 if result["status"] == "fail" else 0)
     return result
-
-
-def recap(output: str) -> dict[str, int]:
-    line = re.search(rf"^{HOST}\s*:\s*(.*)$", output, re.M)
-    assert line, output
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line.group(1))}
 
 
 def test_nopasswd_sudo_for_a_person(host):
@@ -74,7 +69,7 @@ def test_world_writable_path_directory_is_fixed_by_the_playbook(host):
     assert control(lab, "NS26-TERM-003")["status"] == "pass"
     second = lab.ansible_playbook(playbook, "-e", f"target={HOST}", "-e", f"nanbu_agent={AGENT}")
     assert second.returncode == 0, second.stdout + second.stderr
-    assert recap(second.stdout)["changed"] == 0, second.stdout
+    assert recap(second)[HOST]["changed"] == 0, second.stdout
 
 
 def test_environment_path_directory_group_writable(host):

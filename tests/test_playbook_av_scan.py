@@ -97,7 +97,7 @@ def test_scan_reports_detections_to_the_controller_and_moves_nothing(terminal, t
     results = tmp_path / "results"
     result = run(lab, results, "-e", "av_scan_timeout=300")
     assert result.returncode == 0, output(result)
-    assert recap(result)[HOST] == {"ok": recap(result)[HOST]["ok"], "changed": 0, "failed": 0}
+    assert (recap(result)[HOST]["changed"], recap(result)[HOST]["failed"]) == (0, 0)
     record = json.loads((results / f"{HOST}.json").read_text(encoding="utf-8"))
     assert {d["path"]: d["sha256"] for d in record["detections"]} == expected_detections()
     assert record["engine"] == "clamscan" and record["completed"] is True

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.playbook_output import output, recap
+
 ROOT = Path(__file__).resolve().parents[1]
 PLAYBOOK = ROOT / "playbooks" / "harden_passwords.yml"
 POLICY = ROOT / "policies" / "article26.yml"
@@ -52,8 +54,6 @@ LOGIN_DEFS_EDITS = {
     # the active PASS_WARN_AGE commented out
     "h02": r"sed -i 's/^PASS_WARN_AGE/#PASS_WARN_AGE/' /etc/login.defs",
 }
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
 @pytest.fixture(scope="module")
@@ -99,16 +99,6 @@ def ageing(snap: Snapshot, user: str) -> tuple[str, str, str]:
     """Shadow fields 4-6 (min, max, warn)."""
     fields = snap.shadow[user]  # fields 3..9 -> index 0 is field 3
     return fields[1], fields[2], fields[3]
-
-
-def output(result: subprocess.CompletedProcess) -> str:
-    return ANSI.sub("", (result.stdout or "") + (result.stderr or ""))
-
-
-def recap(result: subprocess.CompletedProcess) -> dict[str, dict[str, int]]:
-    text = output(result)
-    return {m[1]: {"ok": int(m[2]), "changed": int(m[3]), "unreachable": int(m[4]), "failed": int(m[5])}
-            for m in RECAP.finditer(text[text.rfind("PLAY RECAP"):])}
 
 
 def run(lab, *args: str) -> subprocess.CompletedProcess:

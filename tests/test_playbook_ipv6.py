@@ -12,7 +12,6 @@ the lab's own inventory.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import time
 from pathlib import Path
@@ -20,11 +19,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.playbook_output import flat, output, recap
+
 ROOT = Path(__file__).resolve().parents[1]
 PLAYBOOK = ROOT / "playbooks" / "ipv6_readiness.yml"
 AGENT = ROOT / ".venv" / "bin" / "nanbu-secops"
 STUB = "/tmp/nanbu-stub"  # the hosts' /tmp is their own
-RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 WEB_PORT = 8096
 
 STUB_AGENT = f"""#!/bin/sh
@@ -35,19 +35,6 @@ case "$*" in *bad.example*) echo "nanbu-secops: error: malformed target bad.exam
 echo '{{"article": "9(2)", "targets": [{{"target": "portal.nanbu.test", "verdict": "partial"}}], "clients": []}}'
 exit 1
 """
-
-
-def recap(result) -> dict[str, dict[str, int]]:
-    return {m[1]: {"ok": int(m[2]), "changed": int(m[3]), "unreachable": int(m[4]), "failed": int(m[5])}
-            for m in RECAP.finditer(result.stdout)}
-
-
-def output(result) -> str:
-    return result.stdout[-6000:] + result.stderr[-2000:]
-
-
-def flat(result) -> str:
-    return " ".join(result.stdout.split())  # the yaml callback wraps long messages
 
 
 def run(lab, results: Path, *args: str, agent: str = str(AGENT)):

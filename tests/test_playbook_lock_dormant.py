@@ -29,6 +29,7 @@ import pytest
 
 from nanbu_secops.accounts import register as reg
 from nanbu_secops.timeutil import COUNTY_TZ
+from tests.playbook_output import flat, output, recap
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "playbooks" / "lock_dormant.yml"
@@ -40,9 +41,6 @@ HOSTS = ("h01", "h02")  # h03 belongs to other tests
 STANDIN = "/usr/local/bin/nanbu-standin-agent"  # STAND-IN: exists only inside the lab hosts
 STANDIN_ARGS = "/tmp/nanbu-standin.args"
 AS_OF = "2026-08-28"
-
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 # Throwaway lab passwords; they only exist inside the lab's overlay hosts.
 PASSWORDS = {
@@ -126,20 +124,6 @@ def install_verdict(lab, host: str, verdict: dict, rc: int | None = None, path: 
     code = rc if rc is not None else (1 if verdict["status"] in ("fail", "error") else 0)
     install_standin(lab, host, stdout=json.dumps(report(host, verdict), ensure_ascii=False, indent=2), rc=code,
                     path=path)
-
-
-def output(result: subprocess.CompletedProcess) -> str:
-    return ANSI.sub("", (result.stdout or "") + (result.stderr or ""))
-
-
-def flat(result: subprocess.CompletedProcess) -> str:
-    return " ".join(output(result).split())  # the yaml callback may wrap long messages
-
-
-def recap(result: subprocess.CompletedProcess) -> dict[str, dict[str, int]]:
-    text = output(result)
-    return {m[1]: {"ok": int(m[2]), "changed": int(m[3]), "unreachable": int(m[4]), "failed": int(m[5])}
-            for m in RECAP.finditer(text[text.rfind("PLAY RECAP"):])}
 
 
 def lock(lab, *args: str, agent: str = STANDIN) -> subprocess.CompletedProcess:

@@ -25,6 +25,7 @@ from nanbu_secops.creds import escrow
 from nanbu_secops.creds.generate import crypt_hash, sha512_crypt
 from tests.conftest import own_lab
 from tests.lab import PROJECT_ROOT, Lab
+from tests.playbook_output import recap
 
 PLAYBOOK = PROJECT_ROOT / "playbooks" / "rotate_credentials.yml"
 CLI = Path(sys.executable).with_name("nanbu-secops")
@@ -80,11 +81,6 @@ def can_login(rlab: Lab, host: str, password: str) -> bool:
                            "--known-hosts", str(rlab.known_hosts), "--password-stdin"],
                           input=password + "\n", capture_output=True, text=True, timeout=60)
     return done.returncode == 0
-
-
-def recap(output: str) -> dict[str, dict[str, int]]:
-    return {m[1]: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m[2])}
-            for m in re.finditer(r"^(\S+)\s+:\s+(ok=.*)$", output, re.M)}
 
 
 def status(site: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
