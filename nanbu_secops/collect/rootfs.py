@@ -59,20 +59,36 @@ class RootFS:
         return self.resolve(path).read_text(encoding="utf-8", errors="surrogateescape")
 
     def glob(self, pattern: str) -> list[str]:
-        """Target paths matching a glob(3)-style absolute pattern, sorted as glob(3) does."""
+        """Target paths matching a glob(3)-style absolute pattern, sorted as glob(3) does.
+
+        A name just listed from its resolved folder, and not a symlink, exists: only literal
+        parts and symlinks are resolved again (a check globs thousands of installed files)."""
         matches = [""]
+        listed: set[str] = set()
         for part in (p for p in PurePosixPath(pattern).parts if p != "/"):
             nxt: list[str] = []
+            listed = set()
             for base in matches:
                 if not any(ch in part for ch in "*?["):
                     nxt.append(f"{base}/{part}")
                     continue
-                directory = self.resolve(base or "/")
                 try:
-                    names = sorted(os.listdir(directory))
+                    with os.scandir(self.resolve(base or "/")) as found:
+                        entries = sorted((entry.name, _is_link(entry)) for entry in found)
                 except OSError:
                     continue
-                nxt.extend(f"{base}/{n}" for n in names
-                           if fnmatch.fnmatchcase(n, part) and (part.startswith(".") or not n.startswith(".")))
+                for name, link in entries:
+                    if fnmatch.fnmatchcase(name, part) and (part.startswith(".") or not name.startswith(".")):
+                        nxt.append(f"{base}/{name}")
+                        if not link:
+                            listed.add(nxt[-1])
             matches = nxt
-        return [m for m in matches if self.exists(m)]
+        return [m for m in matches if m in listed or self.exists(m)]
+
+
+def _is_link(entry: os.DirEntry[str]) -> bool:
+    """Whether a listed entry is a symlink; one that cannot be told is treated as one (resolved)."""
+    try:
+        return entry.is_symlink()
+    except OSError:
+        return True
