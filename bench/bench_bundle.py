@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 MIB = 1 << 20
@@ -106,6 +107,21 @@ def age_recipient(path: Path) -> str:
     raise CommandFailed(f"no recipient in {path}")
 
 
+Measures = tuple[float, float, float]
+
+
+def alternate(runs: int, ours: Callable[[], Measures], base: Callable[[], Measures],
+              after: Callable[[], None] = lambda: None) -> tuple[list[Measures], list[Measures]]:
+    """Each command once per round, the order swapped every round, so the noise hits both."""
+    mine: list[Measures] = []
+    theirs: list[Measures] = []
+    for round_ in range(runs):
+        for which in ((0, 1) if round_ % 2 == 0 else (1, 0)):
+            (mine if which == 0 else theirs).append(ours() if which == 0 else base())
+            after()
+    return mine, theirs
+
+
 def crypto_floor(folder: Path) -> float:
     """CPU seconds of SHA-256 + ChaCha20-Poly1305 + SHA-256 over the evidence (already in memory
     per file, so no I/O is counted): the least work a writer of the bundle format can do."""
@@ -166,19 +182,10 @@ def main() -> int:
                 path.unlink(missing_ok=True)
 
         # 1. collect vs tar | age
-        ours_c, base_c, rss_c, cpu_c, cpu_b = [], [], [], [], []
-        for round_ in range(args.runs):
-            for which in ((0, 1) if round_ % 2 == 0 else (1, 0)):
-                if which == 0:
-                    t, r, cpu = timed(collect, rss_file)
-                    ours_c.append(t)
-                    rss_c.append(r)
-                    cpu_c.append(cpu)
-                else:
-                    t, _, cpu = timed(pipeline, rss_file)
-                    base_c.append(t)
-                    cpu_b.append(cpu)
-                clean_outputs()
+        ours, base = alternate(args.runs, lambda: timed(collect, rss_file), lambda: timed(pipeline, rss_file),
+                               after=clean_outputs)
+        ours_c, rss_c, cpu_c = map(list, zip(*ours))
+        base_c, _, cpu_b = map(list, zip(*base))
 
         # 2. verify vs sha256sum -c (one bundle, opened once, untimed)
         run(collect)
@@ -188,16 +195,9 @@ def main() -> int:
         verify = [exe, "incident", "verify", str(bundle), "--identity", str(keys / "bench.agekey"),
                   "--trust", str(keys / "bench.allowed_signers")]
         sums = ["sha256sum", "-c", "--quiet", "SHA256SUMS"]
-        ours_v, base_v, rss_v = [], [], []
-        for round_ in range(args.runs):
-            for which in ((0, 1) if round_ % 2 == 0 else (1, 0)):
-                if which == 0:
-                    t, r, _ = timed(verify, rss_file)
-                    ours_v.append(t)
-                    rss_v.append(r)
-                else:
-                    t, _, _ = timed(sums, rss_file, cwd=opened)
-                    base_v.append(t)
+        ours, base = alternate(args.runs, lambda: timed(verify, rss_file), lambda: timed(sums, rss_file, cwd=opened))
+        ours_v, rss_v, _ = map(list, zip(*ours))
+        base_v = [t for t, _, _ in base]
 
         oc, bc = statistics.median(ours_c), statistics.median(base_c)
         ov, bv = statistics.median(ours_v), statistics.median(base_v)
