@@ -796,6 +796,7 @@ def cmd_proposal_aggregate(args: argparse.Namespace) -> int:
 def cmd_proposal_package(args: argparse.Namespace) -> int:
     from nanbu_secops.bundle.archive import REPORT_JSON, REPORT_MD
     from nanbu_secops.bundle.package import Item, plan_includes
+    from nanbu_secops.fleet.quarter import Quarter
     from nanbu_secops.report import proposals as render
     from nanbu_secops.timeutil import now
 
@@ -803,8 +804,7 @@ def cmd_proposal_package(args: argparse.Namespace) -> int:
     result, _ = _proposals(args.folder, args.similarity, strict=True)
     forms = [item for item in plan_includes([args.folder], "evidence/proposals", Path(args.folder))[0]
              if item.path.endswith((".yml", ".yaml"))]
-    moment = now()
-    title = args.title or f"{args.unit} 优化建议 {moment.year}Q{(moment.month - 1) // 3 + 1}"
+    title = args.title or f"{args.unit} 优化建议 {Quarter.of(now()).label}"
     items = [Item(REPORT_JSON, data=(json.dumps(render.aggregate_json(result), ensure_ascii=False, indent=1) + "\n").encode()),
              Item(REPORT_MD, data=render.render_markdown(result, args.lang).encode()),
              Item("evidence/aggregate.xlsx", data=render.render_xlsx(result, args.lang)), *forms]

@@ -23,6 +23,23 @@ from tests.lab import PROJECT_ROOT, Lab, host_files_snapshot, snapshot_diff
 _SNAPSHOT = pytest.StashKey[dict[str, str]]()
 
 
+# Fixtures that bring up network namespaces on this machine. A test that uses one (directly or
+# through another fixture) is marked ``lab``; ``-m "not lab"`` selects the tests that need no lab,
+# which .ci/run also runs under shifted clocks (faketime).
+LAB_FIXTURES = frozenset({"lab", "ipv6_lab", "flab", "rlab"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "lab: needs the SSH lab of network namespaces (root)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test whose fixture closure reaches a lab fixture."""
+    for item in items:
+        if LAB_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.lab)
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Snapshot before any fixture or test can run."""
     session.config.stash[_SNAPSHOT] = host_files_snapshot()

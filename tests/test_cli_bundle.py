@@ -3,12 +3,14 @@ that name the file and line, and bundles the commands of the next office accept.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
+from nanbu_secops.timeutil import now
 from tests.roots import make_root
 from tests.test_cli import cli
 
@@ -112,7 +114,7 @@ def test_verify_exit_1_names_what_failed(keydir: Path, tmp_path: Path) -> None:
     ({"--category": "burglary"}, "category 'burglary' is not one of"),
     ({"--severity": "V"}, "severity 'V' is not one of"),
     ({"--discovered-at": "yesterday"}, "is not a time"),
-    ({"--discovered-at": "2099-01-01T00:00"}, "in the future"),
+    ({"--discovered-at": (now() + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")}, "in the future"),
     ({"--digest": "sha256,md5"}, "--digest: unknown digest md5"),
     ({"--sign-key": "/nonexistent/key"}, "/nonexistent/key: cannot read signing key"),
     ({"-r": "age1notakey"}, "not an age recipient"),

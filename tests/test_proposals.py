@@ -80,9 +80,10 @@ def test_english_keys_and_values_are_aliases(tmp_path: Path) -> None:
         assert form.load(write(tmp_path, "p.yml", GOOD.replace("优先级: 高", f"优先级: {word}"))).priority == code
 
 
-def test_submitted_defaults_to_today_in_the_county(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(timeutil, "today", lambda: dt.date(2026, 12, 1))
-    p = form.load(write(tmp_path, "a.yml", GOOD.replace("提交日期: 2026-11-02\n", "")))
+def test_submitted_defaults_to_today_in_the_county(tmp_path: Path) -> None:
+    # 16:30 UTC on 30 November is already 1 December in the county (UTC+8)
+    with timeutil.use_clock(dt.datetime(2026, 11, 30, 16, 30, tzinfo=dt.timezone.utc)):
+        p = form.load(write(tmp_path, "a.yml", GOOD.replace("提交日期: 2026-11-02\n", "")))
     assert p.submitted == dt.date(2026, 12, 1)
 
 

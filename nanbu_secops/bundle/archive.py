@@ -13,12 +13,12 @@ beyond their stored size), no name twice, and a bounded number of members.
 from __future__ import annotations
 
 import tarfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
 from typing import BinaryIO
 
 from nanbu_secops.bundle.stream import CHUNK
+from nanbu_secops.timeutil import now
 
 MANIFEST = "manifest.json"
 MANIFEST_SIG = "manifest.json.sig"
@@ -63,7 +63,7 @@ class TarWriter:
 
     def header(self, name: str, size: int, mtime: float | None = None) -> None:
         info = tarfile.TarInfo(check_name(name))
-        info.size, info.mode, info.mtime = size, 0o640, int(mtime if mtime is not None else time.time())
+        info.size, info.mode, info.mtime = size, 0o640, int(mtime if mtime is not None else now().timestamp())
         info.uname = info.gname = ""
         self._put(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
 

@@ -43,6 +43,13 @@ class Quarter:
     def end_utc(self) -> int:
         return int(self.end.timestamp())
 
+    @classmethod
+    def of(cls, moment: dt.datetime) -> Quarter:
+        """The quarter ``moment`` (aware) falls in, in the county's zone: 2026-12-31 16:30 UTC is
+        already 2027Q1 there."""
+        local = moment.astimezone(COUNTY_TZ)
+        return cls(local.year, (local.month - 1) // 3 + 1)
+
     def previous(self) -> Quarter:
         return Quarter(self.year - 1, 4) if self.number == 1 else Quarter(self.year, self.number - 1)
 

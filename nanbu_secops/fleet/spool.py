@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 
 from nanbu_secops.fileutil import atomic_write
+from nanbu_secops.timeutil import now
 
 FILE_MODE = 0o640   # root and the group the operator may give read access (results name accounts)
 DIR_MODE = 0o750
@@ -76,7 +77,7 @@ def make_spool(spool: Path) -> None:
 def write(spool: Path, document: dict, host: str, moment: dt.datetime | None = None) -> Path:
     """Write ``document`` as the result of ``host`` at ``moment`` (default: now) atomically; its path."""
     make_spool(spool)
-    moment = moment or dt.datetime.now(dt.timezone.utc)
+    moment = moment or now()
     data = (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode()
     while True:
         target = spool / result_name(host, moment)
@@ -92,12 +93,11 @@ def run(spool: Path, keep: int, *, root: str = "/", policy: str | Path | None = 
     spool and prune it to ``keep`` results; returns (the file written, whether all was clear)."""
     from nanbu_secops import audit
     from nanbu_secops.policy import load_policies
-    from nanbu_secops.timeutil import today
 
     if keep < 1:
         raise ValueError(f"keep must be at least 1, not {keep}")
     policies = load_policies(policy)  # bad input stops here, before anything is written
-    report = audit.run(policies, audit.make_target(root, today()))
+    report = audit.run(policies, audit.make_target(root, now().date()))
     path = write(Path(spool), report.as_json(), report.host)
     prune(Path(spool), keep)
     return path, report.clear

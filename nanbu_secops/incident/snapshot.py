@@ -19,7 +19,6 @@ import datetime as dt
 import json
 import platform
 import shlex
-import time
 from collections.abc import Callable
 from enum import Enum
 from pathlib import PurePath
@@ -132,7 +131,7 @@ def _host(target: Target, days: int) -> dict[str, Any]:
         boot = psutil.boot_time()
         facts["kernel"] = {"release": uname.release, "version": uname.version, "machine": uname.machine}
         facts["boot_time"] = dt.datetime.fromtimestamp(boot, COUNTY_TZ)
-        facts["uptime_seconds"] = int(time.time() - boot)
+        facts["uptime_seconds"] = int(now().timestamp() - boot)
     return facts
 
 
