@@ -21,6 +21,10 @@ Sites (``--site``):
 - ``loop``: every path redirects (302) to itself.
 - ``huge``: ``/`` is a 50 MiB HTML page, streamed; ``/bin`` 1 MiB of ``application/octet-stream``.
 - ``redirect``: every path is a 301 to ``--to URL``.
+- ``close``: closes the connection after each response, as most real servers do for a client
+  that sends ``Connection: close``: ``/http10`` answers as HTTP/1.0 without a length (the body ends
+  at EOF), ``/chunked`` as HTTP/1.1 chunked with ``Connection: close``, any other path as HTTP/1.1
+  with ``Content-Length`` and ``Connection: close``.
 """
 
 from __future__ import annotations
@@ -131,6 +135,31 @@ class Handler(BaseHTTPRequestHandler):
     def _redirect(self) -> None:
         self._send(301, b"", location=self.server.options.to)
 
+    def _close(self) -> None:
+        body = self._page(self.server.options.name, "closing after this response")
+        self.close_connection = True
+        path = self.path.split("?", 1)[0]
+        if path == "/http10":
+            self.protocol_version = "HTTP/1.0"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Connection", "close")
+        if path == "/chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            half = len(body) // 2
+            for part in (body[:half], body[half:], b""):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            return
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def _huge(self) -> None:
         if self.path == "/bin":
             self._send(200, bytes(range(256)) * (BIN_SIZE // 256), "application/octet-stream")
@@ -153,7 +182,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, required=True, help="0: a free port, the same on every address")
     parser.add_argument("--cert", help="PEM certificate chain: serve HTTPS")
     parser.add_argument("--key", help="PEM private key of --cert")
-    parser.add_argument("--site", required=True, choices=("portal", "plain", "different", "slow", "loop", "huge", "redirect"))
+    parser.add_argument("--site", required=True, choices=("portal", "plain", "different", "slow", "loop", "huge", "redirect", "close"))
     parser.add_argument("--name", default="plain", help="the site's name, shown in its pages")
     parser.add_argument("--links", type=Path, help="portal: JSON object of path -> list of hrefs")
     parser.add_argument("--to", help="redirect: where to")

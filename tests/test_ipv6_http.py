@@ -30,7 +30,7 @@ from tests.lab import PROJECT_ROOT
 V4, V6 = "127.0.0.1", "::1"
 BOTH = {4: [V4], 6: [V6]}
 IDN = "南部.test"
-DNS = {"portal.test": BOTH, "plain.test": BOTH, "different.test": BOTH, "redirect.test": BOTH,
+DNS = {"portal.test": BOTH, "plain.test": BOTH, "close.test": BOTH, "different.test": BOTH, "redirect.test": BOTH,
        "badredirect.test": BOTH, "slow.test": BOTH, "loop.test": BOTH, "huge.test": BOTH, "wrong.test": BOTH,
        IDN.encode("idna").decode(): BOTH, "v4only.test": {4: [V4]}, "dead6.test": {6: [V6]}}
 SITE_NAMES = [name for name in DNS if name != "wrong.test"]
@@ -129,7 +129,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     try:
         ports = {"plain.test": _start(folder, "plain", [*tls, "--site", "plain", "--name", "plain.test"], processes)}
         ports["wrong.test"] = _start(folder, "wrong", ["--cert", wrong_cert, "--key", wrong_key, "--site", "plain"], processes)
-        for kind in ("slow", "loop", "huge", "different"):
+        for kind in ("slow", "loop", "huge", "different", "close"):
             ports[f"{kind}.test"] = _start(folder, kind, [*tls, "--site", kind], processes)
         plain = f"https://plain.test:{ports['plain.test']}"
         ports["redirect.test"] = _start(folder, "redirect", [*tls, "--site", "redirect", "--to", f"{plain}/"], processes)
@@ -163,6 +163,17 @@ def test_fetch_over_ipv4_and_ipv6_with_timings(world: World) -> None:
         assert probe.timings["total_ms"] >= probe.timings["tls_ms"]
         doc = probe.as_json()
         assert "body" not in doc and json.loads(json.dumps(doc))["status"] == 200
+
+
+@pytest.mark.parametrize("path", ["/", "/http10", "/chunked"])
+def test_server_that_closes_the_connection(world: World, path: str) -> None:
+    """Issue 15: when the response will close, http.client closes the socket it was handed; the
+    body must still be read in full and the fetch succeed (not "Bad file descriptor")."""
+    for family in (4, 6):
+        for max_body in (2 * MiB, 0):
+            probe = world.fetch(world.url("close.test", path), family, max_body=max_body)
+            assert (probe.ok, probe.status, probe.error, probe.stage) == (True, 200, None, None), probe
+            assert (b"closing after this response" in probe.body, probe.truncated) == (max_body > 0, max_body == 0)
 
 
 def test_ip_literals_are_used_without_resolving(world: World) -> None:

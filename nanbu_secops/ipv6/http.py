@@ -182,7 +182,11 @@ def _handshake(sock: socket.socket, host: str, ca_file: str | None, deadline: fl
 def _request(sock: socket.socket, host: str, host_header: str, target: str, deadline: float, max_body: int,
              hop: _Hop) -> None:
     """Send the GET, read the status, headers and up to ``max_body`` bytes of the body (a
-    redirect's body is not read)."""
+    redirect's body is not read).
+
+    When the response will close (``Connection: close``, HTTP/1.0, a body that ends at EOF),
+    http.client closes ``sock`` itself once the body is read, so the loop asks the response
+    whether it is closed before touching the socket again (issue 15: "Bad file descriptor")."""
     conn = http.client.HTTPConnection(host)
     conn.sock = sock  # already connected (and wrapped): http.client only frames the exchange
     sock.settimeout(_left(deadline))
@@ -196,7 +200,7 @@ def _request(sock: socket.socket, host: str, host_header: str, target: str, dead
         if hop.status in REDIRECTS and hop.location:
             return
         chunks, size = [], 0
-        while size <= max_body:
+        while size <= max_body and not response.isclosed():
             sock.settimeout(_left(deadline))
             chunk = response.read(CHUNK)
             if not chunk:
