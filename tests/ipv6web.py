@@ -25,11 +25,15 @@ Sites (``--site``):
   that sends ``Connection: close``: ``/http10`` answers as HTTP/1.0 without a length (the body ends
   at EOF), ``/chunked`` as HTTP/1.1 chunked with ``Connection: close``, any other path as HTTP/1.1
   with ``Content-Length`` and ``Connection: close``.
+- ``gzip``: ``Content-Encoding: gzip`` whatever the client asked: ``/`` a page, ``/deflate`` the
+  page as zlib-wrapped and ``/rawdeflate`` as raw deflate, ``/bomb`` 64 MiB of zeros in ~64 KiB of
+  gzip, ``/corrupt`` a gzip body cut and garbled halfway.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import html
 import json
 import signal
@@ -37,6 +41,7 @@ import socket
 import ssl
 import sys
 import threading
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Sequence
 from pathlib import Path
@@ -160,6 +165,31 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _gzip(self) -> None:
+        page = self._page(self.server.options.name, "南部县人民政府 compressed " * 50)
+        path = self.path.split("?", 1)[0]
+        encoding = "gzip"
+        if path == "/deflate":
+            body, encoding = zlib.compress(page), "deflate"
+        elif path == "/rawdeflate":
+            packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+            body, encoding = packer.compress(page) + packer.flush(), "deflate"
+        elif path == "/bomb":
+            packer = zlib.compressobj(9, wbits=16 + zlib.MAX_WBITS)
+            zeros = bytes(1024 * 1024)
+            body = b"".join(packer.compress(zeros) for _ in range(64)) + packer.flush()
+        elif path == "/corrupt":
+            whole = gzip.compress(page)
+            body = whole[:len(whole) // 2] + bytes(b ^ 0x5A for b in whole[len(whole) // 2:])
+        else:
+            body = gzip.compress(page)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Encoding", encoding)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def _huge(self) -> None:
         if self.path == "/bin":
             self._send(200, bytes(range(256)) * (BIN_SIZE // 256), "application/octet-stream")
@@ -182,7 +212,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, required=True, help="0: a free port, the same on every address")
     parser.add_argument("--cert", help="PEM certificate chain: serve HTTPS")
     parser.add_argument("--key", help="PEM private key of --cert")
-    parser.add_argument("--site", required=True, choices=("portal", "plain", "different", "slow", "loop", "huge", "redirect", "close"))
+    parser.add_argument("--site", required=True, choices=("portal", "plain", "different", "slow", "loop", "huge", "redirect", "close", "gzip"))
     parser.add_argument("--name", default="plain", help="the site's name, shown in its pages")
     parser.add_argument("--links", type=Path, help="portal: JSON object of path -> list of hrefs")
     parser.add_argument("--to", help="redirect: where to")
