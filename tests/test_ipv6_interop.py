@@ -1,0 +1,239 @@
+"""``ipv6 check`` against real web servers: nginx, Apache httpd and lighttpd (tests/webservers.py),
+each started once for this module inside a lab host's namespace, serving the same virtual hosts
+on lab addresses over IPv4 and IPv6, with names from the lab unbound (web.test, 南部.test) and
+certificates from a test root through an intermediate. Every verdict below is worked out by hand
+from the virtual hosts in :func:`sites`; the servers are the oracles of what a browser would get.
+
+Addresses: ``www.web.test`` (A and AAAA "a4"/"a6") carries the name-based hosts that are the same
+over both families: www (the default, so the IPv6-literal URL reaches it too), old (redirects to
+www), chain (http → https → old → www), 南部.test, and plain HTTP ones. ``parity.web.test``
+("b4"/"b6") carries the hosts whose IPv6 side differs: parity (another site over IPv6), v6404 (the
+page is missing over IPv6 only), v4cert (over IPv6 a certificate for another name).
+"""
+
+from __future__ import annotations
+
+import http.client
+import shutil
+import socket
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nanbu_secops.ipv6 import assess, dns, http as probe_http
+from tests.ipv6lab import World
+from tests.test_cli import cli
+from tests.webservers import HSTS, SERVERS, ChainCA, VHost, WebServer, running, web_folder
+
+IDN = "南部.test"
+IDN_ASCII = "xn--6krs64l.test"
+
+# The portal's homepage: five level-2 links, every one reachable over IPv6 (old.web.test by a
+# redirect to www, 南部.test by its IDNA name, the literal through the default virtual host).
+PORTAL_LINKS = ["/a.html", "/b.html", "https://old.web.test/", f"https://{IDN}/"]  # + the IPv6 literal
+# partial.html: the same but the literal replaced by v4only.web.test (no AAAA): 4 of 5 = 80% < 85%
+PARTIAL_LINKS = [*PORTAL_LINKS, "https://v4only.web.test/"]
+
+
+def _page(title: str, text: str, hrefs: list[str] = []) -> bytes:  # noqa: B006 (never mutated)
+    items = "".join(f'<li><a href="{h}">{h}</a></li>' for h in hrefs)
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+            f"<body><h1>{title}</h1><p>{text}</p><ul>{items}</ul></body></html>\n").encode()
+
+
+@dataclass
+class Sites:
+    """The served folders, the virtual hosts and the addresses, built once for the module."""
+
+    world: World
+    work: Path
+    ca: ChainCA
+    vhosts: list[VHost]
+    netns: str
+    a4: str
+    a6: str
+    b4: str
+    b6: str
+    big_html: bytes
+    big_txt: bytes
+
+    def url_literal(self, path: str = "/") -> str:
+        return f"https://[{self.a6}]{path}"
+
+
+@pytest.fixture(scope="module")
+def sites(ipv6_lab: World) -> Iterator[Sites]:
+    www, parity = ipv6_lab.sites["www.web.test"], ipv6_lab.sites["parity.web.test"]
+    assert www.ipv6 and parity.ipv6 and www.netns == parity.netns
+    work = web_folder()
+    try:
+        ca = ChainCA(work / "ca")
+        roots = {name: work / name for name in ("www", "idn", "other", "missing")}
+        for root in roots.values():
+            root.mkdir(mode=0o755)
+        news = "南部县人民政府 新闻 通知 公告 政务公开 办事服务 " * 40
+        literal = f"https://[{www.ipv6}]/lit.html"
+        files = {
+            roots["www"] / "index.html": _page("南部县人民政府", news, [*PORTAL_LINKS, literal]),
+            roots["www"] / "partial.html": _page("南部县人民政府", news, PARTIAL_LINKS),
+            roots["www"] / "a.html": _page("a", "page a"), roots["www"] / "b.html": _page("b", "page b"),
+            roots["www"] / "lit.html": _page("literal", "reached by address"),
+            roots["www"] / "news.html": _page("news", news),
+            roots["idn"] / "index.html": _page("南部", "the IDN site " + news),
+            roots["other"] / "index.html": _page("Welcome", "default web server page: it works, nothing here yet"),
+        }
+        big_html = _page("big", "南部县 big page " * 20000)  # ~300 KB, compressed by each server
+        big_txt = ("plain text line 南部县\n" * 20000).encode()  # text/plain: sent as is, with a length
+        files[roots["www"] / "big.html"], files[roots["www"] / "big.txt"] = big_html, big_txt
+        for path, body in files.items():
+            path.write_bytes(body)
+            path.chmod(0o644)
+        a4, a6, b4, b6 = www.ipv4, www.ipv6, parity.ipv4, parity.ipv6
+        www_cert = ca.issue("www", ["www.web.test", a4, a6])
+        parity_cert = ca.issue("parity", ["parity.web.test", "v6404.web.test"])
+        wrong_cert = ca.issue("wrong", ["wrong.web.test"])
+        vhosts = [
+            VHost(("www.web.test",), (a4, a6), 443, root=roots["www"], cert=www_cert, hsts=True),
+            VHost(("old.web.test",), (a4, a6), 443, redirect="https://www.web.test", cert=ca.issue("old", ["old.web.test"])),
+            VHost(("chain.web.test",), (a4, a6), 443, redirect="https://old.web.test",
+                  cert=ca.issue("chain", ["chain.web.test"])),
+            VHost((IDN_ASCII,), (a4, a6), 443, root=roots["idn"], cert=ca.issue("idn", [IDN_ASCII])),
+            VHost(("parity.web.test", "v6404.web.test"), (b4,), 443, root=roots["www"], cert=parity_cert),
+            VHost(("v4cert.web.test",), (b4,), 443, root=roots["www"], cert=ca.issue("v4cert", ["v4cert.web.test"])),
+            VHost(("parity.web.test",), (b6,), 443, root=roots["other"], cert=parity_cert),
+            VHost(("v6404.web.test",), (b6,), 443, root=roots["missing"], cert=parity_cert),
+            VHost(("v4cert.web.test",), (b6,), 443, root=roots["www"], cert=wrong_cert),
+            VHost(("www.web.test",), (a4, a6), 80, redirect="https://www.web.test"),
+            VHost(("chain.web.test",), (a4, a6), 80, redirect="https://chain.web.test"),
+            VHost(("plain.web.test",), (a4, a6), 80, root=roots["www"]),
+        ]
+        yield Sites(ipv6_lab, work, ca, vhosts, www.netns, a4, a6, b4, b6, big_html, big_txt)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", params=SERVERS)
+def server(request: pytest.FixtureRequest, sites: Sites) -> Iterator[WebServer]:
+    """Each real server once for the module (pytest groups the tests by it), always stopped."""
+    with running(request.param, sites.netns, sites.vhosts, sites.work) as web:
+        yield web
+
+
+def _assess(sites: Sites, target: str, depth: int = 0) -> dict[str, Any]:
+    settings = assess.Settings(probes=2, depth=depth, timeout=5.0, ca_file=str(sites.ca.root_file))
+    resolver = dns.Resolver(dns.parse_resolver(sites.world.resolver), timeout=2.0)
+    return assess.assess(target, resolver, settings)
+
+
+# Each case: target, crawl depth, verdict and reason (worked out by hand, see the module docstring
+# and sites()), and what the IPv6 homepage probe must show.
+CASES: list[tuple[str, int, str, str | None, dict[str, Any]]] = [
+    ("https://www.web.test/", 1, "ready", None, {"status": 200, "redirects": 0, "hsts": HSTS, "tls_verified": True}),
+    ("https://www.web.test/partial.html", 1, "partial", "level2 IPv6 link ratio 80% below 85%", {"status": 200}),
+    ("http://www.web.test/", 0, "ready", None,
+     {"status": 200, "redirects": 1, "final_url": "https://www.web.test/", "hsts": HSTS}),
+    ("http://chain.web.test/", 0, "ready", None, {"status": 200, "redirects": 3, "final_url": "https://www.web.test/"}),
+    ("https://old.web.test/", 0, "ready", None, {"status": 200, "redirects": 1, "final_url": "https://www.web.test/"}),
+    (f"https://{IDN}/", 0, "ready", None, {"status": 200, "redirects": 0, "tls_verified": True}),
+    ("http://plain.web.test/", 0, "ready", None, {"status": 200, "tls_verified": None, "hsts": None}),
+    ("https://www.web.test/missing.html", 0, "error",
+     "HTTP status 404 over IPv4 and IPv6 alike: the page is missing, not an IPv6 fault", {"status": 404}),
+    ("https://v6404.web.test/news.html", 0, "not-ready", "no successful HTTP(S) response over IPv6", {"status": 404}),
+    ("https://parity.web.test/", 0, "partial", "content similarity", {"status": 200}),
+    ("https://v4cert.web.test/", 0, "not-ready", "no successful HTTP(S) response over IPv6",
+     {"stage": "tls", "tls_verified": False, "status": None}),
+    ("https://v4only.web.test/", 0, "not-ready", "no AAAA record", {}),
+]
+
+
+@pytest.mark.parametrize("target,depth,verdict,reason,v6", CASES, ids=[c[0] for c in CASES])
+def test_verdicts(server: WebServer, sites: Sites, target: str, depth: int, verdict: str, reason: str | None,
+                  v6: dict[str, Any]) -> None:
+    result = _assess(sites, target, depth)
+    assert result["verdict"] == verdict, (server.kind, result["reason"], result["v6"], server.error_log())
+    if reason is None:
+        assert result["reason"] is None
+    else:
+        assert reason in result["reason"]
+    assert {key: result["v6"].get(key) for key in v6} == v6, (server.kind, result["v6"])
+
+
+def test_ipv6_literal_url(server: WebServer, sites: Sites) -> None:
+    """No IPv4 side to compare with, so partial at best; the certificate names the address."""
+    result = _assess(sites, sites.url_literal())
+    assert (result["verdict"], result["reason"]) == ("partial", "no IPv4 response to compare with")
+    assert (result["v6"]["ok"], result["v6"]["tls_verified"], result["v6"]["address"]) == (True, True, sites.a6)
+
+
+def test_link_ratios_of_the_portal(server: WebServer, sites: Sites) -> None:
+    ready = _assess(sites, "https://www.web.test/", depth=1)["links"]["level2"]
+    assert (ready["total"], ready["ipv6"], ready["failing"]) == (5, 5, [])
+    partial = _assess(sites, "https://www.web.test/partial.html", depth=1)["links"]["level2"]
+    assert (partial["total"], partial["ipv6"], partial["ratio"]) == (5, 4, 0.8)
+    assert [f["url"] for f in partial["failing"]] == ["https://v4only.web.test/"]
+
+
+def _raw(sites: Sites, address: str, host: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    """One request exactly as given, over TLS with SNI ``host``: status, headers (lower-case
+    names), the body as sent (undecoded, chunks joined)."""
+    context = ssl.create_default_context(cafile=str(sites.ca.root_file))
+    with socket.create_connection((address, 443), timeout=5) as plain:
+        with context.wrap_socket(plain, server_hostname=host) as tls:
+            conn = http.client.HTTPConnection(host)
+            conn.sock = tls
+            conn.request("GET", path, headers={"Host": host, **headers})
+            response = conn.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_bodies_arrive_whole_whatever_the_framing(server: WebServer, sites: Sites, family: int) -> None:
+    """big.html is sent gzip-compressed (chunked by nginx, with a length by the others), big.txt
+    as is with Content-Length; all with ``Connection: close`` (the case of issue 15). The
+    decoded bodies must be the files."""
+    address = sites.a4 if family == 4 else sites.a6
+    ask = {"Accept-Encoding": "gzip, deflate", "Connection": "close"}
+    status, headers, raw = _raw(sites, address, "www.web.test", "/big.html", ask)
+    assert (status, headers.get("content-encoding"), headers.get("connection")) == (200, "gzip", "close"), headers
+    framing = "chunked" if headers.get("transfer-encoding") == "chunked" else headers.get("content-length")
+    # nginx streams what it compresses (chunked); Apache and lighttpd compress the whole file first
+    assert framing == ("chunked" if server.kind == "nginx" else str(len(raw))), (server.kind, headers)
+    status, headers, raw = _raw(sites, address, "www.web.test", "/big.txt", ask)
+    assert (status, headers.get("content-encoding"), headers.get("content-length")) == (200, None, str(len(raw)))
+    resolve = assess.resolver_function(dns.Resolver(dns.parse_resolver(sites.world.resolver), timeout=2.0))
+    for path, expected in (("/big.html", sites.big_html), ("/big.txt", sites.big_txt)):
+        got = probe_http.fetch(f"https://www.web.test{path}", family, resolve, ca_file=str(sites.ca.root_file))
+        assert (got.ok, got.error, got.truncated) == (True, None, False), (server.kind, got)
+        assert got.body == expected, (server.kind, path, len(got.body), len(expected))
+
+
+def test_keep_alive_server_answers_each_request(server: WebServer, sites: Sites) -> None:
+    """Without ``Connection: close`` the server keeps the connection open (two requests on one)."""
+    context = ssl.create_default_context(cafile=str(sites.ca.root_file))
+    with socket.create_connection((sites.a6, 443), timeout=5) as plain:
+        with context.wrap_socket(plain, server_hostname="www.web.test") as tls:
+            conn = http.client.HTTPConnection("www.web.test")
+            conn.sock = tls
+            statuses = []
+            for path in ("/a.html", "/b.html"):
+                conn.request("GET", path, headers={"Host": "www.web.test"})
+                response = conn.getresponse()
+                response.read()
+                statuses.append((response.status, response.will_close))
+    assert statuses == [(200, False), (200, False)], server.kind
+
+
+def test_acceptance_portal_ready_and_partial(server: WebServer, sites: Sites) -> None:
+    """The issue's acceptance, through the command (it names nginx; Apache and lighttpd must
+    give the same): the portal is ready; with one level-2 link IPv4-only, partial with the
+    ratio shown."""
+    common = ("--resolver", sites.world.resolver, "--ca-file", str(sites.ca.root_file), "--probes", "2",
+              "--timeout", "5", "--crawl-depth", "1", "--lang", "en")
+    ready = cli("ipv6", "check", "https://www.web.test/", *common)
+    assert ready.returncode == 0 and "ready" in ready.stdout and "5/5 (100%)" in ready.stdout, ready.stdout + ready.stderr
+    partial = cli("ipv6", "check", "https://www.web.test/partial.html", *common)
+    assert partial.returncode == 1 and "partial" in partial.stdout and "4/5 (80%)" in partial.stdout, partial.stdout
