@@ -77,8 +77,7 @@ def crawl_once(home: str, ca: Path, concurrency: int) -> dict:
     if not page.ok:
         raise SystemExit(f"homepage over IPv6 failed: {page.error}")
     checker = crawl.link_checker(lambda host: resolve(host, 6), resolve, ca_file=str(ca), timeout=10)
-    return crawl.crawl(page.final_url, page.body, page.content_type, 1, checker, lambda url: None,
-                       concurrency=concurrency).as_json()
+    return crawl.crawl(page.final_url, page.body, page.content_type, 1, checker, concurrency=concurrency).as_json()
 
 
 class _Loopback6(httpclient.HTTPSConnection):

@@ -348,13 +348,9 @@ def _portal_crawl(world: World, depth: int, limit: int = 2000) -> tuple[crawl.Cr
     home = world.fetch(world.url("portal.test"), 6)
     assert home.ok, home
 
-    def fetch_page(url: str) -> tuple[bytes, str | None] | None:
-        got = world.fetch(url, 6)
-        return (got.body, got.content_type) if got.ok else None
-
     calls: list[int] = []
     checker = crawl.link_checker(lambda host: resolve(host, 6), resolve, ca_file=world.ca_file, timeout=5)
-    found = crawl.crawl(home.final_url, home.body, home.content_type, depth, checker, fetch_page,
+    found = crawl.crawl(home.final_url, home.body, home.content_type, depth, checker,
                         concurrency=4, progress=calls.append, limit=limit)
     return found, calls
 

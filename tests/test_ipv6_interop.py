@@ -17,6 +17,7 @@ import http.client
 import shutil
 import socket
 import ssl
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,10 @@ def sites(ipv6_lab: World) -> Iterator[Sites]:
         files = {
             roots["www"] / "index.html": _page("南部县人民政府", news, [*PORTAL_LINKS, literal]),
             roots["www"] / "partial.html": _page("南部县人民政府", news, PARTIAL_LINKS),
+            # one failing link per step: DNS (no AAAA), TLS name mismatch, HTTP status, TCP (nothing listens)
+            roots["www"] / "why.html": _page("why", news, ["/a.html", "https://v4only.web.test/", f"https://[{parity.ipv6}]/",
+                                                           "https://v6404.web.test/news.html",
+                                                           f"https://[{www.ipv6}]:8443/"]),
             roots["www"] / "a.html": _page("a", "page a"), roots["www"] / "b.html": _page("b", "page b"),
             roots["www"] / "lit.html": _page("literal", "reached by address"),
             roots["www"] / "news.html": _page("news", news),
@@ -237,3 +242,61 @@ def test_acceptance_portal_ready_and_partial(server: WebServer, sites: Sites) ->
     assert ready.returncode == 0 and "ready" in ready.stdout and "5/5 (100%)" in ready.stdout, ready.stdout + ready.stderr
     partial = cli("ipv6", "check", "https://www.web.test/partial.html", *common)
     assert partial.returncode == 1 and "partial" in partial.stdout and "4/5 (80%)" in partial.stdout, partial.stdout
+
+
+def _settled_requests(server: WebServer, quiet: float = 0.5) -> list[str]:
+    """The request log once it has stopped growing for ``quiet`` seconds (the last requests of
+    a crawl may still be logged as it returns)."""
+    lines, since = server.requests(), time.monotonic()
+    while time.monotonic() - since < quiet:
+        time.sleep(0.1)
+        now = server.requests()
+        if len(now) != len(lines):
+            lines, since = now, time.monotonic()
+    return lines
+
+
+def test_crawl_reads_each_level2_page_once(server: WebServer, sites: Sites) -> None:
+    """At depth 2 a level-2 page of the portal is checked and read by one request (counted in
+    the server's own request log), not one to check and another to read."""
+    before = len(_settled_requests(server))
+    result = _assess(sites, "https://www.web.test/", depth=2)
+    assert result["verdict"] == "ready" and result["links"]["level3"]["total"] == 0, result["reason"]
+    home = ("www.web.test", "GET / HTTP/1.1")
+    asked = [(line.split()[1], line.split('"')[1]) for line in _settled_requests(server)[before:]]
+    for path in ("/a.html", "/b.html"):
+        assert asked.count(("www.web.test", f"GET {path} HTTP/1.1")) == 1, (server.kind, asked)
+    # the homepage: once over IPv4, twice over IPv6 (probes=2), and once more as where old.web.test leads
+    assert asked.count(home) == 4, (server.kind, asked)
+
+
+def test_text_and_html_say_why(server: WebServer, sites: Sites, tmp_path: Path) -> None:
+    """Each failing link with its step, and the homepage's failing step; IPv6-literal URLs
+    print as they are (not eaten as console markup)."""
+    common = ("--resolver", sites.world.resolver, "--ca-file", str(sites.ca.root_file), "--probes", "2",
+              "--timeout", "5", "--crawl-depth", "1", "--lang", "en")
+    targets = ("https://www.web.test/why.html", "https://v4cert.web.test/", sites.url_literal("/lit.html"))
+    text = cli("ipv6", "check", *targets, *common)
+    assert text.returncode == 1, text.stderr
+    out = text.stdout
+    b6, a6 = sites.b6, sites.a6
+    expected = [
+        "level-2 link https://v4only.web.test/: DNS: no AAAA record for v4only.web.test",
+        f"level-2 link https://[{b6}]/: TLS name mismatch: certificate verification failed: IP address mismatch",
+        "level-2 link https://v6404.web.test/news.html: HTTP status 404",
+        f"level-2 link https://[{a6}]:8443/: TCP: cannot connect to {a6} port 8443: Connection refused",
+        "homepage over IPv6 https://v4cert.web.test/: TLS name mismatch: certificate verification failed: "
+        "Hostname mismatch",
+    ]
+    for line in expected:
+        assert line in out, (server.kind, line, out)
+    assert "Why — https://www.web.test/why.html:" in out and "Why — https://v4cert.web.test/:" in out
+    assert f"https://[{a6}]/lit.html" in out  # the literal target's row, not "https:///lit.html"
+    assert "https:///" not in out
+    page = tmp_path / "why.html"
+    done = cli("ipv6", "check", *targets, *common[:-2], "--format", "html", "--output", str(page))
+    assert done.returncode == 1, done.stderr
+    body = page.read_text()
+    assert "三级链接" in body or "二级链接" in body
+    assert f"二级链接 https://[{b6}]/: TLS 证书名称不符" in body and "二级链接 https://v6404.web.test/news.html: HTTP 状态码 404" in body
+    assert f"二级链接 https://v4only.web.test/: DNS: no AAAA record for v4only.web.test" in body

@@ -300,7 +300,11 @@ class WebServer:
         return self.work / "access.log"
 
     def requests(self) -> list[str]:
-        """The request log's lines so far (``ADDRESS HOST "REQUEST" STATUS``)."""
+        """The request log's lines so far (``ADDRESS HOST "REQUEST" STATUS``). lighttpd buffers
+        its log; SIGHUP (what logrotate sends it) makes it write what it holds."""
+        if self.kind == "lighttpd" and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGHUP)
+            time.sleep(0.3)
         return self.access_log.read_text(errors="replace").splitlines() if self.access_log.exists() else []
 
     def error_log(self) -> str:

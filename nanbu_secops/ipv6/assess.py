@@ -143,15 +143,8 @@ def _links(url: str, home: http.Probe | None, settings: Settings, resolver: dns.
     def aaaa(host: str) -> list[str]:
         return resolve(host, 6)
 
-    def page(link: str) -> tuple[bytes, str | None] | None:
-        for family in (6, 4):
-            got = http.fetch(link, family, resolve, ca_file=settings.ca_file, timeout=settings.timeout)
-            if got.ok:
-                return got.body, got.content_type
-        return None
-
     checker = crawl.link_checker(aaaa, resolve, ca_file=settings.ca_file, timeout=settings.timeout)
-    found = crawl.crawl(home.final_url or url, home.body, home.content_type, settings.depth, checker, page,
+    found = crawl.crawl(home.final_url or url, home.body, home.content_type, settings.depth, checker,
                         concurrency=settings.concurrency, progress=progress, limit=settings.link_limit)
     return found.as_json()
 
