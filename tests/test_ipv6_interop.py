@@ -13,7 +13,9 @@ page is missing over IPv6 only), v4cert (over IPv6 a certificate for another nam
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
+import json
 import shutil
 import socket
 import ssl
@@ -30,6 +32,7 @@ from tests.ipv6lab import World
 from tests.test_cli import cli
 from tests.webservers import HSTS, SERVERS, ChainCA, VHost, WebServer, running, web_folder
 
+PROJECT = Path(__file__).resolve().parent.parent
 IDN = "南部.test"
 IDN_ASCII = "xn--6krs64l.test"
 
@@ -300,3 +303,53 @@ def test_text_and_html_say_why(server: WebServer, sites: Sites, tmp_path: Path) 
     assert "三级链接" in body or "二级链接" in body
     assert f"二级链接 https://[{b6}]/: TLS 证书名称不符" in body and "二级链接 https://v6404.web.test/news.html: HTTP 状态码 404" in body
     assert f"二级链接 https://v4only.web.test/: DNS: no AAAA record for v4only.web.test" in body
+
+
+def test_verdicts_reach_the_quarterly_report(server: WebServer, sites: Sites, tmp_path: Path) -> None:
+    """ipv6_readiness.yml's file for a unit (ipv6/<unit>-endpoints.json, the command's JSON as is),
+    through ``ingest`` into the store and out in the quarterly report with verdict, link ratio,
+    why, and article 9(2)'s part of the score (policy: ready 1, partial 0.5, not-ready 0; share 0.5)."""
+    if server.kind != "nginx":
+        pytest.skip("the store and the report do not depend on the server; measured once, on nginx")
+    results = tmp_path / "results"
+    (results / "ipv6").mkdir(parents=True)
+    done = cli("ipv6", "check", "https://www.web.test/", "https://www.web.test/partial.html", "https://v4cert.web.test/",
+               "--resolver", sites.world.resolver, "--ca-file", str(sites.ca.root_file), "--probes", "2",
+               "--timeout", "5", "--crawl-depth", "1", "--format", "json",
+               "--output", str(results / "ipv6" / "u_web-endpoints.json"))
+    assert done.returncode == 1, done.stderr
+    generated = json.loads((results / "ipv6" / "u_web-endpoints.json").read_text())["generated"]
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars").mkdir(parents=True)
+    (inventory / "hosts.yml").write_text("all:\n  children:\n    u_web:\n      hosts:\n        web-term-01:\n")
+    (inventory / "group_vars" / "u_web.yml").write_text(
+        "unit:\n  code: u_web\n  name: 网站测试局\n  office: 办公室\n  leader: {name: 张局长, phone: '0817-1'}\n"
+        "  account_manager: {name: 李科长, phone: '0817-2'}\n", encoding="utf-8")
+    db = tmp_path / "fleet.db"
+    loaded = cli("ingest", str(results), "--db", str(db), "--inventory", str(inventory))
+    assert loaded.returncode == 0 and "1 endpoint runs (3 endpoints)" in loaded.stdout, loaded.stdout + loaded.stderr
+    moment = dt.datetime.fromisoformat(generated)
+    period = f"{moment.year}Q{(moment.month - 1) // 3 + 1}"
+    shown = cli("report", "quarterly", "--db", str(db), "--quarter", period, "--inventory", str(inventory),
+                "--policy", str(PROJECT / "policies"), "--format", "json")
+    assert shown.returncode in (0, 1), shown.stderr
+    [unit] = json.loads(shown.stdout)["units"]
+    endpoints = unit["ipv6_endpoints"]
+    assert (endpoints["ready"], endpoints["partial"], endpoints["not-ready"], endpoints["error"]) == (1, 1, 1, 0)
+    targets = {t["target"]: t for t in endpoints["targets"]}
+    assert targets["https://www.web.test/partial.html"]["level2"] == {"ipv6": 4, "total": 5, "ratio": 0.8}
+    assert targets["https://www.web.test/partial.html"]["causes"] == [
+        "二级链接 https://v4only.web.test/: DNS: no AAAA record for v4only.web.test"]
+    assert targets["https://v4cert.web.test/"]["causes"][0].startswith(
+        "首页（IPv6） https://v4cert.web.test/: TLS 证书名称不符: certificate verification failed: Hostname mismatch")
+    # (1 + 0.5 + 0) / 3 = 0.5; no terminal reported, so the unit scores 0 (nothing verified on it),
+    # but article 9(2)'s part is shown: rate 0.5 of weight 1, the only judged article → 50 points
+    assert unit["ipv6_score"] == {"terminal_rate": None, "endpoint_rate": 0.5, "rate": 0.5, "weight": 1.0,
+                                  "points": 50.0}
+    page = tmp_path / "q.html"
+    html_run = cli("report", "quarterly", "--db", str(db), "--quarter", period, "--inventory", str(inventory),
+                   "--policy", str(PROJECT / "policies"), "--format", "html", "--output", str(page))
+    assert html_run.returncode in (0, 1), html_run.stderr
+    body = page.read_text()
+    assert "4/5 (80.0%)" in body and "部分支持" in body and "就绪" in body and "未就绪" in body
+    assert "二级链接 https://v4only.web.test/: DNS: no AAAA record for v4only.web.test" in body
