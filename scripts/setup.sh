@@ -20,10 +20,11 @@ if [[ "${1:-}" == "--test" ]]; then
   # unbound serves the IPv6 checks' test zones on the lab bridge (started by the tests only);
   # openssl's `passwd -6` is the second SHA-512 crypt implementation the hashes are checked against;
   # nginx, apache2 and lighttpd (with its TLS and gzip modules) are the real web servers `ipv6 check`
-  # is tested against (started by the tests only, from their own config files in a temporary folder).
+  # is tested against, nsd the real authoritative DNS server (all started by the tests only, from
+  # their own config files in a temporary folder).
   packages+=(openssh-server openssh-client iproute2 util-linux procps sudo nftables chrony age openssl
              clamav clamav-daemon clamdscan clamav-testfiles unbound chromium fonts-wqy-microhei
-             nginx apache2 lighttpd lighttpd-mod-openssl lighttpd-mod-deflate)
+             nginx apache2 lighttpd lighttpd-mod-openssl lighttpd-mod-deflate nsd)
   extras="[test,controller]"
 fi
 
