@@ -354,15 +354,16 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running(kind: str, netns: str, vhosts: list[VHost], work: Path, timeout: float = 20.0) -> Iterator[WebServer]:
-    """Start ``kind`` (one of :data:`SERVERS`) inside ``netns`` serving ``vhosts``, with its
-    config, logs and runtime files in ``work``; stopped when the block ends, even on failure."""
+def running(kind: str, netns: str | None, vhosts: list[VHost], work: Path, timeout: float = 20.0) -> Iterator[WebServer]:
+    """Start ``kind`` (one of :data:`SERVERS`) inside ``netns`` (None: this namespace, for
+    loopback addresses) serving ``vhosts``, with its config, logs and runtime files in ``work``;
+    stopped when the block ends, even on failure."""
     render, command = RENDER[kind]
     server_dir = work / kind
     server_dir.mkdir(mode=0o755, exist_ok=True)
     conf = server_dir / f"{kind}.conf"
     conf.write_text(render(server_dir, vhosts))
-    cmd = ["ip", "netns", "exec", netns, *command(server_dir, conf)]
+    cmd = [*(["ip", "netns", "exec", netns] if netns else []), *command(server_dir, conf)]
     log = open(server_dir / "stderr.log", "wb")
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True, preexec_fn=_die_with_parent)
