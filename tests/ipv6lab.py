@@ -113,6 +113,7 @@ SAME_HOST: dict[str, str] = {"parity.web.test": "www.web.test"}
 #: More names of the real web servers' sites: name → the site whose addresses it has (A and AAAA).
 WEB_NAMES: dict[str, str] = {
     "old.web.test": "www.web.test", "chain.web.test": "www.web.test", "plain.web.test": "www.web.test",
+    "legacy.web.test": "www.web.test",
     "xn--6krs64l.test": "www.web.test",  # 南部.test, a zone of its own
     "v6404.web.test": "parity.web.test", "v4cert.web.test": "parity.web.test",
 }

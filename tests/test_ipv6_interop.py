@@ -110,6 +110,8 @@ def sites(ipv6_lab: World) -> Iterator[Sites]:
             VHost(("chain.web.test",), (a4, a6), 443, redirect="https://old.web.test",
                   cert=ca.issue("chain", ["chain.web.test"])),
             VHost((IDN_ASCII,), (a4, a6), 443, root=roots["idn"], cert=ca.issue("idn", [IDN_ASCII])),
+            VHost(("legacy.web.test",), (a4, a6), 443, root=roots["www"], cert=ca.issue("legacy", ["legacy.web.test"]),
+                  http10=True),
             VHost(("parity.web.test", "v6404.web.test"), (b4,), 443, root=roots["www"], cert=parity_cert),
             VHost(("v4cert.web.test",), (b4,), 443, root=roots["www"], cert=ca.issue("v4cert", ["v4cert.web.test"])),
             VHost(("parity.web.test",), (b6,), 443, root=roots["other"], cert=parity_cert),
@@ -217,6 +219,25 @@ def test_bodies_arrive_whole_whatever_the_framing(server: WebServer, sites: Site
         got = probe_http.fetch(f"https://www.web.test{path}", family, resolve, ca_file=str(sites.ca.root_file))
         assert (got.ok, got.error, got.truncated) == (True, None, False), (server.kind, got)
         assert got.body == expected, (server.kind, path, len(got.body), len(expected))
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_an_http10_answer_is_read_whole(server: WebServer, sites: Sites, family: int) -> None:
+    """legacy.web.test asks for HTTP/1.0 answers, which only Apache httpd can give (the others
+    answer HTTP/1.1 regardless): an HTTP/1.0 answer has no chunks and always closes."""
+    address = sites.a4 if family == 4 else sites.a6
+    context = ssl.create_default_context(cafile=str(sites.ca.root_file))
+    with socket.create_connection((address, 443), timeout=5) as plain:
+        with context.wrap_socket(plain, server_hostname="legacy.web.test") as tls:
+            conn = http.client.HTTPConnection("legacy.web.test")
+            conn.sock = tls
+            conn.request("GET", "/big.html", headers={"Host": "legacy.web.test", "Accept-Encoding": "gzip"})
+            response = conn.getresponse()
+            response.read()
+    assert (response.version, response.will_close) == ((10, True) if server.kind == "apache2" else (11, False))
+    resolve = assess.resolver_function(dns.Resolver(dns.parse_resolver(sites.world.resolver), timeout=2.0))
+    got = probe_http.fetch("https://legacy.web.test/big.html", family, resolve, ca_file=str(sites.ca.root_file))
+    assert (got.ok, got.error, got.body == sites.big_html) == (True, None, True), (server.kind, got)
 
 
 def test_keep_alive_server_answers_each_request(server: WebServer, sites: Sites) -> None:

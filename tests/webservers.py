@@ -37,7 +37,7 @@ BINARIES = {"nginx": "/usr/sbin/nginx", "apache2": "/usr/sbin/apache2", "lighttp
 WORKER_USER = "www-data"  # the servers drop to it for serving, so the served folders are world-readable
 HSTS = "max-age=31536000"
 APACHE_MODULES = ("mpm_event", "authz_core", "mime", "dir", "alias", "headers", "filter", "deflate",
-                  "socache_shmcb", "ssl")
+                  "setenvif", "socache_shmcb", "ssl")
 
 
 class ChainCA:
@@ -138,6 +138,9 @@ class VHost:
     redirect: str | None = None
     cert: tuple[Path, Path] | None = None
     hsts: bool = False
+    #: answer in HTTP/1.0 whatever the request's version; only Apache httpd can be told so
+    #: (downgrade-1.0 and force-response-1.0), nginx and lighttpd answer HTTP/1.1 regardless
+    http10: bool = False
 
 
 def _listens(vhosts: list[VHost]) -> list[tuple[str, int]]:
@@ -213,6 +216,8 @@ def apache2_conf(work: Path, vhosts: list[VHost]) -> str:
                       f"  SSLCertificateKeyFile {vhost.cert[1]}"]
         if vhost.hsts:
             lines.append(f'  Header always set Strict-Transport-Security "{HSTS}"')
+        if vhost.http10:
+            lines.append('  SetEnvIf Request_Method "." downgrade-1.0 force-response-1.0')
         if vhost.redirect:
             lines.append(f"  Redirect 301 / {vhost.redirect}/")
         else:
