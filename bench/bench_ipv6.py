@@ -14,7 +14,7 @@ peak RSS is its own:
 2. the baseline: one ``http.client`` GET per link over IPv6, one after the other, same TLS.
 
 Prints both times, links per second, the ratio, each side's peak RSS, and the bound recorded
-for 500 links. Needs root only to let nginx's workers drop to www-data; nothing leaves loopback.
+for 500 links. Nothing leaves loopback.
 """
 
 from __future__ import annotations

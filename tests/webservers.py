@@ -34,7 +34,7 @@ from tests.ipv6lab import _die_with_parent
 
 SERVERS = ("nginx", "apache2", "lighttpd")
 BINARIES = {"nginx": "/usr/sbin/nginx", "apache2": "/usr/sbin/apache2", "lighttpd": "/usr/sbin/lighttpd"}
-WORKER_USER = "www-data"  # the servers drop to it for serving, so the served folders are world-readable
+WORKER_USER = "www-data"  # Apache and lighttpd drop to it for serving, so the served folders are world-readable
 HSTS = "max-age=31536000"
 APACHE_MODULES = ("mpm_event", "authz_core", "mime", "dir", "alias", "headers", "filter", "deflate",
                   "setenvif", "socache_shmcb", "ssl")
@@ -157,7 +157,8 @@ def _bracket(address: str) -> str:
 def nginx_conf(work: Path, vhosts: list[VHost]) -> str:
     temp = work / "tmp"
     lines = [
-        f"user {WORKER_USER};", "worker_processes 1;", "daemon off;", f"pid {work}/nginx.pid;",
+        # one process, no workers: it dies with the test run even when that is killed (PR_SET_PDEATHSIG)
+        "master_process off;", "daemon off;", f"pid {work}/nginx.pid;",
         f"error_log {work}/error.log warn;", "events { worker_connections 256; }", "http {",
         "  types { text/html html; text/plain txt; }", "  default_type application/octet-stream;",
         "  log_format t '$remote_addr $host \"$request\" $status';", f"  access_log {work}/access.log t;",
