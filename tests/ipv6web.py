@@ -25,6 +25,7 @@ Sites (``--site``):
   that sends ``Connection: close``: ``/http10`` answers as HTTP/1.0 without a length (the body ends
   at EOF), ``/chunked`` as HTTP/1.1 chunked with ``Connection: close``, any other path as HTTP/1.1
   with ``Content-Length`` and ``Connection: close``.
+- ``flaky``: every second request (counted over all paths and families) is a 503.
 - ``gzip``: ``Content-Encoding: gzip`` whatever the client asked: ``/`` a page, ``/deflate`` the
   page as zlib-wrapped and ``/rawdeflate`` as raw deflate, ``/bomb`` 64 MiB of zeros in ~64 KiB of
   gzip, ``/corrupt`` a gzip body cut and garbled halfway.
@@ -165,6 +166,15 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _flaky(self) -> None:
+        with self.server.options.lock:
+            self.server.options.served += 1
+            failing = self.server.options.served % 2 == 0
+        if failing:
+            self._send(503, self._page("503", "try again later"))
+        else:
+            self._plain()
+
     def _gzip(self) -> None:
         page = self._page(self.server.options.name, "南部县人民政府 compressed " * 50)
         path = self.path.split("?", 1)[0]
@@ -212,7 +222,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, required=True, help="0: a free port, the same on every address")
     parser.add_argument("--cert", help="PEM certificate chain: serve HTTPS")
     parser.add_argument("--key", help="PEM private key of --cert")
-    parser.add_argument("--site", required=True, choices=("portal", "plain", "different", "slow", "loop", "huge", "redirect", "close", "gzip"))
+    parser.add_argument("--site", required=True, choices=("portal", "plain", "different", "slow", "loop", "huge", "redirect", "close", "gzip", "flaky"))
     parser.add_argument("--name", default="plain", help="the site's name, shown in its pages")
     parser.add_argument("--links", type=Path, help="portal: JSON object of path -> list of hrefs")
     parser.add_argument("--to", help="redirect: where to")
@@ -221,6 +231,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--site redirect needs --to")
     if bool(options.cert) != bool(options.key):
         parser.error("--cert and --key go together")
+    options.lock, options.served = threading.Lock(), 0  # flaky: one count for every address's server
     options.pages = json.loads(options.links.read_text()) if options.links else {"/": ["/a.html", "/b.html"],
                                                                                  "/a.html": [], "/b.html": []}
     return options

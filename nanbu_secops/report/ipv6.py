@@ -79,6 +79,13 @@ def causes(result: dict[str, Any], lang: str) -> list[str]:
             lines.append(f"{where} {url}: DNS: {'无 AAAA 记录' if zh else 'no AAAA record'}")
         else:
             lines.append(f"{where} {url}: " + _step(v6.get("stage") or "http", v6.get("error"), v6.get("status"), zh))
+    else:
+        failed = [p for p in result.get("v6_probes") or [] if not p.get("ok")]
+        if failed:
+            where = (f"首页（IPv6）{len(failed)}/{len(result['v6_probes'])} 次探测失败" if zh
+                     else f"homepage over IPv6, {len(failed)} of {len(result['v6_probes'])} probes failed")
+            first = failed[0]
+            lines.append(f"{where}: " + _step(first.get("stage") or "http", first.get("error"), first.get("status"), zh))
     failing = [(level, link) for level in ("level2", "level3")
                for link in ((result.get("links") or {}).get(level) or {}).get("failing", [])]
     for level, link in failing[:MAX_CAUSES]:
