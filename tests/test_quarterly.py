@@ -111,6 +111,7 @@ ENDPOINT_RUNS = [
     endpoint_run(1, "u_a", "2026-11-05T10:00:00+08:00"),   # older than run 2: does not count
     endpoint_run(2, "u_a", "2026-12-05T10:00:00+08:00"),
     endpoint_run(3, "u_b", "2026-08-05T10:00:00+08:00"),   # previous quarter
+    endpoint_run(4, "u_zz", "2026-12-06T10:00:00+08:00"),  # a unit the inventory does not have
 ]
 ENDPOINTS = [
     EndpointRow(1, "https://www.a.test/", "not-ready", "no AAAA record", {"url": "https://www.a.test/"}),
@@ -126,6 +127,7 @@ ENDPOINTS = [
                         "error": "certificate verification failed: Hostname mismatch, certificate is not valid "
                                  "for 'api.a.test'."}}),
     EndpointRow(3, "https://www.b.test/", "ready", None, {"url": "https://www.b.test/"}),
+    EndpointRow(4, "https://www.zz.test/", "ready", None, {"url": "https://www.zz.test/"}),
 ]
 
 
@@ -332,6 +334,15 @@ def test_endpoints_of_each_unit_with_ratios_and_causes(report):
     assert "门户网站与移动端接口的 IPv6 支持情况" in page and "4/5 (80.0%)" in page and "部分支持" in page
     assert "二级链接 https://v4only.a.test/: DNS: no AAAA record for v4only.a.test" in page
     assert 'data-endpoint="https://api.a.test/"' in page and 'data-verdict="not-ready"' in page
+    assert report["unlisted_endpoint_units"] == ["u_zz"]
+    assert '<p data-key="unlisted_endpoint_units">u_zz</p>' in page
+    book = openpyxl.load_workbook(io.BytesIO(quarterly.render_xlsx(report)))
+    rows = list(book["网站与接口 IPv6"].values)
+    assert rows[0] == ("单位", "网站或接口", "结论", "二级链接", "三级链接", "问题", "原因", "检测时间")
+    assert rows[3] == ("甲镇人民政府", "https://www.a.test/partial.html", "部分支持", "4/5 (80.0%)", "—",
+                       "level2 IPv6 link ratio 80% below 85%",
+                       "二级链接 https://v4only.a.test/: DNS: no AAAA record for v4only.a.test",
+                       "2026-12-05T10:00:00+08:00")
 
 
 def test_endpoints_in_the_article_9_2_score(inventory_dir):

@@ -384,6 +384,7 @@ _WORDS = {
     "to": ("现单位", "Unit now"),
     "accounts_held": ("仍持有的账号", "Accounts still held"),
     "unlisted": ("不在清单中的上报主机", "Reporting hosts not in the inventory"),
+    "unlisted_units": ("不在清单中的单位的网站与接口结果", "Endpoint results of units not in the inventory"),
     "none": ("无", "none"),
     "score_rule": ("得分：按条款权重计算的通过率，扣除未上报终端和单位信息缺项",
                    "Score: pass rate weighted by article, less penalties for silent terminals and missing unit details"),
@@ -576,6 +577,9 @@ def render_html(report: dict[str, Any], lang: str = "zh") -> str:
         parts.append(_roster_section(report["roster_changes"], w))
     if report["unlisted_hosts"]:
         parts.append(f'<h2>{e(w["unlisted"])}</h2><p>{e(", ".join(report["unlisted_hosts"]))}</p>')
+    if report.get("unlisted_endpoint_units"):
+        parts.append(f'<h2>{e(w["unlisted_units"])}</h2><p data-key="unlisted_endpoint_units">'
+                     f'{e(", ".join(report["unlisted_endpoint_units"]))}</p>')
     parts.append("</body></html>\n")
     return "".join(parts)
 
