@@ -111,13 +111,16 @@ def _client_lines(doc: dict[str, Any], lang: str) -> list[tuple[str, str, str]]:
 
 def render_text(doc: dict[str, Any], lang: str = "zh", color: bool = False) -> str:
     buffer = io.StringIO()
-    console = Console(file=buffer, force_terminal=color, no_color=not color, width=160, highlight=False)
+    # wide enough for the longest target on one line beside the other columns (see below)
+    longest = max((len(r["target"]) for r in doc["targets"]), default=0)
+    console = Console(file=buffer, force_terminal=color, no_color=not color, width=max(160, longest + 120),
+                      highlight=False)
     zh = lang == "zh"
     console.print(f"{'IPv6 支持情况' if zh else 'IPv6 readiness'} — {article_label('9(2)', lang)}")
     table = Table(*HEAD[lang], show_lines=False)
     # a target is copied from here into a browser or a ticket: kept on one line, never folded
     table.columns[0].no_wrap = True
-    table.columns[0].min_width = max((len(r["target"]) for r in doc["targets"]), default=0)
+    table.columns[0].min_width = longest
     for result in doc["targets"]:
         cells = [escape(cell) for cell in _cells(result, lang)]  # "[fd00::1]" in a URL is not markup
         cells[1] = f"[{VERDICTS[result['verdict']][2]}]{cells[1]}[/]"
