@@ -384,6 +384,25 @@ def test_a_bad_weight_names_its_file_and_line(tmp_path):
                                  "'many' is not of type 'number'")
 
 
+
+@pytest.mark.parametrize("before,after,message", [
+    ("      share: 0.5", "      share: 2", "variables.quarterly_score.ipv6_endpoints.share: 2 is greater than the maximum of 1"),
+    ("{ready: 1, partial: 0.5, not-ready: 0}", "{ready: 1, partial: 0.5}",
+     "variables.quarterly_score.ipv6_endpoints.verdict_values: 'not-ready' is a required property"),
+    ("{ready: 1, partial: 0.5, not-ready: 0}", "{ready: 1, partial: 0.5, not-ready: 0, error: 0}",
+     "variables.quarterly_score.ipv6_endpoints.verdict_values: unknown key(s) ('error' was unexpected)"),
+])
+def test_bad_endpoint_values_name_their_file_and_line(tmp_path, before, after, message):
+    bad = tmp_path / "article26.yml"
+    text = (PROJECT / "policies" / "article26.yml").read_text(encoding="utf-8")
+    assert before in text
+    bad.write_text(text.replace(before, after), encoding="utf-8")
+    first = next(i for i, l in enumerate(text.splitlines(), 1) if l.startswith("  quarterly_score:"))
+    with pytest.raises(InputError) as caught:
+        quarterly.ScoreSettings.from_policy(load_policies(bad))
+    assert str(caught.value) == f"{bad}:{first}: {message}"
+
+
 # --- renderings --------------------------------------------------------------------------------
 
 def test_html_is_self_contained_and_chinese(report):
