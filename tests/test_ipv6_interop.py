@@ -6,7 +6,8 @@ from the virtual hosts in :func:`sites`; the servers are the oracles of what a b
 
 Addresses: ``www.web.test`` (A and AAAA "a4"/"a6") carries the name-based hosts that are the same
 over both families: www (the default, so the IPv6-literal URL reaches it too), old (redirects to
-www), chain (http → https → old → www), 南部.test, and plain HTTP ones. ``parity.web.test``
+www), chain (http → https → old → www), 南部.test, legacy (asks for HTTP/1.0 answers, which only
+Apache gives), and plain HTTP ones. ``parity.web.test``
 ("b4"/"b6") carries the hosts whose IPv6 side differs: parity (another site over IPv6), v6404 (the
 page is missing over IPv6 only), v4cert (over IPv6 a certificate for another name).
 """
