@@ -121,7 +121,8 @@ def _free_port() -> int:
 
 def _page(title: str, hrefs: list[str]) -> bytes:
     items = "".join(f'<li><a href="{h}">{h}</a></li>' for h in hrefs)
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body><ul>{items}</ul></body></html>\n".encode()
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+            f"<body><ul>{items}</ul></body></html>\n").encode()
 
 
 def _in_child(work: Callable[[], None]) -> tuple[float, int]:

@@ -81,8 +81,8 @@ import pytest
 
 from tests.lab import PROJECT_ROOT, Lab
 
-__all__ = ["ALIASES", "BIG_TXT", "BIG_TXT_COUNT", "SAME_HOST", "SITES", "WEB_NAMES", "Server", "Site", "WRONG_NAME", "WebProcess", "World",
-           "ipv6_lab", "ipv6_world", "netns_listener", "serve", "spawn_web"]
+__all__ = ["ALIASES", "BIG_TXT", "BIG_TXT_COUNT", "SAME_HOST", "SITES", "WEB_NAMES", "Server", "Site", "WRONG_NAME",
+           "WebProcess", "World", "ipv6_lab", "ipv6_world", "netns_listener", "serve", "spawn_web"]
 
 UNBOUND = "/usr/sbin/unbound"
 #: The name on the certificate that ``badcert6.nanbu.test`` shows over IPv6.

@@ -222,7 +222,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, required=True, help="0: a free port, the same on every address")
     parser.add_argument("--cert", help="PEM certificate chain: serve HTTPS")
     parser.add_argument("--key", help="PEM private key of --cert")
-    parser.add_argument("--site", required=True, choices=("portal", "plain", "different", "slow", "loop", "huge", "redirect", "close", "gzip", "flaky"))
+    parser.add_argument("--site", required=True, choices=("portal", "plain", "different", "slow", "loop", "huge",
+                                                          "redirect", "close", "gzip", "flaky"))
     parser.add_argument("--name", default="plain", help="the site's name, shown in its pages")
     parser.add_argument("--links", type=Path, help="portal: JSON object of path -> list of hrefs")
     parser.add_argument("--to", help="redirect: where to")

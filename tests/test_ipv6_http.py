@@ -30,7 +30,8 @@ from tests.lab import PROJECT_ROOT
 V4, V6 = "127.0.0.1", "::1"
 BOTH = {4: [V4], 6: [V6]}
 IDN = "南部.test"
-DNS = {"portal.test": BOTH, "plain.test": BOTH, "close.test": BOTH, "gzip.test": BOTH, "different.test": BOTH, "redirect.test": BOTH,
+DNS = {"portal.test": BOTH, "plain.test": BOTH, "close.test": BOTH, "gzip.test": BOTH,
+       "different.test": BOTH, "redirect.test": BOTH,
        "badredirect.test": BOTH, "slow.test": BOTH, "loop.test": BOTH, "huge.test": BOTH, "wrong.test": BOTH,
        IDN.encode("idna").decode(): BOTH, "v4only.test": {4: [V4]}, "dead6.test": {6: [V6]}}
 SITE_NAMES = [name for name in DNS if name != "wrong.test"]

@@ -124,8 +124,8 @@ def assess(target: str, resolver: dns.Resolver, settings: Settings, progress: Pr
     parity = _parity(v4 if v4 is not None and v4.ok else None, v6 if good else None)
     links = _links(url, v6 if good else v4, settings, resolver, resolve, progress) if settings.depth > 0 else None
     verdict, reasons = _verdict(facts, has_aaaa, good, rate, parity, links, settings)
-    if verdict == "not-ready" and _content_fault(v4, probes):
-        verdict, reasons = "error", [f"HTTP status {v4.status} over IPv4 and IPv6 alike: the page is missing, "  # type: ignore[union-attr]
+    if verdict == "not-ready" and v4 is not None and _content_fault(v4, probes):
+        verdict, reasons = "error", [f"HTTP status {v4.status} over IPv4 and IPv6 alike: the page is missing, "
                                      "not an IPv6 fault"]
     return {"target": target, "url": url, "verdict": verdict, "reason": "; ".join(reasons) or None,
             "dns": facts.as_json() if facts else {"a": [host] if has_a else [], "aaaa": [host] if has_aaaa else [], "ns": []},
@@ -149,10 +149,10 @@ def _links(url: str, home: http.Probe | None, settings: Settings, resolver: dns.
     return found.as_json()
 
 
-def _content_fault(v4: http.Probe | None, probes: list[http.Probe]) -> bool:
+def _content_fault(v4: http.Probe, probes: list[http.Probe]) -> bool:
     """Every answer, over both families, is the same error status (a 404 on both): the target
     itself is wrong (a content fault), so its IPv6 readiness cannot be judged from it."""
-    return (v4 is not None and v4.status is not None and v4.status >= 400 and bool(probes)
+    return (v4.status is not None and v4.status >= 400 and bool(probes)
             and all(p.status == v4.status and p.error is None for p in probes))
 
 

@@ -214,7 +214,8 @@ def _request(sock: socket.socket, host: str, host_header: str, target: str, dead
                 try:  # never more than max_body + 1 bytes out: a small gzip bomb stays small
                     chunk = decoder.decompress(decoder.unconsumed_tail + chunk, max_body + 1 - size)
                 except zlib.error as exc:
-                    raise http.client.HTTPException(f"malformed {response.getheader('Content-Encoding')} body: {exc}") from None
+                    coding = response.getheader("Content-Encoding")
+                    raise http.client.HTTPException(f"malformed {coding} body: {exc}") from None
             chunks.append(chunk)
             size += len(chunk)
     body = b"".join(chunks)

@@ -195,7 +195,8 @@ def _ipv6_part(articles: dict[str, dict[str, int]], endpoint_rate: float | None,
     total = sum(weights.values())
     terminal = articles.get(IPV6_ARTICLE)
     rate = rates.get(IPV6_ARTICLE)
-    return {"terminal_rate": round(_rate(terminal), 4) if terminal and terminal["passed"] + terminal["failed"] else None,
+    judged = terminal is not None and terminal["passed"] + terminal["failed"] > 0
+    return {"terminal_rate": round(_rate(terminal), 4) if terminal is not None and judged else None,
             "endpoint_rate": round(endpoint_rate, 4) if endpoint_rate is not None else None,
             "rate": None if rate is None else round(rate, 4),
             "weight": settings.weights.get(IPV6_ARTICLE, settings.default_weight),
@@ -530,7 +531,8 @@ def _endpoint_section(unit: dict[str, Any], lang: str, w: dict[str, str]) -> str
         why = "".join(f"<li>{e(line)}</li>" for line in t["causes"])
         bad = ' class="bad"' if css != "ready" else ""
         rows.append(f'<tr data-endpoint="{e(t["target"])}"><td>{e(t["target"])}</td>'
-                    f'<td data-key="verdict" data-verdict="{e(css)}"{bad}>{e(label)}</td>' + _cell(_links_text(t["level2"]), "level2") + _cell(_links_text(t["level3"]), "level3")
+                    f'<td data-key="verdict" data-verdict="{e(css)}"{bad}>{e(label)}</td>'
+                    + _cell(_links_text(t["level2"]), "level2") + _cell(_links_text(t["level3"]), "level3")
                     + f'<td>{e(t["reason"] or "")}{f"<ul>{why}</ul>" if why else ""}</td></tr>')
     share = (f'{w["terminal_rate"]} {_percent(part["terminal_rate"])} · {w["endpoint_rate"]} '
              f'{_percent(part["endpoint_rate"])} · {w["article_rate"]} {_percent(part["rate"])} · '

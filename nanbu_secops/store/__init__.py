@@ -7,4 +7,5 @@
 from nanbu_secops.store.db import SCHEMA_VERSION, EndpointRow, EndpointRun, ResultRow, Run, Store, Unreachable
 from nanbu_secops.store.ingest import IngestStats, ingest
 
-__all__ = ["SCHEMA_VERSION", "EndpointRow", "EndpointRun", "IngestStats", "ResultRow", "Run", "Store", "Unreachable", "ingest"]
+__all__ = ["SCHEMA_VERSION", "EndpointRow", "EndpointRun", "IngestStats", "ResultRow", "Run", "Store", "Unreachable",
+           "ingest"]
