@@ -878,7 +878,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     for path, reason in stats.bad:
         print(f"nanbu-secops: skipped {path}: {reason}", file=sys.stderr)
     print(f"{args.db}: {stats.files} files, {stats.runs_added} runs added, {stats.runs_skipped} already there, "
-          f"{stats.results_added} results, {stats.unreachable_added} unreachable markers, {len(stats.bad)} skipped")
+          f"{stats.results_added} results, {stats.unreachable_added} unreachable markers, "
+          f"{stats.endpoint_runs_added} endpoint runs ({stats.endpoints_added} endpoints), {len(stats.bad)} skipped")
     return EXIT_FINDINGS if stats.bad else EXIT_CLEAR
 
 

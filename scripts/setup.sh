@@ -18,11 +18,15 @@ if [[ "${1:-}" == "--test" ]]; then
   # age is the reference implementation the escrow files are checked against; ClamAV (no
   # signatures ship, the tests build their own databases) is what the antivirus checks read;
   # unbound serves the IPv6 checks' test zones on the lab bridge (started by the tests only);
-  # openssl's `passwd -6` is the second SHA-512 crypt implementation the hashes are checked against.
-  # faketime: .ci/run runs the lab-free tests again under shifted clocks (a year wrap, a quarter
-  # boundary in county time, 400 days ahead), so no test depends on the day it runs.
+  # openssl's `passwd -6` is the second SHA-512 crypt implementation the hashes are checked against;
+  # nginx, apache2 and lighttpd (with its TLS and gzip modules) are the real web servers `ipv6 check`
+  # is tested against, nsd the real authoritative DNS server (all started by the tests only, from
+  # their own config files in a temporary folder);
+  # faketime: the test command reruns the lab-free tests under shifted wall clocks (a year wrap, a
+  # quarter boundary in county time, 400 days ahead), so no test depends on the day it runs.
   packages+=(openssh-server openssh-client iproute2 util-linux procps sudo nftables chrony age openssl
-             clamav clamav-daemon clamdscan clamav-testfiles unbound chromium fonts-wqy-microhei faketime)
+             clamav clamav-daemon clamdscan clamav-testfiles unbound chromium fonts-wqy-microhei
+             nginx apache2 lighttpd lighttpd-mod-openssl lighttpd-mod-deflate nsd faketime)
   extras="[test,controller]"
 fi
 

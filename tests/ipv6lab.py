@@ -29,6 +29,9 @@ Zones (``world.zones``):
   IPv6) and ``ns2.nanbu.test`` (A only); a "partial" zone.
 * ``v6dns.test``: its only NS ``ns.v6dns.test`` has AAAA and answers over IPv6; "ready".
 * ``lame6.test``: its only NS ``ns.lame6.test`` has an AAAA where nothing answers DNS.
+* ``web.test`` and ``xn--6krs64l.test`` (南部.test): NS ``ns.web.test`` (A and AAAA, answers over
+  IPv6); the real web servers' sites (``*.web.test`` in :data:`SITES`, more names in
+  :data:`WEB_NAMES`; ``parity.web.test`` shares ``www.web.test``'s namespace, :data:`SAME_HOST`).
 
 Names: every site (A → ``site.ipv4``, AAAA → ``site.ipv6`` when not None); the aliases in
 :data:`ALIASES` (CNAMEs); ``missing.nanbu.test`` (and anything else absent) is NXDOMAIN.
@@ -78,8 +81,8 @@ import pytest
 
 from tests.lab import PROJECT_ROOT, Lab
 
-__all__ = ["ALIASES", "BIG_TXT", "BIG_TXT_COUNT", "SITES", "Server", "Site", "WRONG_NAME", "WebProcess", "World",
-           "ipv6_lab", "ipv6_world", "netns_listener", "serve", "spawn_web"]
+__all__ = ["ALIASES", "BIG_TXT", "BIG_TXT_COUNT", "SAME_HOST", "SITES", "WEB_NAMES", "Server", "Site", "WRONG_NAME",
+           "WebProcess", "World", "ipv6_lab", "ipv6_world", "netns_listener", "serve", "spawn_web"]
 
 UNBOUND = "/usr/sbin/unbound"
 #: The name on the certificate that ``badcert6.nanbu.test`` shows over IPv6.
@@ -100,6 +103,19 @@ SITES: dict[str, tuple[bool, str]] = {
     "api2.nanbu.test": (False, "mobile API endpoint without AAAA"),
     "www.v6dns.test": (True, "in v6dns.test, whose every name server answers over IPv6"),
     "www.lame6.test": (True, "in lame6.test, whose name server does not answer over IPv6"),
+    # the real web servers' sites (tests/webservers.py), in web.test, whose name server answers over IPv6
+    "www.web.test": (True, "real web servers: name-based virtual hosts, the same over IPv4 and IPv6"),
+    "parity.web.test": (True, "real web servers: its IPv6 address serves other virtual hosts than its IPv4 one"),
+    "v4only.web.test": (False, "real web servers: no AAAA record"),
+}
+#: site → the site whose network namespace it shares (one web server process serves both).
+SAME_HOST: dict[str, str] = {"parity.web.test": "www.web.test"}
+#: More names of the real web servers' sites: name → the site whose addresses it has (A and AAAA).
+WEB_NAMES: dict[str, str] = {
+    "old.web.test": "www.web.test", "chain.web.test": "www.web.test", "plain.web.test": "www.web.test",
+    "legacy.web.test": "www.web.test",
+    "xn--6krs64l.test": "www.web.test",  # 南部.test, a zone of its own
+    "v6404.web.test": "parity.web.test", "v4cert.web.test": "parity.web.test",
 }
 #: CNAMEs: alias → target (one inside the zone, one into another zone).
 ALIASES: dict[str, str] = {
@@ -268,12 +284,31 @@ def _zone_records(world_sites: dict[str, Site], bridge4: str, bridge6: str, nodn
             f"ns.lame6.test. {_TTL} IN A {nodns4}",
             f"ns.lame6.test. {_TTL} IN AAAA {nodns6}",
         ],
+        "web.test": [
+            soa("web.test", "ns.web.test"),
+            f"web.test. {_TTL} IN NS ns.web.test.",
+            f"ns.web.test. {_TTL} IN A {bridge4}",
+            f"ns.web.test. {_TTL} IN AAAA {bridge6}",
+        ],
+        "xn--6krs64l.test": [
+            soa("xn--6krs64l.test", "ns.web.test"),
+            f"xn--6krs64l.test. {_TTL} IN NS ns.web.test.",
+        ],
     }
+
+    def zone_of(name: str) -> str:
+        return next(z for z in zones if name == z or name.endswith("." + z))
+
     for site in world_sites.values():
-        zone = next(z for z in zones if site.name.endswith("." + z))
+        zone = zone_of(site.name)
         zones[zone].append(f"{site.name}. {_TTL} IN A {site.ipv4}")
         if site.ipv6:
             zones[zone].append(f"{site.name}. {_TTL} IN AAAA {site.ipv6}")
+    for name, owner in WEB_NAMES.items():
+        site = world_sites[owner]
+        zones[zone_of(name)].append(f"{name}. {_TTL} IN A {site.ipv4}")
+        if site.ipv6:
+            zones[zone_of(name)].append(f"{name}. {_TTL} IN AAAA {site.ipv6}")
     for alias, target in ALIASES.items():
         zone = next(z for z in zones if alias.endswith("." + z))
         zones[zone].append(f"{alias}. {_TTL} IN CNAME {target}.")
@@ -590,8 +625,8 @@ def ipv6_world(lab: Lab) -> Iterator[World]:
     sites: dict[str, Site] = {}
     for i, (name, (has_aaaa, role)) in enumerate(SITES.items()):
         number = _FIRST_HOST_NUMBER + i
-        sites[name] = Site(name, str(v4[number]), addr6(number) if has_aaaa else None,
-                           hosts[i % len(hosts)].netns, role)
+        netns = sites[SAME_HOST[name]].netns if name in SAME_HOST else hosts[i % len(hosts)].netns
+        sites[name] = Site(name, str(v4[number]), addr6(number) if has_aaaa else None, netns, role)
     nodns4, nodns6 = str(v4[_NODNS_HOST_NUMBER]), addr6(_NODNS_HOST_NUMBER)
     p4, p6 = v4.prefixlen, v6.prefixlen
     added: dict[str, list[str]] = {}  # netns → addresses with prefix, for removal
@@ -622,7 +657,7 @@ def ipv6_world(lab: Lab) -> Iterator[World]:
             lab=lab, workdir=workdir, sites=sites, resolver=lab.bridge_ipv6, resolver_v4=lab.bridge_ipv4,
             unreachable_resolver=nodns4, unreachable_v6=nodns6,
             zones={"nanbu.test": ["ns1.nanbu.test", "ns2.nanbu.test"], "v6dns.test": ["ns.v6dns.test"],
-                   "lame6.test": ["ns.lame6.test"]},
+                   "lame6.test": ["ns.lame6.test"], "web.test": ["ns.web.test"], "xn--6krs64l.test": ["ns.web.test"]},
             ca_file=ca.cert_file, ca_key_file=ca.key_file, unbound_conf=conf, unbound_log=log,
             ipv4_net=v4, ipv6_net=v6, _ca=ca,
         )

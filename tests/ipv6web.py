@@ -21,11 +21,20 @@ Sites (``--site``):
 - ``loop``: every path redirects (302) to itself.
 - ``huge``: ``/`` is a 50 MiB HTML page, streamed; ``/bin`` 1 MiB of ``application/octet-stream``.
 - ``redirect``: every path is a 301 to ``--to URL``.
+- ``close``: closes the connection after each response, as most real servers do for a client
+  that sends ``Connection: close``: ``/http10`` answers as HTTP/1.0 without a length (the body ends
+  at EOF), ``/chunked`` as HTTP/1.1 chunked with ``Connection: close``, any other path as HTTP/1.1
+  with ``Content-Length`` and ``Connection: close``.
+- ``flaky``: every second request (counted over all paths and families) is a 503.
+- ``gzip``: ``Content-Encoding: gzip`` whatever the client asked: ``/`` a page, ``/deflate`` the
+  page as zlib-wrapped and ``/rawdeflate`` as raw deflate, ``/bomb`` 64 MiB of zeros in ~64 KiB of
+  gzip, ``/corrupt`` a gzip body cut and garbled halfway.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import html
 import json
 import signal
@@ -33,6 +42,7 @@ import socket
 import ssl
 import sys
 import threading
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Sequence
 from pathlib import Path
@@ -131,6 +141,65 @@ class Handler(BaseHTTPRequestHandler):
     def _redirect(self) -> None:
         self._send(301, b"", location=self.server.options.to)
 
+    def _close(self) -> None:
+        body = self._page(self.server.options.name, "closing after this response")
+        self.close_connection = True
+        path = self.path.split("?", 1)[0]
+        if path == "/http10":
+            self.protocol_version = "HTTP/1.0"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Connection", "close")
+        if path == "/chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            half = len(body) // 2
+            for part in (body[:half], body[half:], b""):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            return
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _flaky(self) -> None:
+        with self.server.options.lock:
+            self.server.options.served += 1
+            failing = self.server.options.served % 2 == 0
+        if failing:
+            self._send(503, self._page("503", "try again later"))
+        else:
+            self._plain()
+
+    def _gzip(self) -> None:
+        page = self._page(self.server.options.name, "南部县人民政府 compressed " * 50)
+        path = self.path.split("?", 1)[0]
+        encoding = "gzip"
+        if path == "/deflate":
+            body, encoding = zlib.compress(page), "deflate"
+        elif path == "/rawdeflate":
+            packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+            body, encoding = packer.compress(page) + packer.flush(), "deflate"
+        elif path == "/bomb":
+            packer = zlib.compressobj(9, wbits=16 + zlib.MAX_WBITS)
+            zeros = bytes(1024 * 1024)
+            body = b"".join(packer.compress(zeros) for _ in range(64)) + packer.flush()
+        elif path == "/corrupt":
+            whole = gzip.compress(page)
+            body = whole[:len(whole) // 2] + bytes(b ^ 0x5A for b in whole[len(whole) // 2:])
+        else:
+            body = gzip.compress(page)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Encoding", encoding)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def _huge(self) -> None:
         if self.path == "/bin":
             self._send(200, bytes(range(256)) * (BIN_SIZE // 256), "application/octet-stream")
@@ -153,7 +222,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, required=True, help="0: a free port, the same on every address")
     parser.add_argument("--cert", help="PEM certificate chain: serve HTTPS")
     parser.add_argument("--key", help="PEM private key of --cert")
-    parser.add_argument("--site", required=True, choices=("portal", "plain", "different", "slow", "loop", "huge", "redirect"))
+    parser.add_argument("--site", required=True, choices=("portal", "plain", "different", "slow", "loop", "huge",
+                                                          "redirect", "close", "gzip", "flaky"))
     parser.add_argument("--name", default="plain", help="the site's name, shown in its pages")
     parser.add_argument("--links", type=Path, help="portal: JSON object of path -> list of hrefs")
     parser.add_argument("--to", help="redirect: where to")
@@ -162,6 +232,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--site redirect needs --to")
     if bool(options.cert) != bool(options.key):
         parser.error("--cert and --key go together")
+    options.lock, options.served = threading.Lock(), 0  # flaky: one count for every address's server
     options.pages = json.loads(options.links.read_text()) if options.links else {"/": ["/a.html", "/b.html"],
                                                                                  "/a.html": [], "/b.html": []}
     return options

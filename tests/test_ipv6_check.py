@@ -181,3 +181,14 @@ def test_html_and_text_reports(world: World, tmp_path: Path) -> None:
                "--probes", "2", "--crawl-depth", "0", "--lang", "en")
     assert text.returncode == 0 and "ready" in text.stdout
 
+
+
+def test_text_names_the_failing_probe(world: World) -> None:
+    """A homepage that fails one IPv6 probe in two: partial, and the text says which step failed.
+    Requests in order: IPv4 (1st, ok), IPv6 probe 1 (2nd, 503), IPv6 probe 2 (3rd, ok)."""
+    with spawn_web(world, "www.lame6.test", "flaky"):
+        done = cli("ipv6", "check", "www.lame6.test", "--resolver", world.resolver, "--ca-file", str(world.ca_file),
+                   "--probes", "2", "--timeout", "3", "--crawl-depth", "0", "--lang", "en")
+    assert done.returncode == 1, done.stderr
+    assert "partial" in done.stdout
+    assert "homepage over IPv6, 1 of 2 probes failed: HTTP status 503" in done.stdout, done.stdout

@@ -115,10 +115,11 @@ def test_a_and_aaaa_of_every_site(world: World, resolver: dns.Resolver, name: st
 
 def test_sites_match_the_brief(world: World) -> None:
     no_aaaa = {n for n, s in world.sites.items() if s.ipv6 is None}
-    assert no_aaaa == {"v4only.nanbu.test", "api2.nanbu.test"}
+    assert no_aaaa == {"v4only.nanbu.test", "api2.nanbu.test", "v4only.web.test"}
     assert len({s.ipv4 for s in world.sites.values()}) == len(world.sites)  # no shared addresses
     lab_netns = {h.netns for h in world.lab.hosts.values()}
     assert {s.netns for s in world.sites.values()} <= lab_netns
+    assert world.sites["parity.web.test"].netns == world.sites["www.web.test"].netns  # one web server serves both
 
 
 def test_resolver_over_ipv4_gives_the_same(world: World) -> None:

@@ -30,7 +30,8 @@ from tests.lab import PROJECT_ROOT
 V4, V6 = "127.0.0.1", "::1"
 BOTH = {4: [V4], 6: [V6]}
 IDN = "南部.test"
-DNS = {"portal.test": BOTH, "plain.test": BOTH, "different.test": BOTH, "redirect.test": BOTH,
+DNS = {"portal.test": BOTH, "plain.test": BOTH, "close.test": BOTH, "gzip.test": BOTH,
+       "different.test": BOTH, "redirect.test": BOTH,
        "badredirect.test": BOTH, "slow.test": BOTH, "loop.test": BOTH, "huge.test": BOTH, "wrong.test": BOTH,
        IDN.encode("idna").decode(): BOTH, "v4only.test": {4: [V4]}, "dead6.test": {6: [V6]}}
 SITE_NAMES = [name for name in DNS if name != "wrong.test"]
@@ -129,7 +130,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     try:
         ports = {"plain.test": _start(folder, "plain", [*tls, "--site", "plain", "--name", "plain.test"], processes)}
         ports["wrong.test"] = _start(folder, "wrong", ["--cert", wrong_cert, "--key", wrong_key, "--site", "plain"], processes)
-        for kind in ("slow", "loop", "huge", "different"):
+        for kind in ("slow", "loop", "huge", "different", "close", "gzip"):
             ports[f"{kind}.test"] = _start(folder, kind, [*tls, "--site", kind], processes)
         plain = f"https://plain.test:{ports['plain.test']}"
         ports["redirect.test"] = _start(folder, "redirect", [*tls, "--site", "redirect", "--to", f"{plain}/"], processes)
@@ -163,6 +164,32 @@ def test_fetch_over_ipv4_and_ipv6_with_timings(world: World) -> None:
         assert probe.timings["total_ms"] >= probe.timings["tls_ms"]
         doc = probe.as_json()
         assert "body" not in doc and json.loads(json.dumps(doc))["status"] == 200
+
+
+@pytest.mark.parametrize("path", ["/", "/http10", "/chunked"])
+def test_server_that_closes_the_connection(world: World, path: str) -> None:
+    """Issue 15: when the response will close, http.client closes the socket it was handed; the
+    body must still be read in full and the fetch succeed (not "Bad file descriptor")."""
+    for family in (4, 6):
+        for max_body in (2 * MiB, 0):
+            probe = world.fetch(world.url("close.test", path), family, max_body=max_body)
+            assert (probe.ok, probe.status, probe.error, probe.stage) == (True, 200, None, None), probe
+            assert (b"closing after this response" in probe.body, probe.truncated) == (max_body > 0, max_body == 0)
+
+
+def test_gzip_and_deflate_bodies_are_decoded_and_bounded(world: World) -> None:
+    """A visitor's browser decodes the body, so links and parity are judged on the decoded page;
+    a compression bomb stays within max_body and a garbled body is an HTTP-stage failure."""
+    pages = {path: world.fetch(world.url("gzip.test", path), 6) for path in ("/", "/deflate", "/rawdeflate")}
+    for path, probe in pages.items():
+        assert probe.ok and probe.body.startswith(b"<!doctype html>") and "compressed".encode() in probe.body, path
+    assert pages["/"].body == pages["/deflate"].body == pages["/rawdeflate"].body
+    started = time.monotonic()
+    bomb = world.fetch(world.url("gzip.test", "/bomb"), 4, max_body=MiB)
+    assert (bomb.ok, bomb.truncated, len(bomb.body), set(bomb.body)) == (True, True, MiB, {0})
+    assert time.monotonic() - started < 3
+    corrupt = world.fetch(world.url("gzip.test", "/corrupt"), 6)
+    assert (corrupt.ok, corrupt.status, corrupt.stage) == (False, 200, "http") and "malformed gzip body" in corrupt.error
 
 
 def test_ip_literals_are_used_without_resolving(world: World) -> None:
@@ -322,13 +349,9 @@ def _portal_crawl(world: World, depth: int, limit: int = 2000) -> tuple[crawl.Cr
     home = world.fetch(world.url("portal.test"), 6)
     assert home.ok, home
 
-    def fetch_page(url: str) -> tuple[bytes, str | None] | None:
-        got = world.fetch(url, 6)
-        return (got.body, got.content_type) if got.ok else None
-
     calls: list[int] = []
     checker = crawl.link_checker(lambda host: resolve(host, 6), resolve, ca_file=world.ca_file, timeout=5)
-    found = crawl.crawl(home.final_url, home.body, home.content_type, depth, checker, fetch_page,
+    found = crawl.crawl(home.final_url, home.body, home.content_type, depth, checker,
                         concurrency=4, progress=calls.append, limit=limit)
     return found, calls
 

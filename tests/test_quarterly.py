@@ -22,7 +22,7 @@ from nanbu_secops.fleet.inventory import load_inventory
 from nanbu_secops.fleet.roster import read_roster_changes, roster_changes
 from nanbu_secops.policy import load_policies
 from nanbu_secops.report import quarterly
-from nanbu_secops.store.db import ResultRow, Run, Unreachable
+from nanbu_secops.store.db import EndpointRow, EndpointRun, ResultRow, Run, Unreachable
 from nanbu_secops.timeutil import COUNTY_TZ
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -95,6 +95,42 @@ RESULTS = [
 ]
 
 
+def endpoint_run(id_: int, unit: str, when: str) -> EndpointRun:
+    return EndpointRun(id_, unit, *at(when), "", f"ipv6/{unit}-endpoints.json")
+
+
+def level(total: int, ipv6: int, failing: list[dict] = ()) -> dict:  # type: ignore[assignment]
+    return {"total": total, "ipv6": ipv6, "ratio": round(ipv6 / total, 3), "found": total, "capped": False,
+            "failing": list(failing)}
+
+
+V4ONLY = {"url": "https://v4only.a.test/", "stage": "dns", "error": "no AAAA record for v4only.a.test",
+          "status_v6": None}
+V6_OK = {"ok": True, "final_url": "https://www.a.test/", "status": 200, "stage": None, "error": None}
+ENDPOINT_RUNS = [
+    endpoint_run(1, "u_a", "2026-11-05T10:00:00+08:00"),   # older than run 2: does not count
+    endpoint_run(2, "u_a", "2026-12-05T10:00:00+08:00"),
+    endpoint_run(3, "u_b", "2026-08-05T10:00:00+08:00"),   # previous quarter
+    endpoint_run(4, "u_zz", "2026-12-06T10:00:00+08:00"),  # a unit the inventory does not have
+]
+ENDPOINTS = [
+    EndpointRow(1, "https://www.a.test/", "not-ready", "no AAAA record", {"url": "https://www.a.test/"}),
+    EndpointRow(2, "https://www.a.test/", "ready", None,
+                {"url": "https://www.a.test/", "v6": V6_OK, "dns": {"aaaa": ["2001:db8::1"]},
+                 "links": {"level2": level(5, 5)}, "success_rate_v6": 1.0}),
+    EndpointRow(2, "https://www.a.test/partial.html", "partial", "level2 IPv6 link ratio 80% below 85%",
+                {"url": "https://www.a.test/partial.html", "v6": V6_OK, "dns": {"aaaa": ["2001:db8::1"]},
+                 "links": {"level2": level(5, 4, [V4ONLY])}, "success_rate_v6": 1.0}),
+    EndpointRow(2, "https://api.a.test/", "not-ready", "no successful HTTP(S) response over IPv6",
+                {"url": "https://api.a.test/", "dns": {"aaaa": ["2001:db8::2"]},
+                 "v6": {"ok": False, "final_url": "https://api.a.test/", "status": None, "stage": "tls",
+                        "error": "certificate verification failed: Hostname mismatch, certificate is not valid "
+                                 "for 'api.a.test'."}}),
+    EndpointRow(3, "https://www.b.test/", "ready", None, {"url": "https://www.b.test/"}),
+    EndpointRow(4, "https://www.zz.test/", "ready", None, {"url": "https://www.zz.test/"}),
+]
+
+
 class FakeStore:
     """The store's queries over the lists above: per host the latest run in [start, end)."""
 
@@ -107,6 +143,16 @@ class FakeStore:
 
     def results(self, run_ids: list[int]) -> list[ResultRow]:
         return [r for r in RESULTS if r.run_id in set(run_ids)]
+
+    def latest_endpoint_runs(self, start: int, end: int) -> list[EndpointRun]:
+        latest: dict[str, EndpointRun] = {}
+        for r in ENDPOINT_RUNS:
+            if start <= r.generated_utc < end and (r.unit not in latest or r.generated_utc > latest[r.unit].generated_utc):
+                latest[r.unit] = r
+        return list(latest.values())
+
+    def endpoints(self, run_ids: list[int]) -> list[EndpointRow]:
+        return [r for r in ENDPOINTS if r.run_id in set(run_ids)]
 
     def unreachable(self, start: int, end: int) -> list[Unreachable]:
         markers = [Unreachable("a3", *at("2026-11-02T10:00:00+08:00"), "ssh: timed out"),
@@ -237,6 +283,17 @@ def test_the_real_store_gives_the_same_report(inventory_dir, report, tmp_path):
         (collected / m.host / str(m.at_utc) / "UNREACHABLE.json").write_text(
             json.dumps({"unreachable": True, "host": m.host, "at": m.at, "msg": m.msg}), encoding="utf-8")
     assert not ingest(collected, tmp_path / "fleet.db").bad
+    # ipv6_readiness.yml rewrites ipv6/<unit>-endpoints.json each run: ingest after each run keeps them all
+    for runs in (ENDPOINT_RUNS[:1] + ENDPOINT_RUNS[2:], ENDPOINT_RUNS[1:2]):
+        (collected / "ipv6").mkdir(exist_ok=True)
+        for r in runs:
+            targets = [{"target": x.target, "verdict": x.verdict, "reason": x.reason, **x.detail}
+                       for x in ENDPOINTS if x.run_id == r.id]
+            (collected / "ipv6" / f"{r.unit}-endpoints.json").write_text(
+                json.dumps({"generated": r.generated, "article": "9(2)", "targets": targets, "clients": []}),
+                encoding="utf-8")
+        stats = ingest(collected, tmp_path / "fleet.db")
+        assert (stats.bad, stats.endpoint_runs_added) == ([], len(runs))
     with Store.open(tmp_path / "fleet.db", create=False) as store:
         stored = quarterly.build(store, quarter.parse("2026Q4"), load_inventory(inventory_dir), SETTINGS)
     assert stored == report
@@ -252,6 +309,67 @@ def test_compute_takes_plain_lists(inventory_dir):
 def test_weights_come_from_the_policy():
     settings = quarterly.ScoreSettings.from_policy(load_policies(PROJECT / "policies"))
     assert settings.weights["26"] == 3 and settings.silent_host_penalty == 30
+    assert settings.endpoint_values == {"ready": 1.0, "partial": 0.5, "not-ready": 0.0}
+    assert settings.endpoint_share == 0.5
+
+
+def test_endpoints_of_each_unit_with_ratios_and_causes(report):
+    u = units(report)
+    endpoints = u["u_a"]["ipv6_endpoints"]
+    # the unit's latest endpoint run in the quarter (run 2, not run 1), its targets by name
+    assert (endpoints["generated"], endpoints["ready"], endpoints["partial"], endpoints["not-ready"],
+            endpoints["error"]) == ("2026-12-05T10:00:00+08:00", 1, 1, 1, 0)
+    assert endpoints["rate"] is None  # SETTINGS gives verdicts no value: shown, not scored
+    targets = {t["target"]: t for t in endpoints["targets"]}
+    assert list(targets) == ["https://api.a.test/", "https://www.a.test/", "https://www.a.test/partial.html"]
+    assert targets["https://www.a.test/partial.html"]["level2"] == {"ipv6": 4, "total": 5, "ratio": 0.8}
+    assert targets["https://www.a.test/partial.html"]["causes"] == [
+        "二级链接 https://v4only.a.test/: DNS: no AAAA record for v4only.a.test"]
+    assert targets["https://api.a.test/"]["causes"] == [
+        "首页（IPv6） https://api.a.test/: TLS 证书名称不符: certificate verification failed: Hostname mismatch, "
+        "certificate is not valid for 'api.a.test'."]
+    assert u["u_b"]["ipv6_endpoints"] is None  # its only endpoint run is of the previous quarter
+    assert u["u_a"]["score"] == 29.3  # unchanged: not scored
+    page = quarterly.render_html(report)
+    assert "门户网站与移动端接口的 IPv6 支持情况" in page and "4/5 (80.0%)" in page and "部分支持" in page
+    assert "二级链接 https://v4only.a.test/: DNS: no AAAA record for v4only.a.test" in page
+    assert 'data-endpoint="https://api.a.test/"' in page and 'data-verdict="not-ready"' in page
+    assert report["unlisted_endpoint_units"] == ["u_zz"]
+    assert '<p data-key="unlisted_endpoint_units">u_zz</p>' in page
+    book = openpyxl.load_workbook(io.BytesIO(quarterly.render_xlsx(report)))
+    rows = list(book["网站与接口 IPv6"].values)
+    assert rows[0] == ("单位", "网站或接口", "结论", "二级链接", "三级链接", "问题", "原因", "检测时间")
+    assert rows[3] == ("甲镇人民政府", "https://www.a.test/partial.html", "部分支持", "4/5 (80.0%)", "—",
+                       "level2 IPv6 link ratio 80% below 85%",
+                       "二级链接 https://v4only.a.test/: DNS: no AAAA record for v4only.a.test",
+                       "2026-12-05T10:00:00+08:00")
+
+
+def test_endpoints_in_the_article_9_2_score(inventory_dir):
+    """Worked by hand: a1 (u_a) passes 26 and half of 9(2); the endpoints are ready, ready, partial
+    and error → (1 + 1 + 0.5) / 3 = 0.8333 (error left out); 9(2) = 0.5 × 0.5 + 0.5 × 0.8333 = 0.6667;
+    score = 100 × (3 × 1 + 1 × 0.6667) / 4 = 91.67, less 30 × 2/3 silent = 71.7; 9(2) brings
+    100 × 1 × 0.6667 / 4 = 16.7 points."""
+    settings = quarterly.ScoreSettings({"26": 3, "9(2)": 1}, 1, 30, 5, {"ready": 1, "partial": 0.5, "not-ready": 0}, 0.5)
+    runs = [run(1, "a1", "2026-11-11T09:00:00+08:00")]
+    results = [outcome(1, "NS26-PASS-001", "26", "pass"), outcome(1, "NS09-IPV6-001", "9(2)", "pass"),
+               outcome(1, "NS09-IPV6-002", "9(2)", "fail")]
+    rows = [EndpointRow(9, t, v, None, {}) for t, v in (("a", "ready"), ("b", "ready"), ("c", "partial"), ("d", "error"))]
+    report = quarterly.compute(quarter.parse("2026Q4"), load_inventory(inventory_dir), runs, results, settings,
+                               endpoint_runs=[endpoint_run(9, "u_a", "2026-12-01T09:00:00+08:00")], endpoints=rows)
+    u_a = units(report)["u_a"]
+    assert u_a["ipv6_endpoints"]["rate"] == 0.8333
+    assert u_a["ipv6_score"] == {"terminal_rate": 0.5, "endpoint_rate": 0.8333, "rate": 0.6667, "weight": 1.0,
+                                 "points": 16.7}
+    assert u_a["score"] == 71.7
+    # without the endpoints: 100 × (3 × 1 + 1 × 0.5) / 4 = 87.5, less 20 = 67.5
+    assert units(quarterly.compute(quarter.parse("2026Q4"), load_inventory(inventory_dir), runs, results,
+                                   settings))["u_a"]["score"] == 67.5
+    # endpoints only (no 9(2) result on the terminal): 9(2) = 0.8333; 100 × (3 + 0.8333) / 4 − 20 = 75.8
+    no_terminal = [r for r in results if r.article != "9(2)"]
+    report = quarterly.compute(quarter.parse("2026Q4"), load_inventory(inventory_dir), runs, no_terminal, settings,
+                               endpoint_runs=[endpoint_run(9, "u_a", "2026-12-01T09:00:00+08:00")], endpoints=rows)
+    assert units(report)["u_a"]["score"] == 75.8
 
 
 def test_a_bad_weight_names_its_file_and_line(tmp_path):
@@ -266,21 +384,40 @@ def test_a_bad_weight_names_its_file_and_line(tmp_path):
                                  "'many' is not of type 'number'")
 
 
+
+@pytest.mark.parametrize("before,after,message", [
+    ("      share: 0.5", "      share: 2", "variables.quarterly_score.ipv6_endpoints.share: 2 is greater than the maximum of 1"),
+    ("{ready: 1, partial: 0.5, not-ready: 0}", "{ready: 1, partial: 0.5}",
+     "variables.quarterly_score.ipv6_endpoints.verdict_values: 'not-ready' is a required property"),
+    ("{ready: 1, partial: 0.5, not-ready: 0}", "{ready: 1, partial: 0.5, not-ready: 0, error: 0}",
+     "variables.quarterly_score.ipv6_endpoints.verdict_values: unknown key(s) ('error' was unexpected)"),
+])
+def test_bad_endpoint_values_name_their_file_and_line(tmp_path, before, after, message):
+    bad = tmp_path / "article26.yml"
+    text = (PROJECT / "policies" / "article26.yml").read_text(encoding="utf-8")
+    assert before in text
+    bad.write_text(text.replace(before, after), encoding="utf-8")
+    first = next(i for i, l in enumerate(text.splitlines(), 1) if l.startswith("  quarterly_score:"))
+    with pytest.raises(InputError) as caught:
+        quarterly.ScoreSettings.from_policy(load_policies(bad))
+    assert str(caught.value) == f"{bad}:{first}: {message}"
+
+
 # --- renderings --------------------------------------------------------------------------------
 
 def test_html_is_self_contained_and_chinese(report):
     page = quarterly.render_html(report)
     assert page.startswith('<!DOCTYPE html><html lang="zh-CN">')
     assert "季度安全检查报告（2026Q4）" in page and "第二十六条" in page and "2026-12-31" in page
-    for outside in ("http://", "https://", "<script", "<link", "@import", "url(", "<img"):
-        assert outside not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    for outside in ('href="', "src=", "<script", "<link", "@import", "url(", "<img"):  # endpoint URLs are text only
+        assert outside not in page
     assert page.count("<svg") == 2
     assert "Pass rate by unit" in quarterly.render_html(report, "en")
 
 
 def test_xlsx_sheets(report):
     book = openpyxl.load_workbook(io.BytesIO(quarterly.render_xlsx(report)))
-    assert book.sheetnames == ["2026Q4 汇总", "不通过的控制项", "本季度未上报的终端"]
+    assert book.sheetnames == ["2026Q4 汇总", "不通过的控制项", "本季度未上报的终端", "网站与接口 IPv6"]
     rows = list(book.worksheets[0].values)
     assert rows[0][:10] == ("单位代码", "单位", "终端数", "已上报", "未上报", "通过", "不通过", "错误", "通过率 (%)", "得分")
     assert rows[1][:12] == ("u_a", "甲镇人民政府", 3, 2, 1, 3, 5, 1, 37.5, 29.3, 100.0, 80.0)

@@ -320,3 +320,94 @@ def test_units_from_the_example_inventory_as_the_cli_passes_them(tmp_path, repor
     with Store.open(tmp_path / "fleet.db") as store:
         assert [(r.host, r.unit) for r in store.latest_runs(*Q4)] == [
             ("szz-term-01", "u_shengzhong"), ("wjj-term-02", "u_county_health")]
+
+
+# --- ipv6_readiness.yml's folder (article 9(2)) ------------------------------------------------------
+
+def endpoints_doc(generated: str, **verdicts: str) -> dict[str, Any]:
+    """An ``ipv6 check --format json`` document with one target per keyword (its verdict)."""
+    return {"generated": generated, "article": "9(2)", "clients": [],
+            "targets": [{"target": f"https://{name}.test/", "url": f"https://{name}.test/", "verdict": verdict,
+                         "reason": None if verdict == "ready" else "no AAAA record",
+                         "dns": {"aaaa": [], "a": ["192.0.2.1"], "ns": []},
+                         "v6": {"ok": verdict == "ready", "error": "no AAAA record", "timings": {"total_ms": 1.0}},
+                         "links": {"level2": {"total": 5, "ipv6": 4, "ratio": 0.8, "found": 5, "capped": False,
+                                              "failing": [{"url": "https://x.test/", "stage": "dns", "error": "e",
+                                                           "status_v6": None, "has_aaaa": False}, "garbage"]}}}
+                        for name, verdict in verdicts.items()]}
+
+
+def test_ipv6_folder_terminal_and_endpoint_files(tmp_path, report):
+    """ipv6/<host>-terminal.json is that host's run (not a host named "ipv6"); ipv6/<unit>-endpoints.json
+    is the unit's endpoint verdicts."""
+    collected = tmp_path / "c"
+    write_run(collected / "ipv6" / "szz-term-01-terminal.json", report, "2026-11-02T10:00:00+08:00")
+    (collected / "ipv6" / "u_shengzhong-endpoints.json").write_text(
+        json.dumps(endpoints_doc("2026-11-02T10:05:00+08:00", www="ready", app="not-ready")), encoding="utf-8")
+    stats = ingest(collected, tmp_path / "fleet.db", {"szz-term-01": "u_shengzhong"})
+    assert (stats.bad, stats.runs_added, stats.endpoint_runs_added, stats.endpoints_added) == ([], 1, 1, 2)
+    with Store.open(tmp_path / "fleet.db") as store:
+        assert [(r.host, r.unit) for r in store.latest_runs(*Q4)] == [("szz-term-01", "u_shengzhong")]
+        assert "ipv6" not in store.hosts()
+        runs = store.latest_endpoint_runs(*Q4)
+        assert [(r.unit, r.generated, r.source) for r in runs] == [
+            ("u_shengzhong", "2026-11-02T10:05:00+08:00", "ipv6/u_shengzhong-endpoints.json")]
+        rows = store.endpoints([r.id for r in runs])
+    assert [(r.target, r.verdict, r.reason) for r in rows] == [
+        ("https://app.test/", "not-ready", "no AAAA record"), ("https://www.test/", "ready", None)]
+    detail = rows[0].detail
+    assert detail["v6"] == {"ok": False, "final_url": None, "status": None, "stage": None, "error": "no AAAA record"}
+    assert detail["links"]["level2"]["failing"] == [{"url": "https://x.test/", "stage": "dns", "error": "e",
+                                                     "status_v6": None}]  # the non-object dropped
+    again = ingest(collected, tmp_path / "fleet.db")
+    assert (again.runs_skipped, again.endpoint_runs_added) == (2, 0)
+
+
+def test_latest_endpoint_run_per_unit(tmp_path):
+    collected = tmp_path / "c"
+    (collected / "ipv6").mkdir(parents=True)
+    for when, verdict in (("2026-10-02T10:00:00+08:00", "not-ready"), ("2026-12-02T10:00:00+08:00", "ready"),
+                          ("2027-01-02T10:00:00+08:00", "partial")):
+        (collected / "ipv6" / "u_a-endpoints.json").write_text(json.dumps(endpoints_doc(when, www=verdict)))
+        assert ingest(collected, tmp_path / "fleet.db").endpoint_runs_added == 1
+    with Store.open(tmp_path / "fleet.db") as store:
+        runs = store.latest_endpoint_runs(*Q4)
+        assert [r.generated for r in runs] == ["2026-12-02T10:00:00+08:00"]
+        assert [r.verdict for r in store.endpoints([r.id for r in runs])] == ["ready"]
+
+
+@pytest.mark.parametrize("change,reason", [
+    (lambda d: d.pop("targets"), "no 'targets' list"),
+    (lambda d: d.update(generated="yesterday"), "not an RFC 3339 time"),
+    (lambda d: d.pop("generated"), "'generated' missing"),
+    (lambda d: d["targets"][0].update(verdict="great"), "targets[0].verdict: 'great' is not one of"),
+    (lambda d: d["targets"][0].pop("target"), "targets[0].target: missing"),
+    (lambda d: d["targets"][0].update(reason=["x"]), "targets[0].reason: not text"),
+    (lambda d: d["targets"].append(dict(d["targets"][0])), "appears twice"),
+    (lambda d: d["targets"].append(7), "targets[1]: not an object"),
+])
+def test_a_malformed_endpoint_file_is_reported_and_skipped(tmp_path, change, reason):
+    document = endpoints_doc("2026-11-02T10:05:00+08:00", www="ready")
+    change(document)
+    (tmp_path / "c" / "ipv6").mkdir(parents=True)
+    (tmp_path / "c" / "ipv6" / "u_a-endpoints.json").write_text(json.dumps(document))
+    stats = ingest(tmp_path / "c", tmp_path / "fleet.db")
+    assert stats.endpoint_runs_added == 0 and len(stats.bad) == 1 and reason in stats.bad[0][1], stats.bad
+    with Store.open(tmp_path / "fleet.db") as store:
+        assert store.latest_endpoint_runs(0, 2**40) == []
+
+
+def test_a_version_1_database_gains_the_endpoint_tables_and_keeps_its_runs(tmp_path, report, monkeypatch):
+    write_run(tmp_path / "c" / "a" / "1.json", report, "2026-11-01T09:00:00+08:00")
+    monkeypatch.setattr(dbmodule, "MIGRATIONS", dbmodule.MIGRATIONS[:1])
+    monkeypatch.setattr(dbmodule, "SCHEMA_VERSION", 1)
+    ingest(tmp_path / "c", tmp_path / "fleet.db")
+    monkeypatch.undo()
+    (tmp_path / "c" / "ipv6").mkdir()
+    (tmp_path / "c" / "ipv6" / "u_a-endpoints.json").write_text(json.dumps(endpoints_doc("2026-11-02T10:05:00+08:00",
+                                                                                         www="ready")))
+    stats = ingest(tmp_path / "c", tmp_path / "fleet.db")
+    assert (stats.runs_skipped, stats.endpoint_runs_added) == (1, 1)
+    with Store.open(tmp_path / "fleet.db") as store:
+        assert store.version == SCHEMA_VERSION == 2
+        assert [r.host for r in store.latest_runs(*Q4)] == ["a"]

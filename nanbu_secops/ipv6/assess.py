@@ -9,7 +9,8 @@ that work over IPv6. Verdicts:
 - ``not-ready``: no AAAA, or no successful, verified HTTP(S) response over IPv6 at all;
 - ``ready``: everything measured meets the policy;
 - ``partial``: reachable over IPv6 but something falls short (reasons listed);
-- ``error``: the target cannot be assessed (malformed URL, name does not exist, resolver down).
+- ``error``: the target cannot be assessed (malformed URL, name does not exist, resolver down, or
+  the same error status over IPv4 and IPv6, e.g. a 404 on both: a content fault, not an IPv6 one).
 """
 
 from __future__ import annotations
@@ -123,6 +124,9 @@ def assess(target: str, resolver: dns.Resolver, settings: Settings, progress: Pr
     parity = _parity(v4 if v4 is not None and v4.ok else None, v6 if good else None)
     links = _links(url, v6 if good else v4, settings, resolver, resolve, progress) if settings.depth > 0 else None
     verdict, reasons = _verdict(facts, has_aaaa, good, rate, parity, links, settings)
+    if verdict == "not-ready" and v4 is not None and _content_fault(v4, probes):
+        verdict, reasons = "error", [f"HTTP status {v4.status} over IPv4 and IPv6 alike: the page is missing, "
+                                     "not an IPv6 fault"]
     return {"target": target, "url": url, "verdict": verdict, "reason": "; ".join(reasons) or None,
             "dns": facts.as_json() if facts else {"a": [host] if has_a else [], "aaaa": [host] if has_aaaa else [], "ns": []},
             "v4": v4.as_json() if v4 else {"ok": False, "error": "no A record"},
@@ -139,17 +143,17 @@ def _links(url: str, home: http.Probe | None, settings: Settings, resolver: dns.
     def aaaa(host: str) -> list[str]:
         return resolve(host, 6)
 
-    def page(link: str) -> tuple[bytes, str | None] | None:
-        for family in (6, 4):
-            got = http.fetch(link, family, resolve, ca_file=settings.ca_file, timeout=settings.timeout)
-            if got.ok:
-                return got.body, got.content_type
-        return None
-
     checker = crawl.link_checker(aaaa, resolve, ca_file=settings.ca_file, timeout=settings.timeout)
-    found = crawl.crawl(home.final_url or url, home.body, home.content_type, settings.depth, checker, page,
+    found = crawl.crawl(home.final_url or url, home.body, home.content_type, settings.depth, checker,
                         concurrency=settings.concurrency, progress=progress, limit=settings.link_limit)
     return found.as_json()
+
+
+def _content_fault(v4: http.Probe, probes: list[http.Probe]) -> bool:
+    """Every answer, over both families, is the same error status (a 404 on both): the target
+    itself is wrong (a content fault), so its IPv6 readiness cannot be judged from it."""
+    return (v4.status is not None and v4.status >= 400 and bool(probes)
+            and all(p.status == v4.status and p.error is None for p in probes))
 
 
 def _verdict(facts: dns.DnsFacts | None, has_aaaa: bool, good: list[http.Probe], rate: float,

@@ -26,7 +26,8 @@ LINK_BODY = 0  # a link check is judged on the status alone, so no body is read
 
 @dataclass(frozen=True)
 class LinkResult:
-    """One link checked over IPv6."""
+    """One link checked over IPv6; ``stage`` is the step that failed (``dns`` for no AAAA,
+    ``http`` for an error status; the others as in :class:`http.Probe`)."""
 
     url: str
     host: str
@@ -34,6 +35,7 @@ class LinkResult:
     status_v6: int | None
     ok: bool
     error: str | None
+    stage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,32 +73,56 @@ class Crawl:
         return {name: level.as_json() for name, level in self.levels.items()}
 
 
-def link_checker(resolve_aaaa: Callable[[str], list[str]], resolve: http.Resolve,
-                 **fetch_kw: Any) -> Callable[[str], LinkResult]:
-    """A ``check_link`` for :func:`crawl`: AAAA through ``resolve_aaaa``, then a GET over IPv6
-    with :func:`http.fetch` (``fetch_kw`` passed on). Results are kept per URL and AAAA answers
-    per host, since a portal links to the same few hosts many times. The caches are plain dicts:
-    two threads asking at once at worst both look up, and the answers are the same."""
-    fetch_kw = {"max_body": LINK_BODY, **fetch_kw}
-    results: dict[str, LinkResult] = {}
-    aaaa: dict[str, bool] = {}
+Page = tuple[bytes, str | None]  # a page's body and content type
 
-    def check(url: str) -> LinkResult:
-        if url in results:
-            return results[url]
+
+class LinkChecker:
+    """Checks links over IPv6: AAAA through ``resolve_aaaa``, then a GET over IPv6 with
+    :func:`http.fetch` (``fetch_kw`` passed on). Results are kept per URL and AAAA answers per
+    host, since a portal links to the same few hosts many times. The caches are plain dicts:
+    two threads asking at once at worst both look up, and the answers are the same.
+
+    Calling it checks a link on its status alone (no body read). :meth:`page` checks a link
+    *and* reads the page, so a level-2 page of the portal, whose links are level 3, is fetched
+    once over IPv6, not once to check and again to read."""
+
+    def __init__(self, resolve_aaaa: Callable[[str], list[str]], resolve: http.Resolve, **fetch_kw: Any) -> None:
+        self._resolve_aaaa, self._resolve = resolve_aaaa, resolve
+        self._fetch_kw = {"max_body": LINK_BODY, **fetch_kw}
+        self._page_kw = {k: v for k, v in fetch_kw.items() if k != "max_body"}
+        self._results: dict[str, LinkResult] = {}
+        self._aaaa: dict[str, bool] = {}
+
+    def __call__(self, url: str) -> LinkResult:
+        if url not in self._results:
+            self._results[url] = self._check(url, self._fetch_kw)[0]
+        return self._results[url]
+
+    def page(self, url: str) -> tuple[LinkResult, Page | None]:
+        """The link's result and its page, None when it cannot be read over either family
+        (over IPv4 only when IPv6 fails: its links still count at level 3)."""
+        result, got = self._check(url, self._page_kw)
+        self._results[url] = result
+        if got is not None and got.ok:
+            return result, (got.body, got.content_type)
+        fallback = http.fetch(url, 4, self._resolve, **self._page_kw)
+        return result, (fallback.body, fallback.content_type) if fallback.ok else None
+
+    def _check(self, url: str, fetch_kw: dict[str, Any]) -> tuple[LinkResult, http.Probe | None]:
         host = (urlsplit(url).hostname or "").lower()
-        if host not in aaaa:
-            aaaa[host] = bool(resolve_aaaa(host))
-        if not aaaa[host]:
-            result = LinkResult(url, host, False, None, False, f"no AAAA record for {host}")
-        else:
-            got = http.fetch(url, 6, resolve, **fetch_kw)
-            error = got.error or (None if got.ok else f"HTTP status {got.status}")
-            result = LinkResult(url, host, True, got.status, got.ok, error)
-        results[url] = result
-        return result
+        if host not in self._aaaa:
+            self._aaaa[host] = bool(self._resolve_aaaa(host))
+        if not self._aaaa[host]:
+            return LinkResult(url, host, False, None, False, f"no AAAA record for {host}", stage="dns"), None
+        got = http.fetch(url, 6, self._resolve, **fetch_kw)
+        error = got.error or (None if got.ok else f"HTTP status {got.status}")
+        stage = got.stage or (None if got.ok else "http")
+        return LinkResult(url, host, True, got.status, got.ok, error, stage=stage), got
 
-    return check
+
+def link_checker(resolve_aaaa: Callable[[str], list[str]], resolve: http.Resolve, **fetch_kw: Any) -> LinkChecker:
+    """A :class:`LinkChecker` for :func:`crawl`."""
+    return LinkChecker(resolve_aaaa, resolve, **fetch_kw)
 
 
 def _check_all(pool: Executor, urls: list[str], check_link: Callable[[str], LinkResult],
@@ -115,11 +141,10 @@ def _level(found: list[str], checked: list[LinkResult], unfetched: Iterable[str]
                  found=len(found), unfetched=list(unfetched))
 
 
-def crawl(home_url: str, home_body: bytes, home_content_type: str | None, depth: int,
-          check_link: Callable[[str], LinkResult], fetch_page: Callable[[str], tuple[bytes, str | None] | None], *,
+def crawl(home_url: str, home_body: bytes, home_content_type: str | None, depth: int, checker: LinkChecker, *,
           concurrency: int = 16, progress: Callable[[int], None] | None = None, limit: int = 2000) -> Crawl:
     """Check the links of the homepage (depth ≥ 1) and of its own level-2 pages (depth ≥ 2).
-    ``fetch_page`` returns a page's body and content type, or None when it cannot be read."""
+    At depth 2 the portal's own level-2 pages are read by the same request that checks them."""
     if depth < 1:
         return Crawl({})
     home = links.extract(home_body, home_url, home_content_type)
@@ -127,13 +152,18 @@ def crawl(home_url: str, home_body: bytes, home_content_type: str | None, depth:
     own_host = urlsplit(home_url).hostname
     own_pages = [url for url in level2[:limit] if urlsplit(url).hostname == own_host] if depth >= 2 else []
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        pages = [pool.submit(fetch_page, url) for url in own_pages]
-        checked2 = _check_all(pool, level2[:limit], check_link, progress)
+        pages = {url: pool.submit(checker.page, url) for url in own_pages}
+        checks = {url: pool.submit(checker, url) for url in level2[:limit] if url not in pages}
+        for _ in as_completed([*pages.values(), *checks.values()]):
+            if progress:
+                progress(1)
+        checked2 = [pages[url].result()[0] if url in pages else checks[url].result() for url in level2[:limit]]
         levels = {"level2": _level(level2, checked2)}
         if depth >= 2:
             seen = {home_url, *level2}
             level3, unfetched = [], []
-            for url, page in zip(own_pages, (future.result() for future in pages)):
+            for url, future in pages.items():
+                page = future.result()[1]
                 if page is None:
                     unfetched.append(url)
                     continue
@@ -141,5 +171,5 @@ def crawl(home_url: str, home_body: bytes, home_content_type: str | None, depth:
                     if link not in seen:
                         seen.add(link)
                         level3.append(link)
-            levels["level3"] = _level(level3, _check_all(pool, level3[:limit], check_link, progress), unfetched)
+            levels["level3"] = _level(level3, _check_all(pool, level3[:limit], checker, progress), unfetched)
     return Crawl(levels)

@@ -23,6 +23,7 @@ import re
 import socket
 import ssl
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -50,7 +51,7 @@ class _Failure(Exception):
 @dataclass(frozen=True)
 class Probe:
     """One fetch. ``ok``: an HTTP response with status < 400 arrived in full (body up to
-    ``max_body``). ``address``, ``tls_verified`` and the step timings are those of the last
+    ``max_body``, gzip and deflate decoded). ``address``, ``tls_verified`` and the step timings are those of the last
     request made (after redirects); ``timings["total_ms"]`` covers the whole fetch. A step not
     reached has no timing (None). ``tls_verified`` is None for plain HTTP or when no TLS
     handshake was attempted, False when the handshake failed."""
@@ -69,6 +70,7 @@ class Probe:
     content_type: str | None
     body: bytes = field(repr=False)
     truncated: bool
+    hsts: str | None = None  # the Strict-Transport-Security header of the last response
 
     def as_json(self) -> dict[str, Any]:
         """Everything but the body."""
@@ -88,6 +90,7 @@ class _Hop:
     body: bytes = b""
     truncated: bool = False
     tls_verified: bool | None = None
+    hsts: str | None = None
     timings: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(
         ("dns_ms", "tcp_ms", "tls_ms", "first_byte_ms")))
 
@@ -182,30 +185,70 @@ def _handshake(sock: socket.socket, host: str, ca_file: str | None, deadline: fl
 def _request(sock: socket.socket, host: str, host_header: str, target: str, deadline: float, max_body: int,
              hop: _Hop) -> None:
     """Send the GET, read the status, headers and up to ``max_body`` bytes of the body (a
-    redirect's body is not read)."""
+    redirect's body is not read).
+
+    When the response will close (``Connection: close``, HTTP/1.0, a body that ends at EOF),
+    http.client closes ``sock`` itself once the body is read, so the loop asks the response
+    whether it is closed before touching the socket again (issue 15: "Bad file descriptor")."""
     conn = http.client.HTTPConnection(host)
     conn.sock = sock  # already connected (and wrapped): http.client only frames the exchange
     sock.settimeout(_left(deadline))
     sent = time.monotonic()
     conn.request("GET", target, headers={"Host": host_header, "User-Agent": USER_AGENT, "Accept": "*/*",
-                                         "Connection": "close"})
+                                         "Accept-Encoding": "gzip, deflate", "Connection": "close"})
     with conn.getresponse() as response:
         hop.timings["first_byte_ms"] = _ms(sent)
         hop.status, hop.location = response.status, response.getheader("Location")
         hop.content_type = response.getheader("Content-Type")
+        hop.hsts = response.getheader("Strict-Transport-Security")
         if hop.status in REDIRECTS and hop.location:
             return
+        decoder = _decoder(response.getheader("Content-Encoding"))
         chunks, size = [], 0
-        while size <= max_body:
+        while size <= max_body and not response.isclosed():
             sock.settimeout(_left(deadline))
             chunk = response.read(CHUNK)
             if not chunk:
                 break
+            if decoder is not None:
+                try:  # never more than max_body + 1 bytes out: a small gzip bomb stays small
+                    chunk = decoder.decompress(decoder.unconsumed_tail + chunk, max_body + 1 - size)
+                except zlib.error as exc:
+                    coding = response.getheader("Content-Encoding")
+                    raise http.client.HTTPException(f"malformed {coding} body: {exc}") from None
             chunks.append(chunk)
             size += len(chunk)
     body = b"".join(chunks)
     hop.truncated = len(body) > max_body
     hop.body = body[:max_body]
+
+
+def _decoder(encoding: str | None) -> Any:
+    """A zlib decompressor for the ``Content-Encoding`` asked for (gzip, deflate), None for an
+    identity body. Browsers decode these, so links and content parity are judged on the page a
+    visitor sees, not on compressed bytes. Other codings are not asked for and are left as sent."""
+    kind = (encoding or "").strip().lower()
+    if kind in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if kind == "deflate":
+        return _Deflate()
+    return None
+
+
+class _Deflate:
+    """``deflate`` as zlib data (RFC 9110) or, as some servers send it, raw deflate."""
+
+    def __init__(self) -> None:
+        self._inner: Any = None
+        self.unconsumed_tail = b""
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        if self._inner is None:
+            zlib_wrapped = len(data) >= 2 and (data[0] & 0x0F) == 8 and int.from_bytes(data[:2], "big") % 31 == 0
+            self._inner = zlib.decompressobj(zlib.MAX_WBITS if zlib_wrapped else -zlib.MAX_WBITS)
+        out = self._inner.decompress(data, max_length)
+        self.unconsumed_tail = self._inner.unconsumed_tail
+        return out
 
 
 def _get(url: str, family: int, resolve: Resolve, ca_file: str | None, deadline: float, max_body: int,
@@ -282,7 +325,7 @@ def fetch(url: str, family: int, resolve: Resolve, *, ca_file: str | None = None
                      ok=error is None and hop.status is not None and hop.status < 400,
                      status=hop.status, final_url=current, redirects=redirects, error=error, stage=stage,
                      tls_verified=hop.tls_verified, timings={**hop.timings, "total_ms": _ms(start)},
-                     content_type=hop.content_type, body=hop.body, truncated=hop.truncated)
+                     content_type=hop.content_type, body=hop.body, truncated=hop.truncated, hsts=hop.hsts)
 
 
 def probe_many(url: str, family: int, resolve: Resolve, n: int, **kw: Any) -> list[Probe]:

@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from nanbu_secops.report.labels import article_label
@@ -42,6 +43,60 @@ def _cells(result: dict[str, Any], lang: str) -> list[str]:
             result.get("reason") or ""]
 
 
+STAGES = {"dns": ("DNS", "DNS"), "tcp": ("TCP 连接", "TCP"), "tls": ("TLS", "TLS"), "http": ("HTTP", "HTTP"),
+          "redirects": ("重定向", "redirects")}
+LEVELS = {"level2": ("二级链接", "level-2 link"), "level3": ("三级链接", "level-3 link")}
+MAX_CAUSES = 10  # failing links named per target; the JSON has them all
+
+
+def _stage(stage: str | None, error: str | None, status: int | None, zh: bool) -> str:
+    """The failing step as a reader names it: DNS, TCP, TLS name mismatch, HTTP status 404..."""
+    if stage == "tls" and error and ("Hostname mismatch" in error or "IP address mismatch" in error):
+        return "TLS 证书名称不符" if zh else "TLS name mismatch"
+    if stage == "http" and status is not None and status >= 400:
+        return f"HTTP {'状态码' if zh else 'status'} {status}"
+    return STAGES.get(stage or "", (stage or "?", stage or "?"))[0 if zh else 1]
+
+
+def _step(stage: str | None, error: str | None, status: int | None, zh: bool) -> str:
+    """"STEP: detail", the detail left out when the step says it all (an HTTP status)."""
+    name = _stage(stage, error, status, zh)
+    return f"{name}: {error}" if error and error != f"HTTP status {status}" else name
+
+
+def causes(result: dict[str, Any], lang: str) -> list[str]:
+    """Why a target is not ready, one line each: the IPv6 homepage probe's failing step, then
+    every failing link with its step (the first MAX_CAUSES; a count for the rest)."""
+    zh = lang == "zh"
+    if result["verdict"] == "error":
+        return []
+    lines = []
+    v6 = result.get("v6") or {}
+    if not v6.get("ok"):
+        where = "首页（IPv6）" if zh else "homepage over IPv6"
+        url = v6.get("final_url") or result.get("url") or result["target"]
+        if not (result.get("dns") or {}).get("aaaa"):
+            lines.append(f"{where} {url}: DNS: {'无 AAAA 记录' if zh else 'no AAAA record'}")
+        else:
+            lines.append(f"{where} {url}: " + _step(v6.get("stage") or "http", v6.get("error"), v6.get("status"), zh))
+    else:
+        failed = [p for p in result.get("v6_probes") or [] if not p.get("ok")]
+        if failed:
+            where = (f"首页（IPv6）{len(failed)}/{len(result['v6_probes'])} 次探测失败" if zh
+                     else f"homepage over IPv6, {len(failed)} of {len(result['v6_probes'])} probes failed")
+            first = failed[0]
+            lines.append(f"{where}: " + _step(first.get("stage") or "http", first.get("error"), first.get("status"), zh))
+    failing = [(level, link) for level in ("level2", "level3")
+               for link in ((result.get("links") or {}).get(level) or {}).get("failing", [])]
+    for level, link in failing[:MAX_CAUSES]:
+        lines.append(f"{LEVELS[level][0 if zh else 1]} {link['url']}: "
+                     + _step(link.get("stage"), link.get("error"), link.get("status_v6"), zh))
+    if len(failing) > MAX_CAUSES:
+        more = len(failing) - MAX_CAUSES
+        lines.append(f"另有 {more} 个链接不可用（见 JSON）" if zh else f"{more} more failing links (see the JSON)")
+    return lines
+
+
 def _client_lines(doc: dict[str, Any], lang: str) -> list[tuple[str, str, str]]:
     zh = lang == "zh"
     rows = []
@@ -56,17 +111,29 @@ def _client_lines(doc: dict[str, Any], lang: str) -> list[tuple[str, str, str]]:
 
 def render_text(doc: dict[str, Any], lang: str = "zh", color: bool = False) -> str:
     buffer = io.StringIO()
-    console = Console(file=buffer, force_terminal=color, no_color=not color, width=160, highlight=False)
+    # wide enough for the longest target on one line beside the other columns (see below)
+    longest = max((len(r["target"]) for r in doc["targets"]), default=0)
+    console = Console(file=buffer, force_terminal=color, no_color=not color, width=max(160, longest + 120),
+                      highlight=False)
     zh = lang == "zh"
     console.print(f"{'IPv6 支持情况' if zh else 'IPv6 readiness'} — {article_label('9(2)', lang)}")
     table = Table(*HEAD[lang], show_lines=False)
+    # a target is copied from here into a browser or a ticket: kept on one line, never folded
+    table.columns[0].no_wrap = True
+    table.columns[0].min_width = longest
     for result in doc["targets"]:
-        cells = _cells(result, lang)
+        cells = [escape(cell) for cell in _cells(result, lang)]  # "[fd00::1]" in a URL is not markup
         cells[1] = f"[{VERDICTS[result['verdict']][2]}]{cells[1]}[/]"
         table.add_row(*cells)
     console.print(table)
+    for result in doc["targets"]:
+        lines = causes(result, lang)
+        if lines:
+            console.print(f"{'原因' if zh else 'Why'} — {escape(result['target'])}:")
+            for line in lines:
+                console.print(f"  - {escape(line)}", soft_wrap=True)
     for name, state, reason in _client_lines(doc, lang):
-        console.print(f"{'移动客户端' if zh else 'Mobile client'} {name}: {state} {reason}")
+        console.print(escape(f"{'移动客户端' if zh else 'Mobile client'} {name}: {state} {reason}"))
     return buffer.getvalue()
 
 
@@ -84,6 +151,9 @@ def render_html(doc: dict[str, Any], lang: str = "zh") -> str:
     for result in doc["targets"]:
         cells = [e(c) for c in _cells(result, lang)]
         cells[1] = f'<span class="{e(result["verdict"])}">{cells[1]}</span>'
+        why = causes(result, lang)
+        if why:
+            cells[-1] += "<ul>" + "".join(f"<li>{e(line)}</li>" for line in why) + "</ul>"
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     clients = "".join(f"<tr><td>{e(n)}</td><td>{e(s)}</td><td>{e(r)}</td></tr>" for n, s, r in _client_lines(doc, lang))
     client_table = (f"<h2>{'移动客户端' if zh else 'Mobile clients'}</h2><table><tr><th>{'客户端' if zh else 'Client'}</th>"

@@ -14,6 +14,13 @@ The score for the annual evaluation (weights: ``quarterly_score`` in the policy 
 
 A unit with no reporting terminal has nothing verified and scores 0.
 
+Article 9(2) also counts the unit's portals and app endpoints (``ipv6 check`` results that
+``playbooks/ipv6_readiness.yml`` wrote and ``ingest`` stored; the unit's latest run in the quarter):
+each verdict is worth ``ipv6_endpoints.verdict_values`` (``error``, not assessable, is left out),
+their mean is the endpoint rate, and the article's rate in the score is
+``(1 − share) × terminal rate + share × endpoint rate``, or whichever of the two exists. Without
+``ipv6_endpoints`` in the policy the endpoints are shown but not scored.
+
 :func:`compute` works on lists of the store's runs and result rows, so it is tested without a database;
 :func:`build` fetches them from the store. Renderings: JSON, one self-contained HTML page (inline
 CSS and SVG, no script, nothing fetched) and the xlsx workbook the county office files.
@@ -26,7 +33,7 @@ import html
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any
 
@@ -34,7 +41,8 @@ from nanbu_secops.fleet.inventory import Inventory, unit_findings
 from nanbu_secops.fleet.quarter import Quarter
 from nanbu_secops.policy import PolicySet, require_variables
 from nanbu_secops.report.labels import SEVERITY, article_key, article_label
-from nanbu_secops.store.db import ResultRow, Run, Store, Unreachable
+from nanbu_secops.report import ipv6 as ipv6_report
+from nanbu_secops.store.db import EndpointRow, EndpointRun, ResultRow, Run, Store, Unreachable
 
 # Summaries of the controls behind the county's recurring questions, by control id prefix.
 SUMMARIES = {"accounts": ("NS26-ACC", "NS26-PASS-"), "antivirus": ("NS27-AV-",), "ipv6": ("NS09-",)}
@@ -48,8 +56,17 @@ SCORE_SCHEMA: dict[str, Any] = {
         "properties": {
             "article_weights": {"type": "object", "additionalProperties": _NUMBER,
                                 "propertyNames": {"pattern": r"^[1-9][0-9]*(\([1-9][0-9]*\))?$"}},
-            "default_weight": _NUMBER, "silent_host_penalty": _NUMBER, "unit_metadata_penalty": _NUMBER}}},
+            "default_weight": _NUMBER, "silent_host_penalty": _NUMBER, "unit_metadata_penalty": _NUMBER,
+            "ipv6_endpoints": {
+                "type": "object", "additionalProperties": False, "required": ["verdict_values", "share"],
+                "properties": {
+                    "verdict_values": {"type": "object", "additionalProperties": False,
+                                       "required": ["ready", "partial", "not-ready"],
+                                       "properties": {v: {"type": "number", "minimum": 0, "maximum": 1}
+                                                      for v in ("ready", "partial", "not-ready")}},
+                    "share": {"type": "number", "minimum": 0, "maximum": 1}}}}}},
 }
+IPV6_ARTICLE = "9(2)"
 
 
 @dataclass(frozen=True)
@@ -58,12 +75,17 @@ class ScoreSettings:
     default_weight: float
     silent_host_penalty: float
     unit_metadata_penalty: float
+    endpoint_values: dict[str, float] = field(default_factory=dict)  # verdict → its worth; empty: not scored
+    endpoint_share: float = 0.0
 
     @classmethod
     def from_policy(cls, policies: PolicySet) -> ScoreSettings:
         v = require_variables(policies, SCORE_SCHEMA)["quarterly_score"]
+        endpoints = v.get("ipv6_endpoints") or {}
         return cls({str(a): float(w) for a, w in v["article_weights"].items()}, float(v["default_weight"]),
-                   float(v["silent_host_penalty"]), float(v["unit_metadata_penalty"]))
+                   float(v["silent_host_penalty"]), float(v["unit_metadata_penalty"]),
+                   {k: float(x) for k, x in endpoints.get("verdict_values", {}).items()},
+                   float(endpoints.get("share", 0.0)))
 
 
 # --- computation -------------------------------------------------------------------------------
@@ -110,17 +132,75 @@ def _by_control(rows: Iterable[tuple[str, ResultRow]], status: str) -> list[dict
                   key=lambda item: (-len(item["hosts"]), item["control"]))
 
 
+def _article_rates(articles: dict[str, dict[str, int]], endpoint_rate: float | None,
+                   settings: ScoreSettings) -> dict[str, float]:
+    """The rate of each judged article; article 9(2)'s with the endpoints' share (module docstring)."""
+    rates = {a: _rate(c) for a, c in articles.items() if c["passed"] + c["failed"]}
+    if endpoint_rate is not None and settings.endpoint_values:
+        terminal = rates.get(IPV6_ARTICLE)
+        rates[IPV6_ARTICLE] = endpoint_rate if terminal is None else \
+            (1 - settings.endpoint_share) * terminal + settings.endpoint_share * endpoint_rate
+    return rates
+
+
 def score(articles: dict[str, dict[str, int]], hosts: int, silent: int, findings: int,
-          settings: ScoreSettings) -> float:
+          settings: ScoreSettings, endpoint_rate: float | None = None) -> float:
     """The module docstring's formula, rounded to one decimal."""
-    judged = {a: c for a, c in articles.items() if c["passed"] + c["failed"]}
-    if not judged or silent == hosts:
+    rates = _article_rates(articles, endpoint_rate, settings)
+    if not rates or silent == hosts:
         return 0.0
-    weights = {a: settings.weights.get(a, settings.default_weight) for a in judged}
+    weights = {a: settings.weights.get(a, settings.default_weight) for a in rates}
     total = sum(weights.values())
-    compliance = 100 * sum(weights[a] * _rate(c) for a, c in judged.items()) / total if total else 0.0
+    compliance = 100 * sum(weights[a] * rate for a, rate in rates.items()) / total if total else 0.0
     penalty = settings.silent_host_penalty * silent / hosts + settings.unit_metadata_penalty * findings
     return round(max(0.0, compliance - penalty), 1)
+
+
+def _link_ratio(level: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not level or level.get("ratio") is None:
+        return None
+    return {"ipv6": level["ipv6"], "total": level["total"], "ratio": level["ratio"]}
+
+
+def _endpoints(run: EndpointRun | None, rows: list[EndpointRow], settings: ScoreSettings,
+               lang: str) -> dict[str, Any] | None:
+    """A unit's endpoint verdicts (its latest endpoint run), with causes and the endpoint rate."""
+    if run is None:
+        return None
+    counts = {v: sum(row.verdict == v for row in rows) for v in ("ready", "partial", "not-ready", "error")}
+    rate = _endpoint_rate(rows, settings)
+    return {
+        "generated": run.generated, "source": run.source, **counts,
+        "rate": None if rate is None else round(rate, 4),
+        "targets": [{"target": row.target, "url": row.detail.get("url"), "verdict": row.verdict, "reason": row.reason,
+                     "level2": _link_ratio(row.detail.get("links", {}).get("level2")),
+                     "level3": _link_ratio(row.detail.get("links", {}).get("level3")),
+                     "success_rate_v6": row.detail.get("success_rate_v6"),
+                     "causes": ipv6_report.causes({"target": row.target, "verdict": row.verdict, **row.detail}, lang)}
+                    for row in sorted(rows, key=lambda r: r.target)],
+    }
+
+
+def _endpoint_rate(rows: list[EndpointRow], settings: ScoreSettings) -> float | None:
+    """The mean value of the verdicts the policy values (``error`` is not one); None without any."""
+    valued = [settings.endpoint_values[row.verdict] for row in rows if row.verdict in settings.endpoint_values]
+    return sum(valued) / len(valued) if valued else None
+
+
+def _ipv6_part(articles: dict[str, dict[str, int]], endpoint_rate: float | None,
+               settings: ScoreSettings) -> dict[str, Any]:
+    """What article 9(2) brings to the score: its rates, weight and points (before penalties)."""
+    rates = _article_rates(articles, endpoint_rate, settings)
+    weights = {a: settings.weights.get(a, settings.default_weight) for a in rates}
+    total = sum(weights.values())
+    terminal = articles.get(IPV6_ARTICLE)
+    rate = rates.get(IPV6_ARTICLE)
+    judged = terminal is not None and terminal["passed"] + terminal["failed"] > 0
+    return {"terminal_rate": round(_rate(terminal), 4) if terminal is not None and judged else None,
+            "endpoint_rate": round(endpoint_rate, 4) if endpoint_rate is not None else None,
+            "rate": None if rate is None else round(rate, 4),
+            "weight": settings.weights.get(IPV6_ARTICLE, settings.default_weight),
+            "points": round(100 * weights[IPV6_ARTICLE] * rate / total, 1) if rate is not None and total else None}
 
 
 def _summaries(rows: list[tuple[str, ResultRow]]) -> dict[str, Any]:
@@ -145,7 +225,8 @@ def _unreachable(markers: Iterable[Unreachable]) -> dict[str, dict[str, Any]]:
 
 def _unit(group: str, inventory: Inventory, latest: dict[str, Run], rows_by_run: dict[int, list[ResultRow]],
           unreachable: dict[str, dict[str, Any]], findings: list[dict[str, Any]],
-          settings: ScoreSettings) -> dict[str, Any]:
+          settings: ScoreSettings, endpoints: dict[str, Any] | None = None,
+          endpoint_rate: float | None = None) -> dict[str, Any]:
     hosts = inventory.hosts_of(group)
     reporting = [h for h in hosts if h in latest]
     rows = [(h, row) for h in reporting for row in rows_by_run.get(latest[h].id, [])]
@@ -162,7 +243,8 @@ def _unit(group: str, inventory: Inventory, latest: dict[str, Run], rows_by_run:
         "unreachable": [unreachable[h] for h in hosts if h in unreachable],
         "passed": totals["passed"], "failed": totals["failed"], "errors": totals["errors"],
         "skipped": totals["skipped"], "pass_rate": round(_rate(totals), 4),
-        "score": score(articles, len(hosts), len(silent), len(findings), settings),
+        "score": score(articles, len(hosts), len(silent), len(findings), settings, endpoint_rate),
+        "ipv6_endpoints": endpoints, "ipv6_score": _ipv6_part(articles, endpoint_rate, settings),
         "articles": {a: {**c, "pass_rate": round(_rate(c), 4)} for a, c in articles.items()},
         "failing": _by_control(rows, "fail"), "unverified": _by_control(rows, "error"),
         "summaries": _summaries(rows), "metadata_findings": findings,
@@ -171,9 +253,11 @@ def _unit(group: str, inventory: Inventory, latest: dict[str, Run], rows_by_run:
 
 
 def compute(quarter: Quarter, inventory: Inventory, runs: Iterable[Run], results: Iterable[ResultRow],
-            settings: ScoreSettings, unreachable: Iterable[Unreachable] = (), lang: str = "zh") -> dict[str, Any]:
+            settings: ScoreSettings, unreachable: Iterable[Unreachable] = (), lang: str = "zh",
+            endpoint_runs: Iterable[EndpointRun] = (), endpoints: Iterable[EndpointRow] = ()) -> dict[str, Any]:
     """The report of one quarter from its runs (any order, any number per host; those outside the
-    quarter are ignored), their result rows, and the quarter's unreachable markers."""
+    quarter are ignored), their result rows, the quarter's unreachable markers, and the units'
+    endpoint runs (the latest per unit in the quarter counts) with their endpoint rows."""
     latest = _latest(r for r in runs if quarter.start_utc <= r.generated_utc < quarter.end_utc)
     rows_by_run: dict[int, list[ResultRow]] = defaultdict(list)
     for row in results:
@@ -182,7 +266,23 @@ def compute(quarter: Quarter, inventory: Inventory, runs: Iterable[Run], results
     for finding in unit_findings(inventory, lang):
         findings[finding["unit"]].append(finding)
     marked = _unreachable(unreachable)
-    units = [_unit(g, inventory, latest, rows_by_run, marked, findings[g], settings) for g in sorted(inventory.units)]
+    latest_endpoints: dict[str, EndpointRun] = {}
+    for endpoint_run in endpoint_runs:
+        if quarter.start_utc <= endpoint_run.generated_utc < quarter.end_utc:
+            kept = latest_endpoints.get(endpoint_run.unit)
+            if kept is None or (endpoint_run.generated_utc, endpoint_run.id) > (kept.generated_utc, kept.id):
+                latest_endpoints[endpoint_run.unit] = endpoint_run
+    endpoint_rows: dict[int, list[EndpointRow]] = defaultdict(list)
+    for row in endpoints:
+        endpoint_rows[row.run_id].append(row)
+
+    def unit(group: str) -> dict[str, Any]:
+        found = latest_endpoints.get(group)
+        rows = endpoint_rows.get(found.id, []) if found else []
+        return _unit(group, inventory, latest, rows_by_run, marked, findings[group], settings,
+                     _endpoints(found, rows, settings, lang), _endpoint_rate(rows, settings))
+
+    units = [unit(g) for g in sorted(inventory.units)]
     fleet: dict[str, dict[str, int]] = {}
     for unit in units:
         for article, counts in unit["articles"].items():
@@ -194,6 +294,7 @@ def compute(quarter: Quarter, inventory: Inventory, runs: Iterable[Run], results
         "units": units,
         "articles": {a: {**fleet[a], "pass_rate": round(_rate(fleet[a]), 4)} for a in sorted(fleet, key=article_key)},
         "unlisted_hosts": sorted(h for h in latest if inventory.unit_of(h) is None),
+        "unlisted_endpoint_units": sorted(u for u in latest_endpoints if u not in inventory.units),
     }
 
 
@@ -217,7 +318,9 @@ def build(store: Store, quarter: Quarter, inventory: Inventory, settings: ScoreS
     def one(q: Quarter) -> dict[str, Any]:
         runs = store.latest_runs(q.start_utc, q.end_utc)
         markers = store.unreachable(q.start_utc, q.end_utc)
-        return compute(q, inventory, runs, store.results([r.id for r in runs]), settings, markers, lang)
+        endpoint_runs = store.latest_endpoint_runs(q.start_utc, q.end_utc)
+        return compute(q, inventory, runs, store.results([r.id for r in runs]), settings, markers, lang,
+                       endpoint_runs, store.endpoints([r.id for r in endpoint_runs]))
 
     report = add_trend(one(quarter), one(quarter.previous()))
     if roster_changes is not None:
@@ -282,10 +385,26 @@ _WORDS = {
     "to": ("现单位", "Unit now"),
     "accounts_held": ("仍持有的账号", "Accounts still held"),
     "unlisted": ("不在清单中的上报主机", "Reporting hosts not in the inventory"),
+    "unlisted_units": ("不在清单中的单位的网站与接口结果", "Endpoint results of units not in the inventory"),
     "none": ("无", "none"),
     "score_rule": ("得分：按条款权重计算的通过率，扣除未上报终端和单位信息缺项",
                    "Score: pass rate weighted by article, less penalties for silent terminals and missing unit details"),
     "overview": ("汇总", "Overview"),
+    "endpoints": ("门户网站与移动端接口的 IPv6 支持情况（第九条第（二）项）",
+                  "Portals and app endpoints over IPv6 (article 9(2))"),
+    "endpoints_sheet": ("网站与接口 IPv6", "IPv6 endpoints"),
+    "target": ("网站或接口", "Portal or endpoint"),
+    "verdict": ("结论", "Verdict"),
+    "level2": ("二级链接", "Level-2 links"),
+    "level3": ("三级链接", "Level-3 links"),
+    "why": ("原因", "Why"),
+    "measured": ("检测时间", "Measured"),
+    "ipv6_part": ("第九条第（二）项在得分中", "Article 9(2) in the score"),
+    "terminal_rate": ("终端检查通过率", "terminal pass rate"),
+    "endpoint_rate": ("网站与接口得分率", "endpoint rate"),
+    "article_rate": ("该条款得分率", "article rate"),
+    "weight": ("权重", "weight"),
+    "points": ("计分", "points"),
 }
 WORDS = {lang: {key: pair[i] for key, pair in _WORDS.items()} for i, lang in enumerate(("zh", "en"))}
 STYLE = ("body{font-family:'Noto Sans CJK SC','Source Han Sans SC','WenQuanYi Micro Hei','Microsoft YaHei',sans-serif;"
@@ -390,11 +509,37 @@ def _unit_section(unit: dict[str, Any], lang: str, w: dict[str, str]) -> str:
                 + f'<td>{e(", ".join(s["hosts_failing"]) or w["none"])}</td></tr>' for name, s in unit["summaries"].items()]
         parts.append(f'<h3>{e(w["summaries"])}</h3>'
                      + _table([w["summaries"], w["passed"], w["failed"], w["errors"], w["failing_hosts"]], rows))
+    if unit.get("ipv6_endpoints"):
+        parts.append(_endpoint_section(unit, lang, w))
     if unit["metadata_findings"]:
         rows = [f'<tr class="bad"><td>{e(f["label"])}</td><td>{e(w[f["problem"]])}</td><td>{e(f["source"])}</td></tr>'
                 for f in unit["metadata_findings"]]
         parts.append(f'<h3>{e(w["metadata"])}</h3>' + _table([w["field"], w["problem"], w["source"]], rows))
     return "".join(parts)
+
+
+def _links_text(level: dict[str, Any] | None) -> str:
+    return "—" if not level else f'{level["ipv6"]}/{level["total"]} ({_percent(level["ratio"])})'
+
+
+def _endpoint_section(unit: dict[str, Any], lang: str, w: dict[str, str]) -> str:
+    """The unit's portals and endpoints: verdict, link ratios and why; then 9(2)'s part of the score."""
+    e, endpoints, part = html.escape, unit["ipv6_endpoints"], unit["ipv6_score"]
+    rows = []
+    for t in endpoints["targets"]:
+        label, css = ipv6_report.VERDICTS[t["verdict"]][0 if lang == "zh" else 1], t["verdict"]
+        why = "".join(f"<li>{e(line)}</li>" for line in t["causes"])
+        bad = ' class="bad"' if css != "ready" else ""
+        rows.append(f'<tr data-endpoint="{e(t["target"])}"><td>{e(t["target"])}</td>'
+                    f'<td data-key="verdict" data-verdict="{e(css)}"{bad}>{e(label)}</td>'
+                    + _cell(_links_text(t["level2"]), "level2") + _cell(_links_text(t["level3"]), "level3")
+                    + f'<td>{e(t["reason"] or "")}{f"<ul>{why}</ul>" if why else ""}</td></tr>')
+    share = (f'{w["terminal_rate"]} {_percent(part["terminal_rate"])} · {w["endpoint_rate"]} '
+             f'{_percent(part["endpoint_rate"])} · {w["article_rate"]} {_percent(part["rate"])} · '
+             f'{w["weight"]} {part["weight"]:g} · {w["points"]} {"—" if part["points"] is None else part["points"]}')
+    return (f'<h3>{e(w["endpoints"])}</h3><p><small>{e(w["measured"])} {e(endpoints["generated"])}</small></p>'
+            + _table([w["target"], w["verdict"], w["level2"], w["level3"], w["why"]], rows)
+            + f'<p data-key="ipv6_score">{e(w["ipv6_part"])}: {e(share)}</p>')
 
 
 def _marker_note(marker: dict[str, Any], w: dict[str, str]) -> str:
@@ -434,6 +579,9 @@ def render_html(report: dict[str, Any], lang: str = "zh") -> str:
         parts.append(_roster_section(report["roster_changes"], w))
     if report["unlisted_hosts"]:
         parts.append(f'<h2>{e(w["unlisted"])}</h2><p>{e(", ".join(report["unlisted_hosts"]))}</p>')
+    if report.get("unlisted_endpoint_units"):
+        parts.append(f'<h2>{e(w["unlisted_units"])}</h2><p data-key="unlisted_endpoint_units">'
+                     f'{e(", ".join(report["unlisted_endpoint_units"]))}</p>')
     parts.append("</body></html>\n")
     return "".join(parts)
 
@@ -482,6 +630,14 @@ def render_xlsx(report: dict[str, Any], lang: str = "zh") -> bytes:
     table(silent, [w["unit"], w["host"], w["address"], w["unreachable"], w["last_marker"]],
           [[u["name"], h, u["addresses"].get(h, ""), *_marker_cells(u, h)] for u in report["units"]
            for h in u["silent_hosts"]], (24, 20, 20, 10, 50))
+    endpoint_rows = [[u["name"], t["target"], ipv6_report.VERDICTS[t["verdict"]][0 if lang == "zh" else 1],
+                      _links_text(t["level2"]), _links_text(t["level3"]), t["reason"] or "", "\n".join(t["causes"]),
+                      u["ipv6_endpoints"]["generated"]]
+                     for u in report["units"] if u.get("ipv6_endpoints") for t in u["ipv6_endpoints"]["targets"]]
+    if endpoint_rows:
+        sheet = book.create_sheet(w["endpoints_sheet"])
+        table(sheet, [w["unit"], w["target"], w["verdict"], w["level2"], w["level3"], w["problem"], w["why"],
+                      w["measured"]], endpoint_rows, (24, 36, 10, 14, 14, 40, 60, 26))
     if "roster_changes" in report:
         roster = book.create_sheet(w["roster"][:31])
         table(roster, [w["name"], w["change"], w["from"], w["to"], w["accounts_held"]],

@@ -24,6 +24,16 @@ database from version *n* to *n + 1*):
     ``UNREACHABLE.json`` markers that ``playbooks/collect.yml`` writes for a terminal it could not
     reach: ``host``, ``at`` (RFC 3339 text), ``at_utc`` (epoch seconds), ``msg``; unique by (host, at).
 
+``endpoint_runs`` (schema version 2)
+    one ``ipv6 check --format json`` file of a unit's portals and app endpoints (article 9(2)),
+    as ``playbooks/ipv6_readiness.yml`` writes it (``ipv6/<unit>-endpoints.json``): ``unit`` (the
+    unit code of the file name), ``generated``, ``generated_utc``, ``sha256``, ``source``; a run is
+    identified by (unit, sha256, generated).
+``endpoints``
+    one row per target of an endpoint run: ``target`` as given, ``verdict``, ``reason``, and
+    ``detail``: compact JSON of what says why (the URL, the IPv6 homepage probe's outcome, the
+    AAAA records, the link levels with their failing links, the success rate and the parity).
+
 Times: every ``*_utc`` column and every ``start``/``end`` argument is UTC epoch seconds; ranges
 are half-open ``[start, end)``. A county quarter's bounds are ``Quarter.start_utc`` and
 ``Quarter.end_utc`` of :mod:`nanbu_secops.fleet.quarter` (midnights in Asia/Shanghai).
@@ -81,6 +91,26 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID""",
         "CREATE INDEX unreachable_time ON unreachable (at_utc)",
     ),
+    (
+        """CREATE TABLE endpoint_runs (
+            id INTEGER PRIMARY KEY,
+            unit TEXT NOT NULL,
+            generated TEXT NOT NULL,
+            generated_utc INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            source TEXT NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX endpoint_runs_identity ON endpoint_runs (unit, sha256, generated)",
+        "CREATE INDEX endpoint_runs_unit_time ON endpoint_runs (unit, generated_utc)",
+        """CREATE TABLE endpoints (
+            run_id INTEGER NOT NULL REFERENCES endpoint_runs (id),
+            target TEXT NOT NULL,
+            verdict TEXT NOT NULL CHECK (verdict IN ('ready', 'partial', 'not-ready', 'error')),
+            reason TEXT,
+            detail TEXT NOT NULL,
+            PRIMARY KEY (run_id, target)
+        ) WITHOUT ROWID""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -127,6 +157,29 @@ class Unreachable:
     at: str
     at_utc: int
     msg: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointRun:
+    """One ingested ``ipv6 check`` file of a unit (a row of ``endpoint_runs``)."""
+
+    id: int
+    unit: str
+    generated: str
+    generated_utc: int
+    sha256: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointRow:
+    """One portal or app endpoint's verdict in an endpoint run."""
+
+    run_id: int
+    target: str
+    verdict: str
+    reason: str | None
+    detail: dict[str, Any]
 
 
 class Store:
@@ -266,6 +319,24 @@ class Store:
             "SELECT host, at, at_utc, msg FROM unreachable WHERE at_utc >= ? AND at_utc < ? ORDER BY host, at_utc",
             (start_utc, end_utc))
         return [Unreachable(*row) for row in rows]
+
+
+    def latest_endpoint_runs(self, start_utc: int, end_utc: int) -> list[EndpointRun]:
+        """For each unit, its latest endpoint run generated in ``[start_utc, end_utc)``, by unit."""
+        rows = self.conn.execute(
+            "SELECT id, unit, generated, generated_utc, sha256, source FROM ("
+            "  SELECT *, ROW_NUMBER() OVER (PARTITION BY unit ORDER BY generated_utc DESC, id DESC) AS n"
+            "  FROM endpoint_runs WHERE generated_utc >= ? AND generated_utc < ?"
+            ") WHERE n = 1 ORDER BY unit", (start_utc, end_utc))
+        return [EndpointRun(*row) for row in rows]
+
+    def endpoints(self, run_ids: Sequence[int]) -> list[EndpointRow]:
+        """The endpoint verdicts of these endpoint runs, by run id then target."""
+        rows = self.conn.execute(
+            "SELECT run_id, target, verdict, reason, detail FROM endpoints "
+            "WHERE run_id IN (SELECT value FROM json_each(?)) ORDER BY run_id, target",
+            (json.dumps(list(run_ids)),))
+        return [EndpointRow(*row[:4], json.loads(row[4])) for row in rows]
 
 
 def _create_private(path: Path) -> None:

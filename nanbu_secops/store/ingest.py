@@ -6,6 +6,12 @@ Ingest is run again and again on the same, growing directory, so it must be idem
 file already loaded must cost only a read and a hash: a run is identified by (host, sha256,
 generated), and a file whose (host, sha256) is known is not even parsed. A file that is not a
 check result never stops the ingest: it is listed in :attr:`IngestStats.bad` with the reason.
+
+``playbooks/ipv6_readiness.yml`` writes into the same directory, in ``DIR/ipv6/`` (article 9(2)):
+``<host>-terminal.json`` is a check result of the inventory host ``<host>`` (stored as its run,
+not as a host named "ipv6"), and ``<unit>-endpoints.json`` is the ``ipv6 check --format json``
+result of that unit's portals and app endpoints, stored as the unit's endpoint verdicts
+(``endpoint_runs`` and ``endpoints``), identified like runs by (unit, sha256, generated).
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ class IngestStats:
     runs_skipped: int = 0
     results_added: int = 0
     unreachable_added: int = 0
+    endpoint_runs_added: int = 0
+    endpoints_added: int = 0
     bad: list[tuple[Path, str]] = field(default_factory=list)
 
 
@@ -57,6 +65,12 @@ _INSERT_RUN = ("INSERT OR IGNORE INTO runs (host, reported_host, unit, generated
 _INSERT_RESULT = ("INSERT INTO results (run_id, control, article, status, severity, title, evidence) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?)")
 _INSERT_UNREACHABLE = "INSERT OR IGNORE INTO unreachable (host, at, at_utc, msg) VALUES (?, ?, ?, ?)"
+_INSERT_ENDPOINT_RUN = ("INSERT OR IGNORE INTO endpoint_runs (unit, generated, generated_utc, sha256, source) "
+                        "VALUES (?, ?, ?, ?, ?)")
+_INSERT_ENDPOINT = "INSERT INTO endpoints (run_id, target, verdict, reason, detail) VALUES (?, ?, ?, ?, ?)"
+IPV6_FOLDER = "ipv6"
+TERMINAL_SUFFIX, ENDPOINTS_SUFFIX = "-terminal.json", "-endpoints.json"
+VERDICTS = frozenset({"ready", "partial", "not-ready", "error"})
 
 
 def ingest(folder: Path, db: Path, units: Mapping[str, str] | None = None) -> IngestStats:
@@ -70,9 +84,12 @@ def ingest(folder: Path, db: Path, units: Mapping[str, str] | None = None) -> In
         raise InputError("not a directory", folder)
     with Store.open(db) as store, store.transaction() as conn:
         loader = _Loader(conn, folder, units or {})
-        for path, host in _result_files(folder):
+        for path, host, unit in _result_files(folder):
             try:
-                loader.load(path, host)
+                if unit is not None:
+                    loader.load_endpoints(path, unit)
+                else:
+                    loader.load(path, host)
             except NotAResult as exc:
                 loader.stats.bad.append((path, str(exc)))
         loader.flush()
@@ -114,6 +131,31 @@ class _Loader:
         if len(self.pending) >= BATCH:
             self.flush()
 
+    def load_endpoints(self, path: Path, unit: str) -> None:
+        """Add one ``ipv6 check`` result of ``unit``'s endpoints; NotAResult when it is not one."""
+        self.stats.files += 1
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise NotAResult(exc.strerror or str(exc)) from None
+        sha256 = hashlib.sha256(data).hexdigest()
+        if self.conn.execute("SELECT 1 FROM endpoint_runs WHERE unit = ? AND sha256 = ? LIMIT 1",
+                             (unit, sha256)).fetchone() is not None:
+            self.stats.runs_skipped += 1
+            return
+        document = _load(data)
+        what = "not an ipv6 check result"
+        generated = _text(document, "generated", what)
+        rows = _endpoints(document.get("targets"))
+        cursor = self.conn.execute(_INSERT_ENDPOINT_RUN, (unit, generated, _epoch(generated, "generated"), sha256,
+                                                          path.relative_to(self.folder).as_posix()))
+        if cursor.rowcount == 0:
+            self.stats.runs_skipped += 1
+            return
+        self.conn.executemany(_INSERT_ENDPOINT, [(cursor.lastrowid, *row) for row in rows])
+        self.stats.endpoint_runs_added += 1
+        self.stats.endpoints_added += len(rows)
+
     def flush(self) -> None:
         self.conn.executemany(_INSERT_RESULT, self.pending)
         self.stats.results_added += len(self.pending)
@@ -125,17 +167,78 @@ class _Loader:
                                  (host, sha256)).fetchone() is not None
 
 
-def _result_files(folder: Path) -> Iterator[tuple[Path, str | None]]:
-    """Each ``*.json`` under ``folder`` in a stable order, with the host its folder names.
+def _result_files(folder: Path) -> Iterator[tuple[Path, str | None, str | None]]:
+    """Each ``*.json`` under ``folder`` in a stable order, as (path, host, unit).
 
     ``DIR/<host>/…/x.json`` belongs to ``<host>`` (the inventory name collect.yml used);
     a file directly in ``DIR`` has no folder host and is attributed by its own ``host`` field.
+    In ``DIR/ipv6/``, ``<host>-terminal.json`` belongs to ``<host>`` and ``<unit>-endpoints.json``
+    is the endpoint result of ``<unit>`` (unit set, host None).
     """
     for path in sorted(folder.rglob("*.json")):
         if not path.is_file():
             continue
         parts = path.relative_to(folder).parts
-        yield path, parts[0] if len(parts) > 1 else None
+        if len(parts) == 2 and parts[0] == IPV6_FOLDER:
+            name = parts[1]
+            if name.endswith(ENDPOINTS_SUFFIX) and len(name) > len(ENDPOINTS_SUFFIX):
+                yield path, None, name[:-len(ENDPOINTS_SUFFIX)]
+                continue
+            if name.endswith(TERMINAL_SUFFIX) and len(name) > len(TERMINAL_SUFFIX):
+                yield path, name[:-len(TERMINAL_SUFFIX)], None
+                continue
+        yield path, parts[0] if len(parts) > 1 else None, None
+
+
+def _endpoints(targets: Any) -> list[tuple[str, str, str | None, str]]:
+    """(target, verdict, reason, detail JSON) per target of an ``ipv6 check`` document."""
+    if not isinstance(targets, list):
+        raise NotAResult("not an ipv6 check result: no 'targets' list")
+    rows = []
+    seen: set[str] = set()
+    for index, item in enumerate(targets):
+        where = f"targets[{index}]"
+        if not isinstance(item, dict):
+            raise NotAResult(f"{where}: not an object")
+        target, verdict, reason = item.get("target"), item.get("verdict"), item.get("reason")
+        if not isinstance(target, str) or not target:
+            raise NotAResult(f"{where}.target: missing or not text")
+        if verdict not in VERDICTS:
+            raise NotAResult(f"{where}.verdict: {verdict!r} is not one of {', '.join(sorted(VERDICTS))}")
+        if reason is not None and not isinstance(reason, str):
+            raise NotAResult(f"{where}.reason: not text")
+        if target in seen:
+            raise NotAResult(f"{where}: target {target} appears twice")
+        seen.add(target)
+        rows.append((target, verdict, reason, json.dumps(_detail(item), ensure_ascii=False, separators=(",", ":"))))
+    return rows
+
+
+def _detail(item: dict[str, Any]) -> dict[str, Any]:
+    """What the report needs to say why (the probes' timings and headers are left in the file)."""
+    v6 = item.get("v6") if isinstance(item.get("v6"), dict) else {}
+    dns = item.get("dns") if isinstance(item.get("dns"), dict) else {}
+    links = item.get("links") if isinstance(item.get("links"), dict) else {}
+    return {
+        "url": item.get("url"),
+        "v6": {key: v6.get(key) for key in ("ok", "final_url", "status", "stage", "error")},
+        "dns": {"aaaa": dns.get("aaaa") if isinstance(dns.get("aaaa"), list) else []},
+        "links": {level: _level(value) for level, value in links.items()
+                  if level in ("level2", "level3") and isinstance(value, dict)},
+        "success_rate_v6": item.get("success_rate_v6"),
+        "parity": item.get("parity"),
+    }
+
+
+def _level(level: dict[str, Any]) -> dict[str, Any]:
+    """A link level's counts (numbers or None) and failing links (those with a URL)."""
+    def number(value: Any) -> float | int | None:
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    failing = [{key: item.get(key) for key in ("url", "stage", "error", "status_v6")}
+               for item in level.get("failing") or [] if isinstance(item, dict) and isinstance(item.get("url"), str)]
+    return {"total": number(level.get("total")), "ipv6": number(level.get("ipv6")), "ratio": number(level.get("ratio")),
+            "found": number(level.get("found")), "capped": level.get("capped") is True, "failing": failing}
 
 
 def _load(data: bytes) -> dict[str, Any]:
