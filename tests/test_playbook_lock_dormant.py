@@ -290,7 +290,13 @@ def test_real_run_locks_and_expires_the_dormant(real_run, prepared):  # STAND-IN
 
 def test_locked_account_cannot_log_in_with_its_key(real_run, prepared):  # STAND-IN
     refused = ssh_as(prepared, "h01", "bob")
-    assert refused.returncode != 0
+    # The same key logged in before the run (test_lab_prepared_as_intended). Now sshd takes the
+    # connection and refuses bob: the account, not the network, is what fails.
+    assert refused.returncode == 255, refused
+    assert not re.search(r"Connection refused|timed out|No route to host|Could not resolve|Host key verification",
+                         refused.stderr), refused.stderr
+    assert re.search(r"Permission denied|account has expired|Connection closed by", refused.stderr), refused.stderr
+    assert prepared.ssh("h01", "true", check=False).returncode == 0  # the host itself answers logins
 
 
 def test_active_root_uid0_exempted_and_unknown_accounts_untouched(real_run, prepared):  # STAND-IN
