@@ -107,7 +107,8 @@ def assert_no_secret_leaked(site: dict[str, Any]) -> None:
     for output in site["outputs"]:
         for secret in secrets:
             assert secret not in output
-        assert "$6$" not in output  # neither the new hashes nor the old one
+        assert "$6$" not in output and "$y$" not in output  # neither the new hashes nor the old one
+        assert site["old_hash"] not in output
     for path in site["escrow"].rglob("*"):
         if path.is_file() and path.suffix != ".age":
             text = path.read_text()
@@ -128,7 +129,7 @@ def test_rotation_escrows_sets_and_verifies(rlab, site):
         secret = opened(site, entry)
         assert len(secret) == 20 and not set(secret) & set("0Oo1lI|")
         current = shadow_hash(rlab, host)
-        assert current.startswith("$6$") and current != site["old_hash"]
+        assert current != site["old_hash"] and current.rsplit("$", 2)[0] == passwd_setting(rlab, host)
         assert escrow.load(entry.path).salt == current.rsplit("$", 1)[0]
         assert can_login(rlab, host, secret) and not can_login(rlab, host, OLD_PASSWORD)
     # The reference age implementation opens the escrow too.
@@ -139,6 +140,56 @@ def test_rotation_escrows_sets_and_verifies(rlab, site):
     code, rows = status(site)
     assert code == 0 and {(r["host"], r["state"]) for r in rows} == {(h, "verified") for h in HOSTS}
     assert_no_secret_leaked(site)
+
+
+def passwd_setting(rlab: Lab, host: str) -> str:
+    """Method and cost of the hash the host's own PAM stack writes (chpasswd without -e goes
+    through pam_unix like passwd): the oracle for the rotated hash's kind."""
+    rlab.ssh(host, "useradd nsprobe && chpasswd", input="nsprobe:Probe-pass-2026\n")
+    try:
+        return shadow_hash(rlab, host, "nsprobe").rsplit("$", 2)[0]
+    finally:
+        rlab.ssh(host, "userdel nsprobe")
+
+
+@pytest.mark.parametrize("prepare, status, why", [
+    (f"usermod -L {ACCOUNT}", "locked", "locked (the password field starts with '!')"),
+    (f"usermod -p '*' {ACCOUNT}", "no-password", "no password ('*': key-only"),
+    (f"usermod -e 1 {ACCOUNT}", "expired", "account expired (shadow expire day 1"),
+])
+def test_rotation_never_unlocks(rlab, site, prepare, status, why):
+    """A locked, a key-only and an expired account: nothing changes, and the run says why."""
+    rlab.ssh("r01", prepare)
+    rlab.ssh("r01", f"mkdir -p /home/{ACCOUNT}/.ssh && cat > /home/{ACCOUNT}/.ssh/authorized_keys",
+             input=Path(f"{rlab.client_key}.pub").read_text())
+    before = {h: rlab.ssh(h, f"getent shadow {ACCOUNT}").stdout for h in HOSTS}
+    done = run(rlab, site, "-vvv")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert {h: rlab.ssh(h, f"getent shadow {ACCOUNT}").stdout for h in HOSTS}["r01"] == before["r01"]
+    assert entries(site, "r01") == []  # nothing escrowed: nothing was going to be set
+    assert f"'result': 'skipped'" in done.stdout and why in done.stdout
+    assert all(entries(site, h)[0].state == "verified" for h in ("r02", "r03"))  # the others still rotate
+    if status == "locked":
+        assert not can_login(rlab, "r01", OLD_PASSWORD)
+    assert_no_secret_leaked(site)
+
+
+def test_set_refuses_a_locked_account_even_when_asked_directly(rlab, site):
+    """The module itself, not only the playbook's flow, refuses: a hash set over a lock would unlock."""
+    rlab.ssh("r01", f"usermod -L {ACCOUNT}")
+    locked = shadow_hash(rlab, "r01")
+    exe = Path(sys.executable).with_name("ansible")
+    home = rlab.workdir / "ansible"
+    done = subprocess.run([str(exe), "r01", "-i", str(rlab.inventory), "-b", "-m", "nanbu_shadow_password",
+                           "-M", str(PROJECT_ROOT / "playbooks" / "library"), "-a",
+                           json.dumps({"name": ACCOUNT, "state": "set", "password": sha512_crypt("New-pass-2026"),
+                                       "expected": locked})],
+                          env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_HOME": str(home),
+                               "ANSIBLE_LOCAL_TEMP": str(home / "tmp"), "ANSIBLE_SSH_CONTROL_PATH_DIR": str(home / "cp")},
+                          capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "not changed: locked" in done.stdout and "$6$" not in done.stdout
+    assert shadow_hash(rlab, "r01") == locked
 
 
 def test_check_mode_changes_nothing(rlab, site):
