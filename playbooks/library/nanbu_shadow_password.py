@@ -67,16 +67,16 @@ def lock_state(fields: list[str], today: int) -> tuple[str, str]:
     """(status, reason): whether a new password would change who can log in.
 
     Locked (``!`` prefix, as passwd -l, usermod -L and lock_dormant.yml write it), no password
-    (``*``, ``!!`` alone, or anything that is not a crypt hash: key-only and system accounts),
+    (``*``, or anything else that is not a crypt hash: key-only and system accounts; ``!!`` counts as locked),
     an expired account (shadow field 8 on or before today, as pam_unix judges it), an inactive
     one (password older than maximum + inactive days) and one whose change is forced at the next
     login (last change 0) are left alone: setting a hash would unlock, give a password, or revive
     them. An empty hash (no password needed) is usable: a password makes it stricter."""
     hashed, last, maximum, inactive, expire = fields[1], _day(fields[2]), _day(fields[4]), _day(fields[6]), _day(fields[7])
     if hashed.startswith("!"):
-        return "locked", "locked (the password field starts with '!'): only unlock_account.yml reopens it"
+        return "locked", "locked (its password field starts with !): only unlock_account.yml reopens it"
     if hashed and not HASH.match(hashed):
-        return "no-password", (f"no password ({hashed[:2]!r}: key-only or system account); "
+        return "no-password", (f"no password ({hashed[:3]} is not a crypt hash: a key-only or system account); "
                                "giving it one would open a way in")
     if expire is not None and expire >= 0 and today >= expire:
         return "expired", f"account expired (shadow expire day {expire}, today {today})"
