@@ -20,7 +20,8 @@ if [[ "${1:-}" == "--test" ]]; then
   # unbound serves the IPv6 checks' test zones on the lab bridge (started by the tests only);
   # openssl's `passwd -6` is the second SHA-512 crypt implementation the hashes are checked against.
   packages+=(openssh-server openssh-client iproute2 util-linux procps sudo nftables chrony age openssl
-             clamav clamav-daemon clamdscan clamav-testfiles unbound chromium fonts-wqy-microhei)
+             clamav clamav-daemon clamdscan clamav-testfiles unbound chromium fonts-wqy-microhei
+             rpm)  # rpmbuild and rpm write the rpm databases tests/test_rpmdb.py reads
   extras="[test,controller]"
 fi
 

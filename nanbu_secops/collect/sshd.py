@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from nanbu_secops.collect import CollectError, Target, collector
+from nanbu_secops.collect import CollectError, Target, collector, rpmdb
 
 CONFIG = "/etc/ssh/sshd_config"
 BINARIES = ("/usr/sbin/sshd", "/usr/bin/sshd", "/sbin/sshd")
@@ -59,7 +59,7 @@ def defaults_for(version: str | None, distribution: str | None = None, origin: s
     upstream = re.search(r"(\d+)\.(\d+)", re.sub(r"^\d+:", "", version)) if version else None
     if upstream is None:
         chosen = ASSUMED_VERSION
-        note = f"OpenSSH version not found; the defaults of OpenSSH {chosen} (Debian 12) are assumed"
+        note = f"OpenSSH version not found{f' ({origin})' if origin else ''}; the defaults of OpenSSH {chosen} (Debian 12) are assumed"
     else:
         wanted = (int(upstream.group(1)), int(upstream.group(2)))
         older = [v for v in known if _version_key(v) <= wanted]
@@ -106,7 +106,8 @@ def _distribution(target: Target) -> str | None:
 
 
 def detect_version(target: Target, binary: str | None) -> tuple[str | None, str]:
-    """(version, where it was found): ``sshd -V`` on the live system, else dpkg's status file."""
+    """(version, where it was found): ``sshd -V`` on the live system, else dpkg's status file,
+    else the rpm database."""
     if target.live and binary is not None:
         try:
             done = subprocess.run([binary, "-V"], capture_output=True, text=True, timeout=SSHD_T_TIMEOUT, check=False)
@@ -121,6 +122,11 @@ def detect_version(target: Target, binary: str | None) -> tuple[str | None, str]
         version = None
     if version is not None:
         return version, f"{DPKG_STATUS}: openssh-server {version}"
+    found_rpm = rpmdb.package_version(target.fs, "openssh-server")
+    if found_rpm is not None:
+        return found_rpm[0], f"{found_rpm[1]}: openssh-server {found_rpm[0]}"
+    if target.fs.exists(rpmdb.BERKELEY_DB):
+        return None, f"{rpmdb.BERKELEY_DB}: a Berkeley DB rpm database, which is not read"
     return None, ""
 
 
