@@ -22,7 +22,8 @@ import pyrage
 import pytest
 
 from nanbu_secops.creds import escrow
-from nanbu_secops.creds.generate import crypt_hash, sha512_crypt
+from nanbu_secops.creds.generate import crypt_hash, make_hash, sha512_crypt
+from nanbu_secops.creds.hashmethod import terminal_method
 from tests.conftest import own_lab
 from tests.lab import PROJECT_ROOT, Lab
 from tests.playbook_output import flat, recap
@@ -150,6 +151,31 @@ def passwd_setting(rlab: Lab, host: str) -> str:
         return shadow_hash(rlab, host, "nsprobe").rsplit("$", 2)[0]
     finally:
         rlab.ssh(host, "userdel nsprobe")
+
+
+@pytest.mark.parametrize("pam_options, login_defs", [
+    ("obscure yescrypt", "ENCRYPT_METHOD SHA512\n"),  # Debian 12 as installed
+    ("obscure sha512 rounds=10000", ""),
+    ("obscure sha512 rounds=500", ""),  # too few: libxcrypt's default
+    ("obscure yescrypt rounds=8", ""),
+    ("obscure", "ENCRYPT_METHOD SHA512\nSHA_CRYPT_MIN_ROUNDS 6000\nSHA_CRYPT_MAX_ROUNDS 20000\n"),
+    ("obscure", "ENCRYPT_METHOD YESCRYPT\n"),
+])
+def test_hash_method_matches_the_terminals_own_pam(rlab, pam_options, login_defs):
+    """The terminal's own pam_unix (chpasswd without -e, as passwd) is the oracle for the method
+    and cost creds/hashmethod.py reads from the same two files."""
+    rlab.reset_host("r01")
+    try:
+        pam = (f"password [success=1 default=ignore] pam_unix.so {pam_options}\n"
+               "password requisite pam_deny.so\npassword required pam_permit.so\n")
+        rlab.ssh("r01", "cat > /etc/pam.d/common-password", input=pam)
+        rlab.ssh("r01", "sed -i -E '/^(ENCRYPT_METHOD|SHA_CRYPT_M..._ROUNDS|YESCRYPT_COST_FACTOR)/d' /etc/login.defs "
+                        "&& cat >> /etc/login.defs", input=login_defs)
+        defs = rlab.ssh("r01", "cat /etc/login.defs").stdout
+        ours = make_hash("Probe-pass-2026", terminal_method("/etc/pam.d/common-password", pam, defs))
+        assert ours.rsplit("$", 2)[0] == passwd_setting(rlab, "r01")
+    finally:
+        rlab.reset_host("r01")
 
 
 @pytest.mark.parametrize("prepare, status, why", [
