@@ -106,16 +106,9 @@ def _distribution(target: Target) -> str | None:
 
 
 def detect_version(target: Target, binary: str | None) -> tuple[str | None, str]:
-    """(version, where it was found): ``sshd -V`` on the live system, else dpkg's status file,
-    else the rpm database."""
-    if target.live and binary is not None:
-        try:
-            done = subprocess.run([binary, "-V"], capture_output=True, text=True, timeout=SSHD_T_TIMEOUT, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            done = None
-        found = re.search(r"OpenSSH_(\d+\.\d+\S*)", (done.stdout + done.stderr) if done else "")
-        if found:
-            return found.group(1).rstrip(","), "sshd -V"
+    """(version, where it was found): dpkg's status file, else the rpm database, else (live only)
+    ``sshd -V``. The package databases come first because they are read in a millisecond and
+    name the distribution's build; the binary is asked only when no package owns it."""
     try:
         version = _dpkg_openssh(target.fs.read_text(DPKG_STATUS))
     except OSError:
@@ -125,6 +118,14 @@ def detect_version(target: Target, binary: str | None) -> tuple[str | None, str]
     found_rpm = rpmdb.package_version(target.fs, "openssh-server")
     if found_rpm is not None:
         return found_rpm[0], f"{found_rpm[1]}: openssh-server {found_rpm[0]}"
+    if target.live and binary is not None:
+        try:
+            done = subprocess.run([binary, "-V"], capture_output=True, text=True, timeout=SSHD_T_TIMEOUT, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            done = None
+        found = re.search(r"OpenSSH_(\d+\.\d+\S*)", (done.stdout + done.stderr) if done else "")
+        if found:
+            return found.group(1).rstrip(","), f"{binary} -V"
     if target.fs.exists(rpmdb.BERKELEY_DB):
         return None, f"{rpmdb.BERKELEY_DB}: a Berkeley DB rpm database, which is not read"
     return None, ""
