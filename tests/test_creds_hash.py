@@ -7,8 +7,12 @@ crypt_gensalt_rn/crypt_rn. OpenSSL's independent SHA-512 crypt and libxcrypt's o
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
+from pathlib import Path
 
+import pyrage
 import pytest
 
 from nanbu_secops.creds.generate import HashMethod, check_secret, crypt_hash, make_hash, new_setting
@@ -25,6 +29,7 @@ password\trequired\t\t\tpam_permit.so
 """
 DEBIAN12_LOGIN_DEFS = "PASS_MAX_DAYS\t99999\nENCRYPT_METHOD SHA512\n"
 PAM = "/etc/pam.d/common-password"
+CLI = Path(sys.executable).with_name("nanbu-secops")
 
 
 def method(pam: str | None, defs: str = "") -> tuple[str, int]:
@@ -127,3 +132,29 @@ def test_control_characters_are_refused(secret):
 
 def test_unicode_letters_are_not_control_characters():
     assert check_secret("口令-Pass-2026") == "口令-Pass-2026"
+
+
+@pytest.mark.parametrize("current", ["!$6$salt$hash", "!!", "*", "*LK*"])
+def test_the_controller_escrows_nothing_for_a_locked_account(tmp_path, current):
+    """Defence in depth behind the host-side module: no secret is made for a locked or key-only account."""
+    (tmp_path / "esc").mkdir()
+    terminal = {"current_hash": current, "pam_path": "/etc/pam.d/common-password", "pam_text": DEBIAN12_PAM,
+                "login_defs": DEBIAN12_LOGIN_DEFS}
+    done = subprocess.run([str(CLI), "creds", "password", "--escrow", str(tmp_path / "esc"), "--host", "h01",
+                           "--account", "clerk", "--recipient", str(pyrage.x25519.Identity.generate().to_public()),
+                           "--terminal-stdin"], input=json.dumps(terminal), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "never unlocks" in done.stderr and done.stdout == ""
+    assert list((tmp_path / "esc").rglob("*")) == []
+
+
+def test_the_controller_hashes_as_the_terminal_says(tmp_path):
+    (tmp_path / "esc").mkdir()
+    terminal = {"current_hash": "$6$old$hash", "pam_path": "/etc/pam.d/common-password", "pam_text": DEBIAN12_PAM,
+                "login_defs": DEBIAN12_LOGIN_DEFS}
+    done = subprocess.run([str(CLI), "creds", "password", "--escrow", str(tmp_path / "esc"), "--host", "h01",
+                           "--account", "clerk", "--recipient", str(pyrage.x25519.Identity.generate().to_public()),
+                           "--terminal-stdin"], input=json.dumps(terminal), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["hash"].startswith("$y$j9T$") and crypt_hash(result["secret"], result["hash"]) == result["hash"]
+    assert result["method"] == {"name": "yescrypt", "cost": 5, "source": "/etc/pam.d/common-password:3 pam_unix.so yescrypt"}

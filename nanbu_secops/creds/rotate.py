@@ -52,6 +52,10 @@ def prepare_password(escrow_dir: Path, host: str, account: str, recipients: Sequ
     With ``current_hash`` (what the host has now), entries an interrupted run left unconfirmed
     are settled first, so the history says which password the host really had.
     """
+    if current_hash is not None and current_hash.startswith(("!", "*")):
+        # The host-side module refuses this too; refusing here as well means nothing is even escrowed.
+        raise InputError(f"{account}@{host} is locked or has no password ({current_hash[:1]}): "
+                         "rotation never unlocks an account (only unlock_account.yml does)")
     settled = escrow.reconcile(escrow_dir, host, account, current_hash) if current_hash is not None else []
     try:
         secret = new_password(rules.length, rules.alphabet, rules.classes)
