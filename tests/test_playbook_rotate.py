@@ -279,6 +279,7 @@ def test_killed_run_leaves_no_unknown_password(rlab, site):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate(timeout=60)
+        kill_detached_workers(rlab)
     site["outputs"].append(out)
     known = {h: password_is_known(rlab, site, h) for h in HOSTS}
     assert any(entries(site, h) for h in HOSTS)
@@ -355,6 +356,23 @@ def start_playbook(rlab: Lab, site: dict[str, Any]) -> subprocess.Popen[str]:
                              "-e", f"@{site['vars']}", str(PLAYBOOK)], env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
                             cwd=PROJECT_ROOT)
+
+
+def kill_detached_workers(rlab: Lab) -> None:
+    """Ansible's workers call setsid(), so killing the playbook's process group would leave each
+    worker to finish its task (here: a whole rotation). A controller that dies stops them too:
+    they are this run's own processes (found by its lab inventory on their command line)."""
+    import psutil
+
+    workers = [proc for proc in psutil.process_iter(["cmdline"])
+               if any(arg.endswith("ansible-playbook") for arg in proc.info["cmdline"] or [])
+               and str(rlab.inventory) in (proc.info["cmdline"] or [])]
+    for proc in workers:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(workers, timeout=30)
 
 
 def wait_for(condition, proc: subprocess.Popen[str], timeout: float = 180, interval: float = 0.05) -> None:
