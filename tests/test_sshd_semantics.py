@@ -221,3 +221,20 @@ def test_hostile_lines_are_refused_not_crashed_on(tmp_path, garbage):
 def test_lines_without_a_keyword_read_do_not_crash(tmp_path, garbage):
     assert collected(tmp_path, garbage, "1:9.2p1-2").installed
 
+
+
+@pytest.mark.parametrize("config, version, status", [
+    # before 8.7 ChallengeResponseAuthentication (default yes) turns keyboard-interactive on (sshd.c)
+    ("PasswordAuthentication no\nKbdInteractiveAuthentication no\n", "1:8.4p1-5+deb11u3", "fail"),
+    ("PasswordAuthentication no\nChallengeResponseAuthentication no\n", "1:8.4p1-5+deb11u3", "pass"),
+    ("PasswordAuthentication no\nKbdInteractiveAuthentication no\nChallengeResponseAuthentication no\n", "7.4p1-21.el7",
+     "pass"),
+    ("PasswordAuthentication no\nKbdInteractiveAuthentication yes\nChallengeResponseAuthentication no\n", "7.4p1-21.el7",
+     "fail"),
+    # from 8.7 it is an alias: the first of the two wins
+    ("PasswordAuthentication no\nKbdInteractiveAuthentication no\n", "1:9.2p1-2", "pass"),
+    ("PasswordAuthentication no\nChallengeResponseAuthentication no\n", "1:9.2p1-2", "pass"),
+])
+def test_challenge_response_before_and_after_8_7(tmp_path, capsys, config, version, status):
+    found = check(tmp_path, capsys, "NS26-SSH-003", "AuthenticationMethods any\n" + config, version)
+    assert found["status"] == status, found["evidence"]

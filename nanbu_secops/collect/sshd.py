@@ -49,6 +49,9 @@ class Defaults:
     algorithms: dict[str, list[str]]
     supported: dict[str, tuple[str, ...]]
     rejects_extra_arguments: bool
+    #: Before OpenSSH 8.7 ChallengeResponseAuthentication is a keyword of its own, and sshd turns
+    #: keyboard-interactive on whenever it is on; from 8.7 it is an alias of KbdInteractiveAuthentication.
+    challenge_response_enables_kbdinteractive: bool = False
 
 
 def defaults_for(version: str | None, distribution: str | None = None, origin: str = "") -> Defaults:
@@ -81,7 +84,8 @@ def defaults_for(version: str | None, distribution: str | None = None, origin: s
         for key, names in build.get("supported_add", {}).items():
             supported[key] = supported[key] + tuple(n for n in names if n not in supported[key])
         note += f"; {distribution}'s build ({build['verified']})"
-    return Defaults(chosen, note, dict(entry["defaults"]), algorithms, supported, entry["rejects_extra_arguments"])
+    return Defaults(chosen, note, dict(entry["defaults"]), algorithms, supported, entry["rejects_extra_arguments"],
+                    entry["challenge_response_enables_kbdinteractive"])
 
 
 def _dpkg_openssh(text: str) -> str | None:
@@ -160,7 +164,12 @@ class SshdConfig:
 
     def get(self, key: str) -> tuple[str | None, str]:
         """Effective global value of ``key`` (any case) and where it came from."""
-        key = ALIASES.get(key.lower(), key.lower())
+        key = key.lower()
+        if self.source == "files" and self.defaults.challenge_response_enables_kbdinteractive:
+            if key == "kbdinteractiveauthentication":
+                return self._kbdinteractive_before_8_7()
+        else:
+            key = ALIASES.get(key, key)
         if key in self.settings:
             return self.settings[key], self.origins.get(key, self.source)
         if self.source == "files" and key in self.defaults.values:
@@ -168,6 +177,20 @@ class SshdConfig:
         if self.source == "files" and key in self.defaults.algorithms:
             return ",".join(self.defaults.algorithms[key]), "OpenSSH default"
         return None, "unset"
+
+    def _kbdinteractive_before_8_7(self) -> tuple[str, str]:
+        """Keyboard-interactive is on when either keyword is (sshd.c before 8.7)."""
+        found = []
+        for key in ("kbdinteractiveauthentication", "challengeresponseauthentication"):
+            value = self.settings.get(key, self.defaults.values[key])
+            found.append((value, self.origins.get(key, "OpenSSH default")))
+        on = [pair for pair in found if pair[0].lower() == "yes"]
+        if not on:
+            return found[0][0], found[0][1]
+        value, origin = on[0]
+        if origin != found[0][1]:
+            origin = f"{origin} (ChallengeResponseAuthentication turns keyboard-interactive on before OpenSSH 8.7)"
+        return value, origin
 
     def algorithms(self, key: str, value: str | None = None) -> list[str]:
         """The algorithm list sshd ends up with for ``key`` (ciphers, macs, kexalgorithms...).
@@ -229,7 +252,8 @@ class _FileParser:
             raise CollectError(f"{path}: Include nested more than {MAX_INCLUDE_DEPTH} deep")
         text = self.fs.read_text(path)
         for number, raw in enumerate(text.splitlines(), start=1):
-            key, value = split_line(raw)
+            separate = self.defaults.challenge_response_enables_kbdinteractive and match is None
+            key, value = split_line(raw, aliases=not separate)
             if not key:
                 continue
             origin = f"{path}:{number}"
@@ -261,8 +285,9 @@ class _FileParser:
 _LINE = re.compile(r"([^\s=]+)\s*(?:=\s*)?(.*)")
 
 
-def split_line(raw: str) -> tuple[str, str]:
-    """``Keyword value`` / ``Keyword=value`` -> (lower-case keyword, value); comments give ('', '')."""
+def split_line(raw: str, aliases: bool = True) -> tuple[str, str]:
+    """``Keyword value`` / ``Keyword=value`` -> (lower-case keyword, value); comments give ('', '').
+    With ``aliases`` a deprecated spelling becomes the keyword it stands for."""
     line = raw.strip()
     if not line or line.startswith("#"):
         return "", ""
@@ -271,7 +296,7 @@ def split_line(raw: str) -> tuple[str, str]:
         return "", ""
     key = found.group(1).lower()
     value = re.split(r"\s+#", found.group(2), maxsplit=1)[0].strip()
-    return ALIASES.get(key, key), value
+    return (ALIASES.get(key, key) if aliases else key), value
 
 
 # --- what sshd accepts as a value (servconf.c process_server_config_line) ---------------------------
@@ -283,7 +308,7 @@ _AUTH_METHODS = ("password", "publickey", "keyboard-interactive", "hostbased", "
 #: The kind of value each keyword the controls read takes; sshd exits at start-up (and ``sshd -t``
 #: fails) on any line of these whose value does not parse, in a Match block or not.
 VALUE_RULES: dict[str, str] = {
-    **{key: "flag" for key in _FLAGS},
+    **{key: "flag" for key in _FLAGS}, "challengeresponseauthentication": "flag",
     "permitrootlogin": "permitrootlogin",
     "maxauthtries": "int", "maxsessions": "int", "clientalivecountmax": "int",
     "clientaliveinterval": "time", "logingracetime": "time",
