@@ -238,3 +238,15 @@ def test_lines_without_a_keyword_read_do_not_crash(tmp_path, garbage):
 def test_challenge_response_before_and_after_8_7(tmp_path, capsys, config, version, status):
     found = check(tmp_path, capsys, "NS26-SSH-003", "AuthenticationMethods any\n" + config, version)
     assert found["status"] == status, found["evidence"]
+
+
+@pytest.mark.parametrize("value, version, invalid, read", [
+    ("3x", "7.4p1-21.el7", False, "3"),  # atoi() before 7.9: the leading digits
+    ("lots", "7.4p1-21.el7", False, "0"),
+    ("3x", "1:7.9p1-10+deb10u2", True, "3x"),  # atoi_err() from 7.9: refused
+    ("4", "1:7.9p1-10+deb10u2", False, "4"),
+])
+def test_integers_as_each_version_reads_them(tmp_path, value, version, invalid, read):
+    found = collected(tmp_path, f"MaxAuthTries {value}\n", version)
+    assert bool(found.invalid) == invalid
+    assert found.get("maxauthtries")[0] == read

@@ -52,6 +52,8 @@ class Defaults:
     #: Before OpenSSH 8.7 ChallengeResponseAuthentication is a keyword of its own, and sshd turns
     #: keyboard-interactive on whenever it is on; from 8.7 it is an alias of KbdInteractiveAuthentication.
     challenge_response_enables_kbdinteractive: bool = False
+    #: From 7.9 an integer must be a whole number; before, sshd took atoi()'s leading digits (or 0).
+    strict_integers: bool = True
 
 
 def defaults_for(version: str | None, distribution: str | None = None, origin: str = "") -> Defaults:
@@ -85,7 +87,7 @@ def defaults_for(version: str | None, distribution: str | None = None, origin: s
             supported[key] = supported[key] + tuple(n for n in names if n not in supported[key])
         note += f"; {distribution}'s build ({build['verified']})"
     return Defaults(chosen, note, dict(entry["defaults"]), algorithms, supported, entry["rejects_extra_arguments"],
-                    entry["challenge_response_enables_kbdinteractive"])
+                    entry["challenge_response_enables_kbdinteractive"], entry["strict_integers"])
 
 
 def _dpkg_openssh(text: str) -> str | None:
@@ -338,6 +340,9 @@ def check_value(key: str, value: str, defaults: Defaults) -> tuple[str, str]:
         return f"unsupported option {word!r}", word
     if kind == "permitrootlogin" and word.lower() not in _PERMIT_ROOT:
         return f"unsupported option {word!r}", word
+    if kind == "int" and not defaults.strict_integers:
+        digits = re.match(r"[+-]?\d*", word.strip())
+        return "", str(int(digits.group(0))) if digits and digits.group(0).lstrip("+-") else "0"
     if kind == "int" and not (word.isascii() and word.isdigit() and int(word) <= 2**31 - 1):
         return f"invalid integer {word!r}", word
     if kind == "time" and not (_TIME.fullmatch(word) and word.isascii()):
@@ -433,7 +438,9 @@ def collect(target: Target) -> SshdConfig:
             except (CollectError, OSError, subprocess.TimeoutExpired) as exc:
                 notes.append(f"sshd -T failed ({exc}); read the configuration files instead")
             else:
+                # sshd itself accepted the files: its verdict stands over this parser's.
+                notes += [f"{line} (but sshd -T accepted the configuration)" for line in parser.invalid]
                 return SshdConfig(True, "sshd -T", settings, {k: "sshd -T" for k in settings},
-                                  parser.conditional, notes, defaults, parser.invalid)
+                                  parser.conditional, notes, defaults)
     return SshdConfig(True, "files", parser.settings, parser.origins, parser.conditional, notes, defaults,
                       parser.invalid)
