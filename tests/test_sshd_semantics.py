@@ -106,6 +106,15 @@ CONFIGS = [
     "HostKeyAlgorithms ssh-nothing*\n",
     "PubkeyAcceptedAlgorithms +ssh-rsa,ssh-dss\n",
     "PubkeyAcceptedAlgorithms +ssh-rsa,ssh-rsb\n",
+    # every keyword, read or not: unknown to this version, or not allowed in a Match block
+    "PermitRootLogin no\nPermitRootLogins yes\n",
+    "Match User alice\n  Port 2222\n",
+    "Match User alice\n  UsePAM no\n",
+    "Match User alice\n  ChallengeResponseAuthentication no\n",
+    "Protocol 2\nUsePrivilegeSeparation sandbox\n",  # deprecated: only a warning
+    "PubkeyAcceptedKeyTypes +ssh-rsa\n",  # the old name, still accepted
+    "Match User alice\n  Banner none\n  AllowTcpForwarding no\n",
+    "=\n", '"\n', " = yes\n", "Foo bar\n", "a\x00b\n", "\x00\n",
 ]
 
 
@@ -217,9 +226,21 @@ def test_hostile_lines_are_refused_not_crashed_on(tmp_path, garbage):
     assert found.invalid and found.invalid[0].startswith("/etc/ssh/sshd_config:1: ")
 
 
-@pytest.mark.parametrize("garbage", ["=\n", "\x00\n", "Match\n", "Include\n", '"\n'])
-def test_lines_without_a_keyword_read_do_not_crash(tmp_path, garbage):
-    assert collected(tmp_path, garbage, "1:9.2p1-2").installed
+@pytest.mark.parametrize("config", ["Match\n", "Include\n", "Match User x\nMatch all\n"])
+def test_match_and_include_without_arguments_do_not_crash(tmp_path, config):
+    assert collected(tmp_path, config, "1:9.2p1-2").installed
+
+
+@pytest.mark.parametrize("config, version, invalid", [
+    ("PubkeyAcceptedAlgorithms +ssh-rsa\n", "7.4p1-21.el7", True),  # a keyword 8.5 introduced
+    ("PubkeyAcceptedKeyTypes +ssh-rsa\n", "7.4p1-21.el7", False),
+    ("HostKeyAlgorithms +sk-ssh-ed25519@openssh.com\n", "7.4p1-21.el7", True),  # security keys came in 8.2
+    ("HostKeyAlgorithms +sk-ssh-ed25519@openssh.com\n", "1:8.2p1-4ubuntu0.11", False),
+    ("Match User x\n  ChallengeResponseAuthentication no\n", "1:8.4p1-5+deb11u3", True),  # global only before 8.7
+    ("Match User x\n  ChallengeResponseAuthentication no\n", "1:9.2p1-2", False),
+])
+def test_keywords_and_names_are_the_versions_own(tmp_path, config, version, invalid):
+    assert bool(collected(tmp_path, config, version).invalid) == invalid
 
 
 

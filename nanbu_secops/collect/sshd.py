@@ -54,6 +54,8 @@ class Defaults:
     challenge_response_enables_kbdinteractive: bool = False
     #: From 7.9 an integer must be a whole number; before, sshd took atoi()'s leading digits (or 0).
     strict_integers: bool = True
+    #: Every keyword this version knows -> whether a Match block may hold it (servconf.c keywords[]).
+    keywords: dict[str, bool] = field(default_factory=dict)
 
 
 def defaults_for(version: str | None, distribution: str | None = None, origin: str = "") -> Defaults:
@@ -87,7 +89,8 @@ def defaults_for(version: str | None, distribution: str | None = None, origin: s
             supported[key] = supported[key] + tuple(n for n in names if n not in supported[key])
         note += f"; {distribution}'s build ({build['verified']})"
     return Defaults(chosen, note, dict(entry["defaults"]), algorithms, supported, entry["rejects_extra_arguments"],
-                    entry["challenge_response_enables_kbdinteractive"], entry["strict_integers"])
+                    entry["challenge_response_enables_kbdinteractive"], entry["strict_integers"],
+                    {name: spec["match"] for name, spec in entry["keywords"].items()})
 
 
 def _dpkg_openssh(text: str) -> str | None:
@@ -259,6 +262,10 @@ class _FileParser:
             if not key:
                 continue
             origin = f"{path}:{number}"
+            problem = self._keyword_problem(split_line(raw, aliases=False)[0], match is not None)
+            if problem:
+                self.invalid.append(f"{origin}: {raw.strip()}: {problem}")
+                continue
             if key == "match":
                 # A Match block runs to the next Match or the end of the file that holds it.
                 match = None if value.lower() == "all" else value
@@ -284,18 +291,30 @@ class _FileParser:
                 self.origins[key] = origin
 
 
+    def _keyword_problem(self, keyword: str, in_match: bool) -> str:
+        """Why sshd refuses this keyword here: unknown to this version, or not allowed in a Match block."""
+        known = self.defaults.keywords
+        if not known or keyword in ("match", "include"):
+            return ""
+        if keyword not in known:
+            return f"bad configuration option for OpenSSH {self.defaults.table_version}"
+        if in_match and not known[keyword]:
+            return "not allowed within a Match block"
+        return ""
+
+
 _LINE = re.compile(r"([^\s=]+)\s*(?:=\s*)?(.*)")
 
 
 def split_line(raw: str, aliases: bool = True) -> tuple[str, str]:
     """``Keyword value`` / ``Keyword=value`` -> (lower-case keyword, value); comments give ('', '').
     With ``aliases`` a deprecated spelling becomes the keyword it stands for."""
-    line = raw.strip()
+    line = raw.split("\x00", 1)[0].strip().lstrip("= \t")  # sshd reads a C string; '=' separates like a blank
     if not line or line.startswith("#"):
         return "", ""
     found = _LINE.fullmatch(line)
-    if found is None:
-        return "", ""
+    if found is None or not found.group(1).strip("\"'"):
+        return "", ""  # sshd ignores a line that is only quotes
     key = found.group(1).lower()
     value = re.split(r"\s+#", found.group(2), maxsplit=1)[0].strip()
     return (ALIASES.get(key, key) if aliases else key), value
