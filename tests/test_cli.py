@@ -80,7 +80,8 @@ def test_only_selects_controls_and_articles(tmp_path, capsys):
 
 def test_output_file(tmp_path):
     out = tmp_path / "report.json"
-    done = cli("check", "--root", str(make_root(tmp_path / "root")), "--format", "json", "--output", str(out))
+    done = cli("check", "--root", str(make_root(tmp_path / "root")), "--as-of", AS_OF.isoformat(), "--format", "json",
+               "--output", str(out))
     assert done.returncode == 0 and done.stdout == ""
     assert json.loads(out.read_text())["host"] == "terminal-01"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file left
