@@ -301,8 +301,9 @@ def _creds_parser(commands: argparse._SubParsersAction) -> None:
     target(password)
     recipients(password)
     password.add_argument("--policy", help="policy file or folder (default: the installed policies)")
-    password.add_argument("--settle-stdin", action="store_true",
-                          help="first settle unconfirmed entries against the host's current hash, read from standard input")
+    password.add_argument("--terminal-stdin", action="store_true",
+                          help="read the terminal's state as JSON from standard input: current_hash (unconfirmed entries "
+                               "are settled against it), pam_path, pam_text and login_defs (the hash method)")
     password.set_defaults(handler=cmd_creds_password)
 
     key = sub.add_parser("ssh-key", help="new operations SSH key, escrowed and stored in the key folder")
@@ -479,13 +480,22 @@ def _recipients(args: argparse.Namespace) -> list:
 
 def cmd_creds_password(args: argparse.Namespace) -> int:
     from nanbu_secops.creds import rotate
+    from nanbu_secops.creds.generate import SHA512
+    from nanbu_secops.creds.hashmethod import terminal_method
     from nanbu_secops.policy import load_policies
     from nanbu_secops.policy.loader import require_variables
 
     rules = rotate.PasswordRules.from_variables(require_variables(load_policies(args.policy), rotate.POLICY_SCHEMA))
-    current = sys.stdin.read().strip() if args.settle_stdin else None
+    current, method = None, SHA512
+    if args.terminal_stdin:
+        try:
+            terminal = json.loads(sys.stdin.read())
+            current = terminal["current_hash"]
+            method = terminal_method(terminal["pam_path"], terminal["pam_text"], terminal["login_defs"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"the terminal's state on standard input: {exc}") from None
     print(json.dumps(rotate.prepare_password(Path(args.escrow), args.host, args.account, _recipients(args), rules,
-                                             current_hash=current)))
+                                             current_hash=current, method=method)))
     return EXIT_CLEAR
 
 

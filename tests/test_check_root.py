@@ -51,7 +51,8 @@ def test_compliant_root_passes_everything(tmp_path, capsys):
 @pytest.mark.parametrize("text, status, value", [
     (LOGIN_DEFS, "pass", "90"),
     (LOGIN_DEFS.replace("PASS_MAX_DAYS   90", "PASS_MAX_DAYS   91"), "fail", "91"),
-    (LOGIN_DEFS.replace("PASS_MAX_DAYS   90", "#PASS_MAX_DAYS   90"), "fail", "99999"),  # built-in default
+    (LOGIN_DEFS.replace("PASS_MAX_DAYS   90", "#PASS_MAX_DAYS   90"), "fail", None),  # absent: never expires
+    (LOGIN_DEFS.replace("PASS_MAX_DAYS   90", "PASS_MAX_DAYS   -1"), "fail", None),  # negative: never expires
     (LOGIN_DEFS + "PASS_MAX_DAYS 120\n", "fail", "120"),  # the last occurrence applies
     (LOGIN_DEFS.replace("PASS_MAX_DAYS   90", "PASS_MAX_DAYS 120") + "PASS_MAX_DAYS\t60\n", "pass", "60"),
     (LOGIN_DEFS.replace("PASS_MAX_DAYS   90", "PASS_MAX_DAYS ninety"), "fail", "ninety"),
@@ -75,10 +76,41 @@ def test_pass_min_days(tmp_path, capsys, line, status):
 
 
 @pytest.mark.parametrize("line, status", [("PASS_WARN_AGE   7", "pass"), ("PASS_WARN_AGE   6", "fail"),
-                                          ("PASS_WARN_AGE   14", "pass"), ("", "pass")])  # default 7
+                                          ("PASS_WARN_AGE   14", "pass"),
+                                          ("", "fail"), ("#PASS_WARN_AGE   7", "fail"),  # absent: no warning at all
+                                          ("PASS_WARN_AGE   -1", "fail")])  # negative: no warning
 def test_pass_warn_age(tmp_path, capsys, line, status):
     text = LOGIN_DEFS.replace("PASS_WARN_AGE   7", line)
-    assert status_of(tmp_path, capsys, "NS26-PASS-003", {"etc/login.defs": text})["status"] == status
+    result = status_of(tmp_path, capsys, "NS26-PASS-003", {"etc/login.defs": text})
+    assert result["status"] == status
+    if status == "fail" and "6" not in line:
+        assert result["evidence"]["value"] is None and "no warning" in result["evidence"]["meaning"]
+
+
+@pytest.mark.parametrize("key, line, field", [("PASS_WARN_AGE", "PASS_WARN_AGE   7", 5),
+                                              ("PASS_MAX_DAYS", "PASS_MAX_DAYS   90", 4)])
+@pytest.mark.parametrize("how", ["absent", "commented", "negative"])
+def test_ageing_defaults_match_what_useradd_writes(tmp_path, capsys, key, line, field, how):
+    """shadow-utils' useradd is the oracle: it writes an empty shadow field (the feature off)
+    exactly when the check reads the key as off. useradd --prefix works on a copy of /etc."""
+    import shutil
+    import subprocess
+    if shutil.which("useradd") is None or os.geteuid() != 0:
+        pytest.skip("useradd --prefix needs root and shadow-utils")
+    replacement = {"absent": "", "commented": "#" + line, "negative": f"{key}   -1"}[how]
+    text = LOGIN_DEFS.replace(line, replacement)
+    prefix = tmp_path / "prefix"
+    (prefix / "etc").mkdir(parents=True)
+    for name, body in (("passwd", "root:x:0:0:root:/root:/bin/bash\n"), ("group", "root:x:0:\n"),
+                       ("shadow", "root:*:19000:0:99999:7:::\n"), ("gshadow", "root:*::\n"), ("login.defs", text)):
+        (prefix / "etc" / name).write_text(body)
+    done = subprocess.run(["useradd", "--prefix", str(prefix), "-M", "oracle"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    written = next(l for l in (prefix / "etc" / "shadow").read_text().splitlines() if l.startswith("oracle:"))
+    assert written.split(":")[field] == ""  # useradd: the feature is off
+    control = {"PASS_WARN_AGE": "NS26-PASS-003", "PASS_MAX_DAYS": "NS26-PASS-001"}[key]
+    result = status_of(tmp_path / "root", capsys, control, {"etc/login.defs": text})
+    assert result["status"] == "fail" and result["evidence"]["value"] is None
 
 
 # --- password age in /etc/shadow ----------------------------------------------------------------

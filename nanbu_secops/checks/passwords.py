@@ -15,9 +15,13 @@ from nanbu_secops.timeutil import days_to_date
 
 @check("login_defs", facts=("login_defs",), params=COMPARE_PARAMS)
 def login_defs(defs: LoginDefs, *, key: str, op: str, value: int) -> Outcome:
-    """A numeric login.defs setting compared with the policy's threshold (last occurrence wins)."""
+    """A numeric login.defs setting compared with the policy's threshold (last occurrence wins).
+
+    An ageing key that is absent or negative switches its feature off (no expiry, no warning):
+    that fails any threshold, with the meaning in the evidence."""
     setting = defs.get(key)
-    return threshold(setting.value, op, value, {"key": key, "origin": setting.origin})
+    evidence = {"key": key, "origin": setting.origin, **({"meaning": setting.meaning} if setting.meaning else {})}
+    return threshold(setting.value, op, value, evidence)
 
 
 @check("password_age", facts=("passwd", "shadow", "as_of"), params={

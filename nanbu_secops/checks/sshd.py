@@ -16,9 +16,18 @@ PASSWORD_METHODS = ("passwordauthentication", "kbdinteractiveauthentication")
 
 def _base(sshd: SshdConfig) -> dict[str, Any]:
     evidence: dict[str, Any] = {"source": sshd.source}
+    if sshd.source == "files":
+        evidence["openssh"] = sshd.defaults.note
     if sshd.notes:
         evidence["notes"] = sshd.notes
     return evidence
+
+
+def _refused(sshd: SshdConfig) -> Outcome:
+    """sshd refuses to start with a configuration holding an invalid value anywhere (``sshd -t``
+    fails), so none of its settings can be relied on, whatever the valid lines say."""
+    return failed(**_base(sshd), invalid=sshd.invalid,
+                  problem="sshd refuses this configuration (as sshd -t would): fix the lines named")
 
 
 @check("sshd_root_password_login", facts=("sshd",))
@@ -31,6 +40,8 @@ def sshd_root_password_login(sshd: SshdConfig) -> Outcome:
     """
     if not sshd.installed:
         return skipped("sshd is not installed")
+    if sshd.invalid:
+        return _refused(sshd)
     evidence = _base(sshd)
     permit, origin = sshd.get("permitrootlogin")
     evidence["permitrootlogin"] = {"value": permit, "origin": origin}
@@ -53,6 +64,8 @@ def sshd_option(sshd: SshdConfig, *, key: str, op: str, value: int) -> Outcome:
     """A numeric sshd setting compared with the policy's threshold, Match blocks included."""
     if not sshd.installed:
         return skipped("sshd is not installed")
+    if sshd.invalid:
+        return _refused(sshd)
     actual, origin = sshd.get(key)
     violations = [{"match": c.match, "value": c.value, "origin": c.origin} for c in sshd.conditional
                   if c.key == key.lower() and not (c.value.isdigit() and COMPARATORS[op](int(c.value), value))]
@@ -106,6 +119,8 @@ def sshd_password_authentication(sshd: SshdConfig, *, value: str) -> Outcome:
     """
     if not sshd.installed:
         return skipped("sshd is not installed")
+    if sshd.invalid:
+        return _refused(sshd)
     keys = (*PASSWORD_METHODS, "authenticationmethods")
     settings = {key: sshd.get(key) for key in keys}
     effective = {key: found for key, (found, _) in settings.items()}
@@ -159,6 +174,8 @@ def sshd_idle_timeout(sshd: SshdConfig, *, max_seconds: int) -> Outcome:
     """
     if not sshd.installed:
         return skipped("sshd is not installed")
+    if sshd.invalid:
+        return _refused(sshd)
     settings = {key: sshd.get(key) for key in IDLE_KEYS}
     values = {key: found for key, (found, _) in settings.items()}
     seconds, problem = _idle_problem(values["clientaliveinterval"], values["clientalivecountmax"], max_seconds)
@@ -225,6 +242,8 @@ def sshd_weak_algorithms(sshd: SshdConfig, *, weak: Mapping[str, Sequence[str]])
     """
     if not sshd.installed:
         return skipped("sshd is not installed")
+    if sshd.invalid:
+        return _refused(sshd)
     by_keyword = {keyword: weak[category] for keyword, category in KEYWORD_CATEGORY.items()}
     evidence = _base(sshd)
     found = weak_algorithms({k: sshd.algorithms(k) for k in KEYWORD_CATEGORY}, by_keyword)

@@ -6,7 +6,9 @@ import ctypes
 import ctypes.util
 import functools
 import secrets
-from collections.abc import Callable
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -44,37 +46,93 @@ def new_password(length: int, alphabet: str, classes: int = 3) -> str:
 _CLASSES = (str.islower, str.isupper, str.isdigit, lambda c: not c.isalnum())
 
 
-SALT_CHARS = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # crypt(3)'s alphabet
+@dataclass(frozen=True)
+class HashMethod:
+    """How a terminal hashes a new password: libxcrypt's setting prefix and cost (0: libxcrypt's
+    default for that method), and where that choice was read, for the run's evidence."""
+
+    name: str  # "yescrypt", "sha512", ...
+    prefix: str  # "$y$", "$6$", ...
+    count: int
+    source: str
+
+
+#: crypt_gensalt's output and crypt_rn's ``struct crypt_data`` sizes (libxcrypt's crypt.h:
+#: CRYPT_GENSALT_OUTPUT_SIZE, and the four fields plus ``internal`` of struct crypt_data).
+_GENSALT_SIZE = 192
+_CRYPT_DATA_SIZE = 384 + 384 + 512 + 767 + 1 + 30720
+
+
+@dataclass(frozen=True)
+class _Libcrypt:
+    gensalt_rn: Any
+    crypt_rn: Any
 
 
 @functools.cache
-def _libcrypt() -> Callable[[bytes, bytes], bytes | None]:
-    """crypt(3) of the system's libcrypt (libxcrypt), which also checks /etc/shadow at login.
+def _libcrypt() -> _Libcrypt:
+    """The system's libcrypt (libxcrypt), the library that also checks /etc/shadow at login.
 
-    Python's own ``crypt`` module was this same call; it is deprecated since 3.11 and gone in
-    3.13, so the library is called directly. One thread calls it (its result buffer is static)."""
+    Its reentrant calls are used: ``crypt_gensalt_rn`` draws the salt from the kernel's random
+    source and encodes the cost as the method expects, ``crypt_rn`` keeps its state in a buffer of
+    the caller's, so threads do not share a static result (Python's ``crypt`` module, gone in 3.13,
+    called the static ``crypt``)."""
     name = ctypes.util.find_library("crypt")
     if name is None:
-        raise RuntimeError("libcrypt not found (Debian: libcrypt1): SHA-512 crypt hashes cannot be made")
-    function = ctypes.CDLL(name).crypt
-    function.argtypes, function.restype = [ctypes.c_char_p, ctypes.c_char_p], ctypes.c_char_p
-    return function
+        raise RuntimeError("libcrypt not found (Debian: libcrypt1): password hashes cannot be made")
+    library = ctypes.CDLL(name)
+    gensalt = library.crypt_gensalt_rn
+    gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+    gensalt.restype = ctypes.c_char_p
+    crypt_rn = library.crypt_rn
+    crypt_rn.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int]
+    crypt_rn.restype = ctypes.c_char_p
+    return _Libcrypt(gensalt, crypt_rn)
+
+
+def check_secret(secret: str) -> str:
+    """The secret, unless it holds a control character: a newline or NUL would be cut or
+    misread by chpasswd, a terminal or a form, so the account could not be logged into as escrowed."""
+    bad = sorted({f"U+{ord(c):04X}" for c in secret if unicodedata.category(c) == "Cc"})
+    if bad:
+        raise ValueError(f"the secret contains control characters ({', '.join(bad)})")
+    return secret
 
 
 def crypt_hash(secret: str, setting: str) -> str:
-    """crypt(3): ``setting`` is ``$6$SALT`` or a whole hash (to check a secret against it)."""
-    result = _libcrypt()(secret.encode("utf-8"), setting.encode("ascii"))
+    """crypt_rn(3): ``setting`` is a salt from :func:`new_setting` or a whole hash (to check a
+    secret against it: the result equals the hash exactly when the secret is right)."""
+    data = ctypes.create_string_buffer(_CRYPT_DATA_SIZE)
+    result = _libcrypt().crypt_rn(check_secret(secret).encode("utf-8"), setting.encode("ascii"), data, len(data))
     if not result or result.startswith(b"*"):
         raise ValueError(f"libcrypt refused the setting {setting[:3]}…")
     return result.decode("ascii")
 
 
-def sha512_crypt(secret: str) -> str:
-    """SHA-512 crypt(3) hash (``$6$salt$...``) as /etc/shadow stores it, with a fresh random salt."""
-    hashed = crypt_hash(secret, "$6$" + "".join(secrets.choice(SALT_CHARS) for _ in range(16)))
-    if not hashed.startswith("$6$"):
-        raise ValueError("libcrypt does not make SHA-512 hashes")
+def new_setting(method: HashMethod) -> str:
+    """A fresh setting (method, cost, random salt) from crypt_gensalt_rn(3)."""
+    output = ctypes.create_string_buffer(_GENSALT_SIZE)
+    result = _libcrypt().gensalt_rn(method.prefix.encode("ascii"), method.count, None, 0, output, len(output))
+    if not result or result.startswith(b"*"):
+        raise ValueError(f"libcrypt cannot make {method.name} hashes with cost {method.count}")
+    return result.decode("ascii")
+
+
+def make_hash(secret: str, method: HashMethod) -> str:
+    """The crypt hash /etc/shadow stores for ``secret``, made the way ``method`` says."""
+    hashed = crypt_hash(secret, new_setting(method))
+    if not hashed.startswith(method.prefix):
+        raise ValueError(f"libcrypt did not make a {method.name} hash")
     return hashed
+
+
+#: SHA-512 at libxcrypt's default cost: what the tests and the lab use as a known old password.
+SHA512 = HashMethod("sha512", "$6$", 0, "built-in")
+
+
+def sha512_crypt(secret: str) -> str:
+    """SHA-512 crypt(3) hash (``$6$salt$...``) with a fresh random salt."""
+    return make_hash(secret, SHA512)
 
 
 def hash_salt(hashed: str) -> str:

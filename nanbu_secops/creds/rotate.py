@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nanbu_secops.creds import escrow, keys
-from nanbu_secops.creds.generate import check_alphabet, new_password, new_ssh_key, sha512_crypt
+from nanbu_secops.creds.generate import SHA512, HashMethod, check_alphabet, make_hash, new_password, new_ssh_key
 from nanbu_secops.errors import InputError
 
 #: Policy variables (policies/article26.yml) that shape new passwords.
@@ -44,21 +44,28 @@ class PasswordRules:
 
 
 def prepare_password(escrow_dir: Path, host: str, account: str, recipients: Sequence[Any],
-                     rules: PasswordRules, current_hash: str | None = None) -> dict[str, Any]:
-    """A new password, escrowed; returns the entry, its SHA-512 crypt hash and the secret.
+                     rules: PasswordRules, current_hash: str | None = None,
+                     method: HashMethod = SHA512) -> dict[str, Any]:
+    """A new password, escrowed; returns the entry, its crypt hash made with ``method`` (what
+    the terminal's own ``passwd`` would write, see creds/hashmethod.py) and the secret.
 
     With ``current_hash`` (what the host has now), entries an interrupted run left unconfirmed
     are settled first, so the history says which password the host really had.
     """
+    if current_hash is not None and current_hash.startswith(("!", "*")):
+        # The host-side module refuses this too; refusing here as well means nothing is even escrowed.
+        raise InputError(f"{account}@{host} is locked or has no password ({current_hash[:1]}): "
+                         "rotation never unlocks an account (only unlock_account.yml does)")
     settled = escrow.reconcile(escrow_dir, host, account, current_hash) if current_hash is not None else []
     try:
         secret = new_password(rules.length, rules.alphabet, rules.classes)
     except ValueError as exc:
         raise InputError(f"rotation password rules: {exc}") from None
-    hashed = sha512_crypt(secret)
+    hashed = make_hash(secret, method)
     entry = escrow.deposit(escrow_dir, host, account, "password", secret.encode("utf-8"), recipients,
                            new_hash=hashed)
-    return {"entry": str(entry.path), "hash": hashed, "secret": secret, "settled": [e.as_json() for e in settled]}
+    return {"entry": str(entry.path), "hash": hashed, "secret": secret, "settled": [e.as_json() for e in settled],
+            "method": {"name": method.name, "cost": method.count, "source": method.source}}
 
 
 def prepare_key(escrow_dir: Path, key_dir: Path, host: str, account: str,
