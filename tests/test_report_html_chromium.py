@@ -46,9 +46,15 @@ READ_BACK = """JSON.stringify({
 
 
 def home(profile: Path) -> dict[str, str]:
-    """Chromium's environment: HOME inside the test's folder, so nothing is left in root's (dconf, caches)."""
+    """Chromium's environment: HOME inside the test's folder, so nothing is left in root's (dconf, caches).
+
+    The browser keeps the machine's real clock when the tests rerun under faketime: libfaketime
+    preloaded into Chromium crashes it, and what the page shows is computed by our Python code
+    (which does run on the shifted clock), not by the browser's clock."""
     profile.mkdir(parents=True, exist_ok=True)
-    return {**os.environ, "HOME": str(profile)}
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FAKETIME")}
+    env["LD_PRELOAD"] = " ".join(lib for lib in env.get("LD_PRELOAD", "").split() if "faketime" not in lib)
+    return {**env, "HOME": str(profile)}
 
 
 class Browser:
