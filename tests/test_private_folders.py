@@ -25,6 +25,7 @@ from nanbu_secops.creds import escrow
 from nanbu_secops.errors import InputError
 from nanbu_secops.fileutil import make_private_dir
 from nanbu_secops.store import ingest
+from tests.playbook_output import flat
 from tests.roots import AS_OF, make_root
 
 
@@ -134,3 +135,36 @@ def test_the_escrow_is_refused_when_writable(tmp_path):
     with pytest.raises(InputError, match="mode 0770"):
         escrow.deposit(esc, "h02", "clerk", "password", b"pw-3", [identity.to_public()])
     assert not (esc / "h02").exists()                          # refused before making anything
+
+
+# --------------------------------------------------------------- collect.yml on a lab host
+
+HOST = "h01"
+
+
+def collect(lab, results: Path) -> Any:
+    project = Path(__file__).resolve().parents[1]
+    return lab.ansible_playbook(project / "playbooks" / "collect.yml", "-e", f"target={HOST}",
+                                "-e", f"nanbu_results_dir={results}",
+                                "-e", f"nanbu_agent={project / '.venv' / 'bin' / 'nanbu-secops'}",
+                                "-e", f"nanbu_policy_dest={project / 'policies'}")
+
+
+def test_collect_makes_the_results_folders_0750_and_refuses_a_writable_one(lab, tmp_path):
+    results = tmp_path / "results" / "2026Q4"
+    before = os.umask(0o002)                 # a controller whose umask lets the group write
+    try:
+        done = collect(lab, results)
+    finally:
+        os.umask(before)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert stat.S_IMODE(results.stat().st_mode) == stat.S_IMODE((results / HOST).stat().st_mode) == 0o750
+    assert len(list((results / HOST).glob("*.json"))) == 1
+    assert main(["ingest", str(results), "--db", str(tmp_path / "fleet.sqlite")]) in (0, 1)
+    assert runs(tmp_path / "fleet.sqlite") == [HOST]
+
+    os.chmod(results / HOST, 0o777)
+    again = collect(lab, results)
+    assert again.returncode != 0
+    assert f"{results / HOST} (mode 0777)" in flat(again)
+    assert len(list((results / HOST).glob("*.json"))) == 1    # nothing fetched into it
