@@ -13,21 +13,28 @@ rendered unit itself (nothing here names a capability or a path of its own):
   /proc/sys and /sys read-only; ``ProtectKernelModules=``: /usr/lib/modules inaccessible;
 * ``UMask=``; then ``setpriv`` drops the capability bounding set to ``CapabilityBoundingSet=``
   (root's capabilities after exec are exactly that set), clears the inheritable and ambient sets
-  and sets ``NoNewPrivileges=``.
+  and sets ``NoNewPrivileges=``;
+* last, a seccomp filter (libseccomp's Python binding, Debian's python3-seccomp):
+  ``SystemCallFilter=`` as an allow-list of the groups systemd itself lists
+  (``systemd-analyze syscall-filter``), other calls failing with ``SystemCallErrorNumber=``;
+  ``SystemCallArchitectures=native``; ``RestrictAddressFamilies=`` (socket() of another family
+  fails with EAFNOSUPPORT); ``RestrictNamespaces=yes`` (clone/unshare with a CLONE_NEW* flag and
+  setns fail with EPERM, clone3 with ENOSYS so that the C library falls back to clone).
 
-Not emulated: the seccomp filters (``SystemCallFilter=``, ``RestrictAddressFamilies=``,
-``LockPersonality=``, ``RestrictNamespaces=``, ``RestrictRealtime=``), which the test leaves to
-systemd. Usage, as root (inside a lab host)::
+Not emulated: ``LockPersonality=``, ``RestrictRealtime=``, ``ProtectClock=``'s filter,
+``ProtectKernelLogs=`` (no /dev/kmsg under ``PrivateDevices=`` anyway) and ``ProtectHostname=``.
+Usage, as root (inside a lab host)::
 
     python3 tests/sandbox.py UNIT_FILE [--drop-cap CAP_X]... -- COMMAND [ARG]...
 
 ``--drop-cap`` removes one capability from the unit's set, to show what it is needed for.
-Standard library only: it runs with the system python3 inside lab hosts.
+It runs with the system python3 inside lab hosts: the standard library and python3-seccomp.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import subprocess
 import sys
@@ -35,6 +42,10 @@ import tempfile
 from pathlib import Path
 
 _INNER = "NSLAB_SANDBOX_INNER"
+_SECCOMP = "--seccomp-stage"
+AF_MAX = 46  # linux/socket.h: families are 0..AF_MAX-1
+AF_NUMBERS = {"AF_UNIX": 1, "AF_LOCAL": 1, "AF_INET": 2, "AF_INET6": 10, "AF_NETLINK": 16, "AF_PACKET": 17}
+CLONE_NEW = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x00000080
 API_FILESYSTEMS = ("/proc", "/sys", "/dev")
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 EMULATED = {"ProtectSystem", "ReadWritePaths", "ProtectHome", "PrivateTmp", "PrivateDevices", "PrivateMounts",
@@ -150,12 +161,80 @@ def setpriv_argv(settings: dict[str, list[str]], drop: list[str], command: list[
     return [*argv, "--", *command]
 
 
+def syscall_groups() -> dict[str, list[str]]:
+    """systemd's own system call groups (``@name`` -> members, which may be groups)."""
+    text = subprocess.run(["systemd-analyze", "syscall-filter", "--no-pager"], capture_output=True, text=True,
+                          check=True).stdout
+    groups: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("@"):
+            current = groups.setdefault(line.strip(), [])
+        elif line.startswith("    ") and current is not None and not line.strip().startswith("#"):
+            current.append(line.strip())
+        elif line and not line.startswith(" "):
+            current = None
+    return groups
+
+
+def expand(names: list[str], groups: dict[str, list[str]]) -> set[str]:
+    found: set[str] = set()
+    for name in names:
+        found |= expand(groups[name], groups) if name.startswith("@") else {name}
+    return found
+
+
+def load_seccomp(settings: dict[str, list[str]]) -> None:
+    """Install the unit's system call filters on this process (inherited by what it execs)."""
+    import seccomp
+
+    allowed_words = words(settings, "SystemCallFilter")
+    if not allowed_words:
+        return
+    if any(w.startswith("~") for w in allowed_words):
+        raise SystemExit("sandbox: only an allow-list SystemCallFilter= is emulated")
+    groups = syscall_groups()
+    allowed = expand(["@default", *allowed_words], groups)
+    number = (settings.get("SystemCallErrorNumber") or [""])[-1]
+    default = seccomp.ERRNO(getattr(errno, number)) if number else seccomp.KILL_PROCESS
+    arch = (settings.get("SystemCallArchitectures") or ["native"])[-1]
+    if arch != "native":
+        raise SystemExit(f"sandbox: only SystemCallArchitectures=native is emulated, not {arch!r}")
+    filt = seccomp.SyscallFilter(default)
+    families = [AF_NUMBERS[w] for w in words(settings, "RestrictAddressFamilies")]
+    namespaces = yes(settings, "RestrictNamespaces")
+    special = {"socket"} if families else set()
+    if namespaces:
+        special |= {"clone", "clone3", "unshare", "setns"}
+    for name in sorted(allowed - special):
+        try:
+            filt.add_rule(seccomp.ALLOW, name)
+        except (RuntimeError, ValueError):  # a name this libseccomp or this architecture does not know
+            continue
+    if families and "socket" in allowed:
+        for family in range(AF_MAX):
+            action = seccomp.ALLOW if family in families else seccomp.ERRNO(errno.EAFNOSUPPORT)
+            filt.add_rule(action, "socket", seccomp.Arg(0, seccomp.EQ, family))
+        filt.add_rule(seccomp.ERRNO(errno.EAFNOSUPPORT), "socket", seccomp.Arg(0, seccomp.GE, AF_MAX))
+    if namespaces:
+        for name in ("clone", "unshare"):  # x86-64: the flags are the first argument of both
+            if name in allowed:
+                filt.add_rule(seccomp.ALLOW, name, seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_NEW, 0))
+        if "clone3" in allowed:
+            filt.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+    filt.load()
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("unit", type=Path)
     parser.add_argument("--drop-cap", action="append", default=[], metavar="CAP")
+    parser.add_argument(_SECCOMP, action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("command", nargs="+")
     args = parser.parse_args(argv)
+    if args.seccomp_stage:  # last stage, already inside the namespace and under setpriv
+        load_seccomp(parse_unit(args.unit.read_text()))
+        os.execvp(args.command[0], args.command)
     if os.environ.get(_INNER) != "1":  # first pass: into a private mount namespace, then again
         os.execvpe("unshare", ["unshare", "--mount", "--propagation", "private", "--",
                                sys.executable, os.path.abspath(__file__), *argv], {**os.environ, _INNER: "1"})
@@ -163,7 +242,8 @@ def main(argv: list[str]) -> int:
     settings = parse_unit(args.unit.read_text())
     build_mounts(settings)
     os.umask(int((settings.get("UMask") or ["0022"])[-1], 8))
-    command = setpriv_argv(settings, [c.upper() for c in args.drop_cap], args.command)
+    last = [sys.executable, os.path.abspath(__file__), str(args.unit), _SECCOMP, "--", *args.command]
+    command = setpriv_argv(settings, [c.upper() for c in args.drop_cap], last)
     os.execvp(command[0], command)
     return 127
 

@@ -158,6 +158,28 @@ def terminal(lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 UNIT_FILE = "/etc/systemd/system/nanbu-secops-check.service"
+# Each call's outcome: ptrace(PTRACE_TRACEME) in a child (needs no capability), a packet socket
+# (refused with EPERM for want of CAP_NET_RAW, so EAFNOSUPPORT is the filter's), an inet socket.
+# RestrictNamespaces= cannot be told apart this way: without CAP_SYS_ADMIN, and in the lab host's
+# chroot, a new namespace is refused with EPERM anyway.
+SYSCALLS = """
+import ctypes, errno, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+def outcome(result):
+    return "ok" if result == 0 else errno.errorcode[ctypes.get_errno()]
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if libc.ptrace(0, 0, 0, 0) == 0 else ctypes.get_errno())
+code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+out = ["ptrace:" + ("ok" if code == 0 else errno.errorcode[code])]
+for name in ("AF_PACKET", "AF_INET"):
+    try:
+        socket.socket(getattr(socket, name), socket.SOCK_DGRAM).close()
+        out.append(name + ":ok")
+    except OSError as exc:
+        out.append(name + ":" + errno.errorcode[exc.errno])
+print(" ".join(out))
+"""
 
 
 def test_the_sandbox_is_what_the_unit_says(terminal) -> None:
@@ -170,13 +192,20 @@ def test_the_sandbox_is_what_the_unit_says(terminal) -> None:
         "test -e /tmp/outside && echo tmp-shared || echo tmp-private",
         "touch /var/lib/nanbu-secops/spool/probe && stat -c spool-%a /var/lib/nanbu-secops/spool/probe",
         "ls /dev | tr '\\n' ' '; echo",
-        "grep -E '^Cap(Eff|Bnd|Inh|Amb)|^NoNewPrivs' /proc/self/status"])
+        f"/usr/bin/python3 -c {shlex.quote(SYSCALLS)}",
+        "grep -E '^Cap(Eff|Bnd|Inh|Amb)|^NoNewPrivs|^Seccomp' /proc/self/status"])
     done = lab.ssh(HOST, shlex.join(["/usr/bin/python3", str(SANDBOX), UNIT_FILE, "--", "/bin/sh", "-c", probe]))
     lines = done.stdout.splitlines()
     assert lines[:4] == ["etc-read-only", "home-read-only", "tmp-private", "spool-600"]   # UMask=0077
     assert set(lines[4].split()) == {"null", "zero", "full", "random", "urandom", "tty", "pts", "ptmx", "shm",
                                      "stdin", "stdout", "stderr", "fd"}
-    status = dict(line.split(":\t") for line in lines[5:])
+    # the system call filters: ptrace (@debug) is not in @system-service, a packet socket not in
+    # RestrictAddressFamilies=; an inet socket is
+    assert lines[5].split() == ["ptrace:EPERM", "AF_PACKET:EAFNOSUPPORT", "AF_INET:ok"]
+    unfiltered = lab.ssh(HOST, f"/usr/bin/python3 -c {shlex.quote(SYSCALLS)}").stdout.split()
+    assert unfiltered == ["ptrace:ok", "AF_PACKET:ok", "AF_INET:ok"]
+    status = dict(line.split(":\t") for line in lines[6:])
+    assert status.pop("Seccomp") == "2"
     decoded = lab.ssh(HOST, f"capsh --decode={status['CapEff']}").stdout.strip().split("=", 1)[1]
     assert decoded == "cap_dac_read_search,cap_net_admin"
     assert status["CapBnd"] == status["CapEff"] and int(status["CapInh"], 16) == int(status["CapAmb"], 16) == 0
