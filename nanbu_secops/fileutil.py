@@ -74,7 +74,8 @@ def require_private_dir(folder: Path, what: str) -> None:
 
 
 def require_private_tree(folder: Path, what: str) -> None:
-    """:func:`require_private_dir` for ``folder`` and every folder under it (links not followed)."""
+    """:func:`require_private_dir` for ``folder`` and every folder under it (a link to a folder is
+    checked, not descended into)."""
     require_private_dir(folder, what)
     for parent, subfolders, _ in os.walk(folder):
         for name in subfolders:

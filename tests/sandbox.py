@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -44,13 +45,9 @@ from pathlib import Path
 _INNER = "NSLAB_SANDBOX_INNER"
 _SECCOMP = "--seccomp-stage"
 AF_MAX = 46  # linux/socket.h: families are 0..AF_MAX-1
-AF_NUMBERS = {"AF_UNIX": 1, "AF_LOCAL": 1, "AF_INET": 2, "AF_INET6": 10, "AF_NETLINK": 16, "AF_PACKET": 17}
 CLONE_NEW = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x00000080
 API_FILESYSTEMS = ("/proc", "/sys", "/dev")
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
-EMULATED = {"ProtectSystem", "ReadWritePaths", "ProtectHome", "PrivateTmp", "PrivateDevices", "PrivateMounts",
-            "ProtectKernelTunables", "ProtectControlGroups", "ProtectKernelModules", "UMask",
-            "CapabilityBoundingSet", "AmbientCapabilities", "NoNewPrivileges"}
 
 
 def parse_unit(text: str) -> dict[str, list[str]]:
@@ -201,7 +198,7 @@ def load_seccomp(settings: dict[str, list[str]]) -> None:
     if arch != "native":
         raise SystemExit(f"sandbox: only SystemCallArchitectures=native is emulated, not {arch!r}")
     filt = seccomp.SyscallFilter(default)
-    families = [AF_NUMBERS[w] for w in words(settings, "RestrictAddressFamilies")]
+    families = [int(getattr(socket, w)) for w in words(settings, "RestrictAddressFamilies")]
     namespaces = yes(settings, "RestrictNamespaces")
     special = {"socket"} if families else set()
     if namespaces:
