@@ -1,16 +1,25 @@
-"""Durable file writes shared by the register, the escrow and the key folder.
+"""Durable file writes shared by the register, the escrow and the key folder, and their folders.
 
 A crash (or SIGKILL) at any point must leave either the old file or the new one, never half
 of one: write a temporary file in the same folder, fsync it, rename it over the target, then
 fsync the folder so the rename itself survives a power cut.
+
+The controller's folders (escrow, results, register) are trusted for what is in them, so a
+folder that its group or everyone may write into is refused: anyone could plant a result that
+ingest would count, or swap a register or an escrow entry.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
+
+from nanbu_secops.errors import InputError
+
+OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
 
 
 def fsync_dir(folder: Path) -> None:
@@ -49,3 +58,40 @@ def atomic_write(target: Path, data: bytes, mode: int = 0o600, *, exclusive: boo
             os.unlink(tmp)
         raise
     fsync_dir(target.parent)
+
+
+def require_private_dir(folder: Path, what: str) -> None:
+    """Refuse (InputError naming it) ``folder`` when its group or everyone may write into it."""
+    try:
+        mode = os.stat(folder).st_mode
+    except OSError as exc:
+        raise InputError(f"{what}: {exc.strerror}", folder) from None
+    if not stat.S_ISDIR(mode):
+        raise InputError(f"{what}: not a folder", folder)
+    if mode & OTHERS_WRITE:
+        raise InputError(f"{what}: writable by its group or by everyone (mode {stat.S_IMODE(mode):04o}), so "
+                         "anyone could plant or swap files in it; refused (chmod go-w it)", folder)
+
+
+def require_private_tree(folder: Path, what: str) -> None:
+    """:func:`require_private_dir` for ``folder`` and every folder under it (a link to a folder is
+    checked, not descended into)."""
+    require_private_dir(folder, what)
+    for parent, subfolders, _ in os.walk(folder):
+        for name in subfolders:
+            require_private_dir(Path(parent, name), what)
+
+
+def make_private_dir(folder: Path, mode: int, what: str) -> None:
+    """Create ``folder`` (its parent must exist) with exactly ``mode`` when missing; then refuse it
+    as :func:`require_private_dir` does."""
+    try:
+        folder.mkdir(mode=mode)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise InputError(f"{what}: cannot create: {exc.strerror}", folder) from None
+    else:
+        os.chmod(folder, mode)  # exactly, whatever the umask
+        fsync_dir(folder.parent)
+    require_private_dir(folder, what)

@@ -24,7 +24,10 @@ if [[ "${1:-}" == "--test" ]]; then
   # their own config files in a temporary folder);
   # faketime: the test command reruns the lab-free tests under shifted wall clocks (a year wrap, a
   # quarter boundary in county time, 400 days ahead), so no test depends on the day it runs.
-  packages+=(openssh-server openssh-client iproute2 util-linux procps sudo nftables chrony age openssl
+  # systemd: `systemd-analyze security --offline=true` rates the agent's unit; libcap2-bin: capsh
+  # decodes the capability sets inside the emulated sandbox and python3-seccomp builds its system
+  # call filter (tests/sandbox.py, tests/test_agent_sandbox.py).
+  packages+=(openssh-server openssh-client iproute2 util-linux procps sudo nftables chrony age openssl systemd libcap2-bin python3-seccomp
              clamav clamav-daemon clamdscan clamav-testfiles unbound chromium fonts-wqy-microhei
              nginx apache2 lighttpd lighttpd-mod-openssl lighttpd-mod-deflate nsd faketime
              rpm)  # rpmbuild and rpm write the rpm databases tests/test_rpmdb.py reads

@@ -172,7 +172,10 @@ def test_collect_ingest_and_quarterly_report(flab, site):
     assert done.returncode != 0                      # a host gave no result: the run says so
     counts = recap(done.stdout)
     assert counts[STOPPED]["failed"] == 1 and f"no result from {STOPPED}: unreachable" in done.stdout
-    assert all(counts[h]["failed"] == 0 and counts[h]["changed"] == 1 for h in counts if h != STOPPED), done.stdout[-3000:]
+    assert all(counts[h]["failed"] == 0 and counts[h]["changed"] == 1 for h in counts if h != STOPPED
+               and h != "localhost"), done.stdout[-3000:]
+    assert counts["localhost"]["failed"] == counts["localhost"]["changed"] == 0  # the results folders, made 0750
+    assert {oct(p.stat().st_mode & 0o777) for p in [results, *results.iterdir()]} == {"0o750"}
     files = latest_files(results)
     assert sorted(files) == [f"h{i:02d}" for i in range(1, 10)]
     assert all(files[h]["host"] == h for h in files)

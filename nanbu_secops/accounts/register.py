@@ -52,13 +52,14 @@ from typing import Any
 
 from nanbu_secops import timeutil
 from nanbu_secops.errors import InputError
-from nanbu_secops.fileutil import atomic_write, fsync_dir
+from nanbu_secops.fileutil import atomic_write, fsync_dir, make_private_dir, require_private_dir
 
 GENESIS = "0" * 64
 FIELDS = frozenset({"seq", "time", "account", "host", "unit", "approved_by", "explanation", "prev", "hash"})
 EXPLANATION_FIELDS = frozenset({"file", "sha256", "text"})
 MAX_EXPLANATION_BYTES = 1024 * 1024
 FILE_MODE = 0o640
+DIR_MODE = 0o750  # the register's folder, when append creates it
 # C0 controls other than tab, newline, form feed and carriage return: a sign of a binary file.
 _BINARY_CONTROLS = frozenset(range(0x00, 0x20)) - {0x09, 0x0A, 0x0C, 0x0D}
 
@@ -242,6 +243,8 @@ def _read_head(register: Path) -> bytes | None:
 
 def _verify_parsed(register: Path) -> _Parsed:
     register = Path(register)
+    if register.parent.is_dir():  # others able to write there could swap the register and its head
+        require_private_dir(register.parent, "register folder")
     with _locked_read(register) as read:
         if read is None:
             head = _read_head(register)
@@ -339,8 +342,7 @@ def append(register: Path, *, account: str, explanation: Path, approved_by: str,
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timeutil.COUNTY_TZ)  # a naive time means county time
     moment = moment.astimezone(timeutil.COUNTY_TZ)
-    if not register.parent.is_dir():
-        raise InputError("folder of the register does not exist", register.parent)
+    make_private_dir(register.parent, DIR_MODE, "register folder")
 
     flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
     try:

@@ -39,7 +39,7 @@ import pyrage
 from nanbu_secops import timeutil
 from nanbu_secops.creds.generate import hash_salt
 from nanbu_secops.errors import InputError
-from nanbu_secops.fileutil import atomic_write, fsync_dir
+from nanbu_secops.fileutil import atomic_write, fsync_dir, require_private_dir, require_private_tree
 
 KINDS = ("password", "ssh-key")
 STATES = ("escrowed", "applied", "verified", "rolled-back", "not-applied", "found-in-use")
@@ -140,7 +140,10 @@ def deposit(escrow: Path, host: str, account: str, kind: str, secret: bytes, rec
     if not escrow.is_dir():
         raise InputError("escrow folder does not exist", escrow)
     folder = escrow / safe_name(host, "host") / safe_name(account, "account")
+    require_private_dir(escrow, "escrow folder")  # others able to write there could swap an entry or its log
     _mkdirs(folder, escrow)
+    for path in (folder.parent, folder):
+        require_private_dir(path, "escrow folder")
     moment = timeutil.now()
     payload = {"version": 1, "host": host, "account": account, "kind": kind,
                "created": moment.isoformat(timespec="microseconds"), "secret": secret.decode("utf-8")}
@@ -188,6 +191,7 @@ def entries(escrow: Path, host: str | None = None, account: str | None = None) -
     """All entries, oldest first within each host and account."""
     if not escrow.is_dir():
         raise InputError("escrow folder does not exist", escrow)
+    require_private_tree(escrow, "escrow folder")  # a log line planted by others would fake a state
     hosts = [escrow / safe_name(host, "host")] if host else sorted(p for p in escrow.iterdir() if p.is_dir())
     for host_dir in hosts:
         accounts = [host_dir / safe_name(account, "account")] if account else sorted(

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from nanbu_secops.errors import InputError
+from nanbu_secops.fileutil import require_private_tree
 from nanbu_secops.results import SEVERITIES, Status
 from nanbu_secops.store.db import Store
 
@@ -82,6 +83,7 @@ def ingest(folder: Path, db: Path, units: Mapping[str, str] | None = None) -> In
     """
     if not folder.is_dir():
         raise InputError("not a directory", folder)
+    require_private_tree(folder, "results folder")  # a file planted by others must not count
     with Store.open(db) as store, store.transaction() as conn:
         loader = _Loader(conn, folder, units or {})
         for path, host, unit in _result_files(folder):
