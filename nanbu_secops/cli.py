@@ -168,8 +168,11 @@ def _keys_parser(commands: argparse._SubParsersAction) -> None:
 def _bundle_commands(sub: argparse._SubParsersAction, kind: str) -> None:
     """verify, open and forward: the same for incident and proposal bundles."""
     def trust(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--trust", action="append", default=[], metavar="ALLOWED_SIGNERS",
-                       help="OpenSSH allowed-signers file of whom you trust (repeatable)")
+        given = p.add_mutually_exclusive_group()
+        given.add_argument("--trust", action="append", default=[], metavar="ALLOWED_SIGNERS",
+                           help="OpenSSH allowed-signers file of whom you trust (repeatable; this or --no-trust is required)")
+        given.add_argument("--no-trust", action="store_true",
+                           help="check integrity only: signatures against the keys they carry, the signer NOT checked")
 
     verify = sub.add_parser("verify", help=f"check {'an' if kind[0] in 'aeiou' else 'a'} {kind} bundle: signatures, hashes, custody (exit 1 on any mismatch)")
     verify.add_argument("bundle")
@@ -710,9 +713,15 @@ def cmd_incident_collect(args: argparse.Namespace) -> int:
 
 
 def _trust(args: argparse.Namespace) -> list | None:
+    """The trusted signers; None only when --no-trust asks for integrity alone (never by omission)."""
     from nanbu_secops.bundle.keys import read_trust
 
-    return read_trust([Path(p) for p in args.trust]) if args.trust else None
+    if args.no_trust:
+        return None
+    if not args.trust:
+        raise InputError("whom do you trust? give --trust ALLOWED_SIGNERS (the sender's .allowed_signers file), "
+                         "or --no-trust to check integrity only, without checking the signer")
+    return read_trust([Path(p) for p in args.trust])
 
 
 def _show(args: argparse.Namespace, result) -> int:
@@ -730,17 +739,19 @@ def cmd_bundle_verify(args: argparse.Namespace) -> int:
     from nanbu_secops.bundle import package
     from nanbu_secops.bundle.keys import read_identities
 
+    trust = _trust(args)
     identities = read_identities(Path(args.identity)) if args.identity else None
     signature = Path(args.signature) if args.signature else None
-    return _show(args, package.verify(Path(args.bundle), identities, _trust(args), signature))
+    return _show(args, package.verify(Path(args.bundle), identities, trust, signature))
 
 
 def cmd_bundle_open(args: argparse.Namespace) -> int:
     from nanbu_secops.bundle import package
     from nanbu_secops.bundle.keys import read_identities
 
+    trust = _trust(args)
     return _show(args, package.open_bundle(Path(args.bundle), read_identities(Path(args.identity)), Path(args.out),
-                                           _trust(args)))
+                                           trust))
 
 
 def cmd_proposal_new(args: argparse.Namespace) -> int:
@@ -815,9 +826,10 @@ def cmd_bundle_forward(args: argparse.Namespace) -> int:
     from nanbu_secops.bundle import package
     from nanbu_secops.bundle.keys import read_identities
 
+    trust = _trust(args)
     recipients, key, _ = _signing(args)
     return _show(args, package.forward(Path(args.bundle), read_identities(Path(args.identity)), key, recipients,
-                                       [str(r) for r in recipients], Path(args.out), args.note, _trust(args)))
+                                       [str(r) for r in recipients], Path(args.out), args.note, trust))
 
 
 def cmd_ipv6_check(args: argparse.Namespace) -> int:

@@ -168,8 +168,9 @@ def test_untrusted_signer_and_wrong_identity_fail(office: Path, bundle: Path) ->
     assert {"outer signature", "manifest signature", "custody chain"} <= failed(result).keys()
     wrong = package.verify(bundle, identity(office, "city"), trust(office, "unit"))
     assert "decryption" in failed(wrong)
-    no_trust = package.verify(bundle, identity(office, "county"))
-    assert no_trust.ok and any(c.name == "signers trusted" and c.ok is None for c in no_trust.checks)
+    no_trust = package.verify(bundle, identity(office, "county"), None)
+    assert no_trust.ok and not no_trust.signer_checked
+    assert any(c.name == "signers trusted" and c.ok is None and "NOT CHECKED" in c.detail for c in no_trust.checks)
 
 
 # ----------------------------------------------------------------------------- tampering
@@ -311,7 +312,7 @@ def test_open_extracts_a_good_bundle_and_checks_with_sha256sum(office: Path, bun
     assert (out / "evidence" / "notes.txt").read_text().startswith("身份证")
     assert oct((out / "evidence" / "notes.txt").stat().st_mode & 0o777) == "0o600"
     with pytest.raises(Exception, match="new or empty folder"):
-        package.open_bundle(bundle, identity(office, "county"), out)
+        package.open_bundle(bundle, identity(office, "county"), out, trust(office, "unit"))
 
 
 # ------------------------------------------------------------------- custody and forwarding
@@ -349,7 +350,7 @@ def test_forward_appends_signed_events_and_keeps_earlier_signatures(office: Path
 def test_forward_refuses_a_bundle_that_does_not_verify(office: Path, bundle: Path, tmp_path: Path) -> None:
     result = package.forward(bundle, identity(office, "county"), sign_key(office, "county"),
                              keys.recipient_args([str(office / "city.recipient")]), ["city"], tmp_path / "x.nsb",
-                             trust=trust(office, "county"))
+                             "", trust=trust(office, "county"))
     assert not result.ok and not (tmp_path / "x.nsb").exists()
 
 

@@ -91,7 +91,8 @@ def test_verify_exit_1_names_what_failed(keydir: Path, tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "FAILED" in done.stdout and "outer signature" in done.stdout and "decryption" in done.stdout
     opened = tmp_path / "never"
-    done = cli("incident", "open", str(bundle), "-i", str(keydir / "county.agekey"), "--out", str(opened))
+    done = cli("incident", "open", str(bundle), "-i", str(keydir / "county.agekey"), "--out", str(opened),
+               "--trust", str(keydir / "unit.allowed_signers"))
     assert done.returncode == 1 and not opened.exists()
     untrusted = cli("incident", "verify", f"{bundle}", "--trust", str(keydir / "city.allowed_signers"))
     assert untrusted.returncode == 1
@@ -106,6 +107,59 @@ def test_verify_exit_1_names_what_failed(keydir: Path, tmp_path: Path) -> None:
                          "--format", "json").stdout)
     outer = next(c for c in doc["checks"] if c["check"] == "outer signature")
     assert "not in the trusted signers" in outer["detail"] and "不在受信任的签名者中" in outer["detail_zh"]
+
+
+def test_no_trust_given_is_exit_2_saying_how_to_give_it(keydir: Path, tmp_path: Path) -> None:
+    """An outsider's fresh key calling itself by the unit's name must not pass verify, open or forward by default."""
+    outsider = tmp_path / "outsider"
+    assert cli("keys", "new", "unit", "--sign-only", "--out", str(outsider)).returncode == 0
+    code, output, bundle = collect(keydir, tmp_path, "--sign-key", str(outsider / "unit_ed25519"))
+    assert code == 0, output
+    county = ["-i", str(keydir / "county.agekey")]
+    forwarding = ["--sign-key", str(keydir / "county_ed25519"), "-r", str(keydir / "city.recipient"),
+                  "--out", str(tmp_path / "fwd.nsb")]
+    for kind in ("incident", "proposal"):
+        for command in (["verify", str(bundle)], ["verify", str(bundle), *county],
+                        ["open", str(bundle), *county, "--out", str(tmp_path / "opened")],
+                        ["forward", str(bundle), *county, *forwarding]):
+            done = cli(kind, *command)
+            assert done.returncode == 2, (kind, command, done.stdout, done.stderr)
+            assert "--trust ALLOWED_SIGNERS" in done.stderr and "--no-trust" in done.stderr
+            assert "Traceback" not in done.stderr and done.stdout == ""
+    assert not (tmp_path / "opened").exists() and not (tmp_path / "fwd.nsb").exists()
+    # the unit's real allowed-signers line refuses the outsider
+    trusted = cli("incident", "verify", str(bundle), *county, "--trust", str(keydir / "unit.allowed_signers"))
+    assert trusted.returncode == 1 and "all checks hold" not in trusted.stdout
+    both = cli("incident", "verify", str(bundle), "--trust", str(keydir / "unit.allowed_signers"), "--no-trust")
+    assert both.returncode == 2 and "not allowed with" in both.stderr
+
+
+def test_no_trust_checks_integrity_and_says_the_signer_was_not_checked(keydir: Path, tmp_path: Path) -> None:
+    code, output, bundle = collect(keydir, tmp_path)
+    assert code == 0, output
+    for extra in ([], ["-i", str(keydir / "county.agekey")]):
+        en = cli("incident", "verify", str(bundle), *extra, "--no-trust", "--lang", "en")
+        assert en.returncode == 0, en.stdout
+        assert "SIGNER WAS NOT CHECKED" in en.stdout and "all checks hold" not in en.stdout
+        zh = cli("incident", "verify", str(bundle), *extra, "--no-trust")
+        assert zh.returncode == 0 and "未核对签名者" in zh.stdout and "全部通过" not in zh.stdout
+        doc = json.loads(cli("incident", "verify", str(bundle), *extra, "--no-trust", "--format", "json").stdout)
+        assert doc["signer_checked"] is False
+        assert any(c["check"] == "signers trusted" and c["ok"] is None for c in doc["checks"])
+    trusted = json.loads(cli("incident", "verify", str(bundle), "--trust", str(keydir / "unit.allowed_signers"),
+                             "--format", "json").stdout)
+    assert trusted["ok"] is True and trusted["signer_checked"] is True
+    # forward under --no-trust records in the custody chain that the signer was not checked
+    done = cli("incident", "forward", str(bundle), "-i", str(keydir / "county.agekey"), "--no-trust",
+               "--sign-key", str(keydir / "county_ed25519"), "-r", str(keydir / "city.recipient"),
+               "--out", str(tmp_path / "fwd.nsb"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    city = json.loads(cli("incident", "verify", str(tmp_path / "fwd.nsb"), "-i", str(keydir / "city.agekey"),
+                          "--trust", str(keydir / "unit.allowed_signers"), "--trust",
+                          str(keydir / "county.allowed_signers"), "--format", "json").stdout)
+    assert city["ok"] is True
+    received = next(e for e in city["custody"] if e["action"] == "received")
+    assert "signers trusted: not checked" in received["note"]
 
 
 @pytest.mark.parametrize("change, message", [
@@ -155,7 +209,8 @@ def test_existing_bundle_is_never_overwritten(keydir: Path, tmp_path: Path) -> N
 def test_sm3_bundle_checks(keydir: Path, tmp_path: Path) -> None:
     code, output, bundle = collect(keydir, tmp_path, "--digest", "sha256,sm3")
     assert code == 0, output
-    done = cli("incident", "verify", str(bundle), "-i", str(keydir / "county.agekey"), "--format", "json")
+    done = cli("incident", "verify", str(bundle), "-i", str(keydir / "county.agekey"), "--format", "json",
+               "--trust", str(keydir / "unit.allowed_signers"))
     assert done.returncode == 0 and json.loads(done.stdout)["manifest"]["digests"] == ["sha256", "sm3"]
 
 
@@ -218,7 +273,8 @@ def test_own_private_keys_are_never_packed(keydir: Path, tmp_path: Path) -> None
                "--sign-key", str(terminal / "term01_ed25519"), "--out", str(bundle), "--include", str(terminal))
     assert done.returncode == 0, done.stderr
     opened = tmp_path / "opened"
-    assert cli("incident", "open", str(bundle), "-i", str(keydir / "county.agekey"), "--out", str(opened)).returncode == 0
+    assert cli("incident", "open", str(bundle), "-i", str(keydir / "county.agekey"), "--out", str(opened),
+               "--trust", str(terminal / "term01.allowed_signers")).returncode == 0
     packed = sorted(p.name for p in opened.glob("evidence/files/**/*") if p.is_file())
     assert packed == ["notes.txt", "term01.allowed_signers", "term01_ed25519.pub"]
     skipped = json.loads((opened / "evidence" / "files-skipped.json").read_text())

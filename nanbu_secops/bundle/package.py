@@ -7,8 +7,9 @@ passes through bounded memory, and the ciphertext is hashed for the outer signat
 written or read.
 
 Trust is never assumed from the bundle itself. Signatures are checked against the keys they
-carry, and with ``--trust`` (allowed-signers files) each signer's principal must also be listed
-for that key; without it the result says so.
+carry, and each signer's principal must also be listed for that key in the allowed-signers files
+given (``--trust``). Checking integrity alone is asked for explicitly (``trust=None``, the CLI's
+``--no-trust``), and then the result says in words that the signer was not checked.
 """
 
 from __future__ import annotations
@@ -258,6 +259,7 @@ class Verification:
     events: list[custody.Event] = field(default_factory=list)
     manifest_bytes: bytes = b""
     chain: bytes = b""
+    signer_checked: bool = True  # False under --no-trust: integrity only
 
     @property
     def ok(self) -> bool:
@@ -271,7 +273,8 @@ class Verification:
         return [check for check in self.checks if check.ok is False]
 
     def as_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"bundle": self.path, "ok": self.ok, "checks": [c.as_json() for c in self.checks]}
+        doc: dict[str, Any] = {"bundle": self.path, "ok": self.ok, "signer_checked": self.signer_checked,
+                               "checks": [c.as_json() for c in self.checks]}
         if self.manifest is not None:
             m = self.manifest
             doc["manifest"] = {"id": m.id, "kind": m.kind, "unit": m.unit, "title": m.title, "created": m.created,
@@ -344,20 +347,33 @@ def _chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def verify(path: Path, identities: Sequence[Any] | None = None, trust: Sequence[Signer] | None = None,
+def verify(path: Path, identities: Sequence[Any] | None, trust: Sequence[Signer] | None,
            signature: Path | None = None) -> Verification:
     """Check a bundle. Without identities only the outer signature can be checked; with them,
     also decryption, the tar's members, the manifest and its signature, every file's digests,
-    SHA256SUMS and the custody chain."""
+    SHA256SUMS and the custody chain. ``trust`` has no default: None (integrity only) must be
+    asked for, and the result then carries a "signers trusted: not checked" line."""
     if not path.is_file():
         raise InputError("no such bundle file", path)
-    result = Verification(str(path))
+    result = Verification(str(path), signer_checked=trust is not None)
     signature = signature or path.with_name(path.name + ".sig")
+    try:
+        _verify(result, path, identities, trust, signature)
+    finally:
+        if trust is None:
+            result.add("signers trusted", None, "NOT CHECKED (--no-trust): every signature was checked only "
+                                                "against the key it carries; anyone could have made this bundle",
+                       "未核对（--no-trust）：每个签名只按它自带的密钥核验，未核对签名者；任何人都可能制作此数据包")
+    return result
+
+
+def _verify(result: Verification, path: Path, identities: Sequence[Any] | None, trust: Sequence[Signer] | None,
+            signature: Path) -> None:
     if not identities:
         _outer(result, signature, sshsig.digest_of(_chunks(path)), trust)
         result.add("contents", None, "not checked: give --identity to decrypt and check the contents",
                    "给出 --identity 解密后才能检查包内内容")
-        return result
+        return
     seen: _Seen | None = None
     try:
         with decrypting(path, identities) as plain:
@@ -374,11 +390,10 @@ def verify(path: Path, identities: Sequence[Any] | None = None, trust: Sequence[
         result.add("archive", False, str(exc), f"归档被拒绝：{exc}")
     outer_key = _outer(result, signature, cipher_digest if seen is not None else sshsig.digest_of(_chunks(path)), trust)
     if seen is None:
-        return result
+        return
     result.add("decryption", True, "decrypted with the given identity; age authenticated every chunk",
                "已用所给身份密钥解密，age 认证了每个数据块")
     _check_contents(result, seen, path, identities, trust, outer_key)
-    return result
 
 
 def _check_contents(result: Verification, seen: _Seen, path: Path, identities: Sequence[Any],
@@ -495,10 +510,6 @@ def _check_custody(result: Verification, manifest_key: bytes | None, outer_key: 
                         for e in events)
     result.add("custody chain", True, f"{len(events)} events, every link and signature holds: {steps}",
                f"{len(events)} 个事件，每一环和每个签名都成立：{steps_zh}")
-    if trust is None:
-        result.add("signers trusted", None, "not checked: no --trust given; every signature was checked "
-                                            "against the key it carries, not against who you trust",
-                   "没有给出 --trust：每个签名只按它自带的密钥核验，没有核对签名者是否为您信任的人")
 
 
 # ------------------------------------------------------------------------- opening, forwarding
@@ -526,7 +537,7 @@ def _copy_pass(path: Path, identities: Sequence[Any], manifest: Manifest,
         plain.finish()
 
 
-def open_bundle(path: Path, identities: Sequence[Any], out: Path, trust: Sequence[Signer] | None = None) -> Verification:
+def open_bundle(path: Path, identities: Sequence[Any], out: Path, trust: Sequence[Signer] | None) -> Verification:
     """Verify, then extract into ``out`` (which must not exist or be empty). Nothing is written
     unless verification passes; extraction goes to a hidden folder renamed into place at the end."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -563,8 +574,7 @@ def open_bundle(path: Path, identities: Sequence[Any], out: Path, trust: Sequenc
 
 
 def forward(path: Path, identities: Sequence[Any], key: SignKey, recipients: Sequence[Any],
-            recipient_names: Sequence[str], out: Path, note: str = "",
-            trust: Sequence[Signer] | None = None) -> Verification:
+            recipient_names: Sequence[str], out: Path, note: str, trust: Sequence[Signer] | None) -> Verification:
     """Verify, then re-encrypt for the next office with two more custody events (received, with
     what was verified; forwarded, with the note and the recipients). Earlier signatures are kept
     byte for byte, so they stay valid."""
