@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 from nanbu_secops import __version__, mask
 from nanbu_secops.bundle import archive, custody, sshsig
 from nanbu_secops.bundle.archive import ArchiveError, TarWriter
-from nanbu_secops.bundle.keys import SignKey, Signer, trusted_as
+from nanbu_secops.bundle.keys import SignKey, Signer, trusted_lines, trusts
 from nanbu_secops.bundle.manifest import Digests, FileEntry, Manifest, ManifestError, decode, sums_text
 from nanbu_secops.bundle.stream import CHUNK, BundleDecryptError, decrypting, encrypting
 from nanbu_secops.errors import InputError
@@ -331,7 +331,7 @@ def _outer(result: Verification, signature_path: Path, digest: bytes, trust: Seq
         return None
     who, who_zh = f"by key {parsed.fingerprint}", f"密钥 {parsed.fingerprint}"
     if trust is not None:
-        names = trusted_as(trust, parsed.key_blob)
+        names = list(dict.fromkeys(line.principals for line in trusted_lines(trust, parsed.key_blob)))
         if not names:
             result.add("outer signature", False, f"valid, but {who} is not in the trusted signers",
                        f"签名有效，但 {who_zh} 不在受信任的签名者中")
@@ -437,7 +437,7 @@ def _manifest_signature(result: Verification, manifest: Manifest, data: bytes, s
                    f"签名密钥 {parsed.fingerprint} 不是清单所写的签名者")
         return None
     principal = manifest.signer.get("principal", "")
-    if trust is not None and principal not in trusted_as(trust, parsed.key_blob):
+    if trust is not None and not trusts(trust, parsed.key_blob, principal):
         result.add("manifest signature", False, f"valid, but {principal!r} with key {parsed.fingerprint} is not trusted",
                    f"签名有效，但 {principal!r}（密钥 {parsed.fingerprint}）不受信任")
         return parsed.key_blob
@@ -499,7 +499,7 @@ def _check_custody(result: Verification, manifest_key: bytes | None, outer_key: 
                          "最后一个事件不是加密文件的签名者签的（有事件被删除？）"))
     if trust is not None:
         for number, event in enumerate(events, 1):
-            if event.principal not in trusted_as(trust, event.key_blob):
+            if not trusts(trust, event.key_blob, event.principal):
                 problems.append((f"line {number}: {event.principal!r} with key {event.fields.get('key')} is not trusted",
                                  f"第 {number} 行：{event.principal!r}（密钥 {event.fields.get('key')}）不受信任"))
     if problems:
