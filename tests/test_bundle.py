@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import tarfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyrage
@@ -313,6 +314,101 @@ def test_open_extracts_a_good_bundle_and_checks_with_sha256sum(office: Path, bun
     assert oct((out / "evidence" / "notes.txt").stat().st_mode & 0o777) == "0o600"
     with pytest.raises(Exception, match="new or empty folder"):
         package.open_bundle(bundle, identity(office, "county"), out, trust(office, "unit"))
+
+
+# ------------------------------------------------- open and forward hold to what they verified
+
+def on_second_decryption(monkeypatch: pytest.MonkeyPatch, act) -> None:
+    """Run ``act`` as the bundle is decrypted the second time (the copy pass after verification)."""
+    real, calls = package.decrypting, []
+
+    @contextmanager
+    def hooked(source, identities):
+        calls.append(source)
+        if len(calls) == 2:
+            act()
+        with real(source, identities) as plain:
+            yield plain
+
+    monkeypatch.setattr(package, "decrypting", hooked)
+
+
+def rewrite_in_place(path: Path, data: bytes) -> None:
+    """Change the file's bytes without a new inode: what an open descriptor sees too."""
+    with open(path, "r+b") as handle:
+        handle.write(data)
+        handle.truncate()
+
+
+def planted(members: list[tuple[tarfile.TarInfo, bytes]]) -> list[tuple[tarfile.TarInfo, bytes]]:
+    return [members[0], (info("evidence/planted.sh", size=9), b"rm -rf /\n"), *members[1:]]
+
+
+def custody_forged(members: list[tuple[tarfile.TarInfo, bytes]]) -> list[tuple[tarfile.TarInfo, bytes]]:
+    *rest, (last, chain) = members
+    assert last.name == archive.CUSTODY
+    forged = chain + b'{"action": "received", "note": "forged"}\n'
+    return [*rest, (info(archive.CUSTODY, size=len(forged)), forged)]
+
+
+def test_open_extracts_what_it_verified_when_the_path_is_swapped(office: Path, bundle: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verify reads one file; the name is then pointed at another (unlisted member planted): still the first is opened."""
+    members = tar_members(decrypt(office, bundle))
+    other = reseal(office, planted(members), tmp_path / "other.nsb")
+    on_second_decryption(monkeypatch, lambda: os.replace(other, bundle))
+    out = tmp_path / "opened"
+    result = package.open_bundle(bundle, identity(office, "county"), out, trust(office, "unit"))
+    assert result.ok, failed(result)
+    assert not (out / "evidence" / "planted.sh").exists()
+    extracted = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert extracted == sorted(i.name for i, _ in members)
+    assert all((out / i.name).read_bytes() == data for i, data in members)
+
+
+IN_PLACE = {
+    "unlisted member": (planted, "evidence/planted.sh: not in the manifest, refused"),
+    "custody forged": (custody_forged, "custody.jsonl: not the bytes that were verified"),
+    "custody dropped": (lambda m: m[:-1], "custody.jsonl: in the verified bundle, missing now"),
+    "listed file dropped": (lambda m: [x for x in m if x[0].name != "evidence/blob.bin"], "not where the verified"),
+    "same plaintext, new ciphertext": (lambda m: m, "ciphertext digest differs"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IN_PLACE))
+def test_open_refuses_a_file_changed_in_place_after_verification(office: Path, bundle: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    change, message = IN_PLACE[case]
+    members = tar_members(decrypt(office, bundle))
+    changed = reseal(office, change(members), tmp_path / "changed.nsb").read_bytes()
+    on_second_decryption(monkeypatch, lambda: rewrite_in_place(bundle, changed))
+    out = tmp_path / "opened"
+    result = package.open_bundle(bundle, identity(office, "county"), out, trust(office, "unit"))
+    assert not result.ok and message in failed(result).get("extraction", ""), failed(result)
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+
+def test_forward_refuses_a_file_changed_in_place_after_verification(office: Path, bundle: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    changed = reseal(office, planted(tar_members(decrypt(office, bundle))), tmp_path / "changed.nsb").read_bytes()
+    on_second_decryption(monkeypatch, lambda: rewrite_in_place(bundle, changed))
+    out = tmp_path / "fwd.nsb"
+    result = package.forward(bundle, identity(office, "county"), sign_key(office, "county"),
+                             keys.recipient_args([str(office / "city.recipient")]), ["city"], out, "",
+                             trust(office, "unit"))
+    assert not result.ok and "not in the manifest" in failed(result).get("forwarding", ""), failed(result)
+    assert not out.exists() and not out.with_name(out.name + ".sig").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+
+def test_sm3_pass_refuses_a_file_changed_in_place(office: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SM3 digests come from a second pass; it must read the ciphertext the first pass read."""
+    path = tmp_path / "s.nsb"
+    make(office, path, digests=("sha256", "sm3"))
+    changed = reseal(office, tar_members(decrypt(office, path)), tmp_path / "changed.nsb").read_bytes()
+    on_second_decryption(monkeypatch, lambda: rewrite_in_place(path, changed))
+    result = package.verify(path, identity(office, "county"), trust(office, "unit"))
+    assert not result.ok and "changed while it was being checked" in failed(result).get("files", ""), failed(result)
 
 
 # ------------------------------------------------------------------- custody and forwarding

@@ -260,6 +260,10 @@ class Verification:
     manifest_bytes: bytes = b""
     chain: bytes = b""
     signer_checked: bool = True  # False under --no-trust: integrity only
+    # what the verifying pass read, which open and forward hold their own pass to
+    cipher_digest: bytes = b""
+    order: list[str] = field(default_factory=list)
+    metadata: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -315,12 +319,13 @@ def _read_pass(plain: Any, algorithms: tuple[str, ...]) -> _Seen:
     return seen
 
 
-def _outer(result: Verification, signature_path: Path, digest: bytes, trust: Sequence[Signer] | None) -> bytes | None:
+def _outer(result: Verification, signature_path: Path, digest: bytes, trust: Sequence[Signer] | None,
+           source: BinaryIO) -> bytes | None:
     """Check ``F.sig`` against the ciphertext's digest; return the signing key's blob."""
     try:
         parsed = sshsig.parse(signature_path.read_bytes())
         if parsed.algorithm != "sha256":
-            digest = sshsig.digest_of(_chunks(Path(result.path)), parsed.algorithm)
+            digest = sshsig.digest_of(_chunks(source), parsed.algorithm)
         sshsig.verify_digest(parsed, digest)
     except OSError as exc:
         result.add("outer signature", False, f"{signature_path}: {exc.strerror or exc}",
@@ -341,10 +346,12 @@ def _outer(result: Verification, signature_path: Path, digest: bytes, trust: Seq
     return parsed.key_blob
 
 
-def _chunks(path: Path) -> Iterator[bytes]:
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            yield chunk
+def _chunks(source: BinaryIO) -> Iterator[bytes]:
+    """The open bundle from its first byte (positioned reads: the passes share the descriptor)."""
+    offset = 0
+    while chunk := os.pread(source.fileno(), CHUNK, offset):
+        offset += len(chunk)
+        yield chunk
 
 
 def verify(path: Path, identities: Sequence[Any] | None, trust: Sequence[Signer] | None,
@@ -355,10 +362,17 @@ def verify(path: Path, identities: Sequence[Any] | None, trust: Sequence[Signer]
     asked for, and the result then carries a "signers trusted: not checked" line."""
     if not path.is_file():
         raise InputError("no such bundle file", path)
+    with open(path, "rb") as source:
+        return _verify_open(source, path, identities, trust, signature)
+
+
+def _verify_open(source: BinaryIO, path: Path, identities: Sequence[Any] | None, trust: Sequence[Signer] | None,
+                 signature: Path | None = None) -> Verification:
+    """:func:`verify` of the bundle open as ``source``; every pass over it reads this one descriptor."""
     result = Verification(str(path), signer_checked=trust is not None)
     signature = signature or path.with_name(path.name + ".sig")
     try:
-        _verify(result, path, identities, trust, signature)
+        _verify(result, source, identities, trust, signature)
     finally:
         if trust is None:
             result.add("signers trusted", None, "NOT CHECKED (--no-trust): every signature was checked only "
@@ -367,16 +381,17 @@ def verify(path: Path, identities: Sequence[Any] | None, trust: Sequence[Signer]
     return result
 
 
-def _verify(result: Verification, path: Path, identities: Sequence[Any] | None, trust: Sequence[Signer] | None,
+def _verify(result: Verification, source: BinaryIO, identities: Sequence[Any] | None, trust: Sequence[Signer] | None,
             signature: Path) -> None:
     if not identities:
-        _outer(result, signature, sshsig.digest_of(_chunks(path)), trust)
+        result.cipher_digest = sshsig.digest_of(_chunks(source))
+        _outer(result, signature, result.cipher_digest, trust, source)
         result.add("contents", None, "not checked: give --identity to decrypt and check the contents",
                    "给出 --identity 解密后才能检查包内内容")
         return
     seen: _Seen | None = None
     try:
-        with decrypting(path, identities) as plain:
+        with decrypting(source, identities) as plain:
             try:
                 seen = _read_pass(plain, ("sha256",))
             except ArchiveError:
@@ -388,15 +403,17 @@ def _verify(result: Verification, path: Path, identities: Sequence[Any] | None, 
     except ArchiveError as exc:
         result.add("decryption", True, "decrypted with the given identity", "已用所给身份密钥解密")
         result.add("archive", False, str(exc), f"归档被拒绝：{exc}")
-    outer_key = _outer(result, signature, cipher_digest if seen is not None else sshsig.digest_of(_chunks(path)), trust)
+    result.cipher_digest = cipher_digest if seen is not None else sshsig.digest_of(_chunks(source))
+    outer_key = _outer(result, signature, result.cipher_digest, trust, source)
     if seen is None:
         return
     result.add("decryption", True, "decrypted with the given identity; age authenticated every chunk",
                "已用所给身份密钥解密，age 认证了每个数据块")
-    _check_contents(result, seen, path, identities, trust, outer_key)
+    result.order, result.metadata = seen.order, seen.metadata
+    _check_contents(result, seen, source, identities, trust, outer_key)
 
 
-def _check_contents(result: Verification, seen: _Seen, path: Path, identities: Sequence[Any],
+def _check_contents(result: Verification, seen: _Seen, source: BinaryIO, identities: Sequence[Any],
                     trust: Sequence[Signer] | None, outer_key: bytes | None) -> None:
     missing = [name for name in archive.METADATA if name not in seen.metadata]
     if missing:
@@ -416,7 +433,7 @@ def _check_contents(result: Verification, seen: _Seen, path: Path, identities: S
         return
     result.manifest, result.manifest_bytes, result.chain = manifest, data, seen.metadata[archive.CUSTODY]
     manifest_key = _manifest_signature(result, manifest, data, seen.metadata[archive.MANIFEST_SIG], trust)
-    _check_files(result, manifest, seen, path, identities)
+    _check_files(result, manifest, seen, source, identities)
     try:
         result.events = custody.verify(seen.metadata[archive.CUSTODY], data, manifest.id)
     except custody.CustodyError as exc:
@@ -448,7 +465,8 @@ def _manifest_signature(result: Verification, manifest: Manifest, data: bytes, s
     return parsed.key_blob
 
 
-def _check_files(result: Verification, manifest: Manifest, seen: _Seen, path: Path, identities: Sequence[Any]) -> None:
+def _check_files(result: Verification, manifest: Manifest, seen: _Seen, source: BinaryIO,
+                 identities: Sequence[Any]) -> None:
     listed = {entry.path: entry for entry in manifest.files}
     content = {name for name in seen.sizes if name not in archive.METADATA or name == archive.SUMS}
     problems = [(f"{name}: in the archive but not in the manifest", f"{name}：在归档中，清单里没有")
@@ -456,7 +474,11 @@ def _check_files(result: Verification, manifest: Manifest, seen: _Seen, path: Pa
     problems += [(f"{name}: in the manifest but not in the archive", f"{name}：清单里有，归档中没有")
                  for name in sorted(listed.keys() - content)]
     if "sm3" in manifest.digests and not problems:
-        seen_sm3 = _sm3_pass(path, identities)
+        try:
+            seen_sm3 = _sm3_pass(source, identities, result.cipher_digest)
+        except (ArchiveError, BundleDecryptError) as exc:
+            seen_sm3 = {}
+            problems.append((f"second pass (SM3): {exc}", f"第二遍（SM3）：{exc}"))
         for name in seen.digests:
             seen.digests[name].update(seen_sm3.get(name, {}))
     for name in sorted(listed.keys() & content):
@@ -481,11 +503,14 @@ def _check_files(result: Verification, manifest: Manifest, seen: _Seen, path: Pa
         result.add("SHA256SUMS", True, "lists the manifest's files and digests", "所列文件和摘要与清单一致")
 
 
-def _sm3_pass(path: Path, identities: Sequence[Any]) -> dict[str, dict[str, str]]:
+def _sm3_pass(source: BinaryIO, identities: Sequence[Any], cipher_digest: bytes) -> dict[str, dict[str, str]]:
     """SM3 digests need a second pass: which digests to compute is known only from the manifest,
-    which comes last."""
-    with decrypting(path, identities) as plain:
-        return _read_pass(plain, ("sha256", "sm3")).digests
+    which comes last. It must read the ciphertext the first pass read."""
+    with decrypting(source, identities) as plain:
+        digests = _read_pass(plain, ("sha256", "sm3")).digests
+    if plain.cipher_digest != cipher_digest:
+        raise ArchiveError("the bundle file changed while it was being checked")
+    return digests
 
 
 def _check_custody(result: Verification, manifest_key: bytes | None, outer_key: bytes | None,
@@ -514,16 +539,32 @@ def _check_custody(result: Verification, manifest_key: bytes | None, outer_key: 
 
 # ------------------------------------------------------------------------- opening, forwarding
 
-def _copy_pass(path: Path, identities: Sequence[Any], manifest: Manifest,
+def _copy_pass(source: BinaryIO, identities: Sequence[Any], result: Verification,
                take: Callable[[str, int, Iterator[bytes]], None]) -> None:
-    """Decrypt again and hand each member's data to ``take``, checking it against the verified
-    manifest as it goes (the file could have been replaced since the verifying pass)."""
-    listed = {entry.path: entry for entry in manifest.files}
-    with decrypting(path, identities) as plain:
+    """Decrypt the verified file again (the same descriptor) and hand each member's data to
+    ``take``, holding it to what the verifying pass saw: the same members in the same order (so
+    none unlisted and every listed one), each listed file's size and digest as the manifest says,
+    the manifest, its signature and the custody chain byte for byte, and at the end the same
+    ciphertext digest, which the outer signature covers. Anything else raises ArchiveError;
+    ``take`` writes only where nothing is visible until this returns."""
+    assert result.manifest is not None
+    listed = {entry.path: entry for entry in result.manifest.files}
+    expected = iter(result.order)
+    with decrypting(source, identities) as plain:
         for info, reader in archive.members(plain.stream):
+            if info.name not in listed and info.name not in result.metadata:
+                raise ArchiveError(f"{info.name}: not in the manifest, refused")
+            if info.name != next(expected, None):
+                raise ArchiveError(f"{info.name}: not where the verified bundle had it")
             entry = listed.get(info.name)
-            if entry is not None and info.size != entry.size:
-                raise ArchiveError(f"{info.name}: {info.size} bytes, more than the manifest's {entry.size}")
+            if entry is None:  # manifest, its signature, custody: the verified bytes or nothing
+                data = archive.read_limited(info, reader)
+                if data != result.metadata[info.name]:
+                    raise ArchiveError(f"{info.name}: not the bytes that were verified")
+                take(info.name, info.size, iter([data]))
+                continue
+            if info.size != entry.size:
+                raise ArchiveError(f"{info.name}: {info.size} bytes, not the manifest's {entry.size}")
             hashes = Digests(("sha256",))
 
             def hashed(info: tarfile.TarInfo = info, reader: BinaryIO = reader) -> Iterator[bytes]:
@@ -532,9 +573,14 @@ def _copy_pass(path: Path, identities: Sequence[Any], manifest: Manifest,
                     yield chunk
 
             take(info.name, info.size, hashed())
-            if entry is not None and hashes.result()["sha256"] != entry.digests["sha256"]:
+            if hashes.result()["sha256"] != entry.digests["sha256"]:
                 raise ArchiveError(f"{info.name}: changed since it was verified")
+        missing = list(expected)
+        if missing:
+            raise ArchiveError(f"{', '.join(missing[:5])}: in the verified bundle, missing now")
         plain.finish()
+    if plain.cipher_digest != result.cipher_digest:
+        raise ArchiveError("the bundle file changed since it was verified (ciphertext digest differs)")
 
 
 def open_bundle(path: Path, identities: Sequence[Any], out: Path, trust: Sequence[Signer] | None) -> Verification:
@@ -542,7 +588,15 @@ def open_bundle(path: Path, identities: Sequence[Any], out: Path, trust: Sequenc
     unless verification passes; extraction goes to a hidden folder renamed into place at the end."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError("--out must be a new or empty folder", out)
-    result = verify(path, identities, trust)
+    if not path.is_file():
+        raise InputError("no such bundle file", path)
+    with open(path, "rb") as source:
+        return _open_verified(source, path, identities, out, trust)
+
+
+def _open_verified(source: BinaryIO, path: Path, identities: Sequence[Any], out: Path,
+                   trust: Sequence[Signer] | None) -> Verification:
+    result = _verify_open(source, path, identities, trust)
     if not result.ok or result.manifest is None:
         return result
     parent = out.absolute().parent
@@ -558,7 +612,7 @@ def open_bundle(path: Path, identities: Sequence[Any], out: Path, trust: Sequenc
                 handle.write(chunk)
 
     try:
-        _copy_pass(path, identities, result.manifest, take)
+        _copy_pass(source, identities, result, take)
     except (ArchiveError, BundleDecryptError) as exc:
         shutil.rmtree(staging)
         result.add("extraction", False, f"stopped, nothing kept: {exc}", f"已停止，未保留任何文件：{exc}")
@@ -578,7 +632,16 @@ def forward(path: Path, identities: Sequence[Any], key: SignKey, recipients: Seq
     """Verify, then re-encrypt for the next office with two more custody events (received, with
     what was verified; forwarded, with the note and the recipients). Earlier signatures are kept
     byte for byte, so they stay valid."""
-    result = verify(path, identities, trust)
+    if not path.is_file():
+        raise InputError("no such bundle file", path)
+    with open(path, "rb") as source:
+        return _forward_verified(source, path, identities, key, recipients, recipient_names, out, note, trust)
+
+
+def _forward_verified(source: BinaryIO, path: Path, identities: Sequence[Any], key: SignKey,
+                      recipients: Sequence[Any], recipient_names: Sequence[str], out: Path, note: str,
+                      trust: Sequence[Signer] | None) -> Verification:
+    result = _verify_open(source, path, identities, trust)
     if not result.ok or result.manifest is None:
         return result
     manifest = result.manifest
@@ -599,7 +662,7 @@ def forward(path: Path, identities: Sequence[Any], key: SignKey, recipients: Seq
                 tar.data(chunk)
             tar.pad(size)
 
-        _copy_pass(path, identities, manifest, take)
+        _copy_pass(source, identities, result, take)
         tar.add_bytes(archive.CUSTODY, chain)
 
     try:
