@@ -19,7 +19,7 @@ import pyrage
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from nanbu_secops.bundle import sshsig
+from nanbu_secops.bundle import agefile, sshsig
 from nanbu_secops.errors import InputError
 from nanbu_secops.fileutil import atomic_write
 from nanbu_secops.timeutil import now, rfc3339
@@ -43,10 +43,22 @@ def parse_recipients(values: Iterable[str], source: str = "--recipient") -> list
                 recipients.append(pyrage.ssh.Recipient.from_str(text))
             else:
                 raise pyrage.RecipientError("not an age1… or ssh- public key")
-        except pyrage.RecipientError as exc:
-            raise InputError(f"not an age recipient ({exc}): {text[:40]!r}", source,
-                             number if source != "--recipient" else None) from None
+        except pyrage.RecipientError:
+            raise InputError(_not_a_recipient(text), source, number if source != "--recipient" else None) from None
     return recipients
+
+
+def _is_secret(text: str) -> bool:
+    """Whether ``text`` looks like a private key (age or OpenSSH/PEM) rather than a public one or a file name."""
+    return "SECRET-KEY" in text.upper() or "PRIVATE KEY" in text.upper()
+
+
+def _not_a_recipient(text: str) -> str:
+    """Why ``text`` is refused as a recipient, without ever quoting it: it may be a secret key given by mistake."""
+    if _is_secret(text):
+        return ("not an age recipient: this is a private key (not shown); give the public recipient "
+                "(age1…, the .recipient file) instead")
+    return "not an age recipient (age1… or ssh-… public key); the value is not shown"
 
 
 def read_recipient_file(path: Path) -> list[Any]:
@@ -65,6 +77,8 @@ def recipient_args(values: Sequence[str]) -> list[Any]:
     which the escrow accepts, are refused here with the reason, before any work."""
     found: list[Any] = []
     for value in values:
+        if _is_secret(value):  # never named as a file that cannot be read: that would print it
+            raise InputError(_not_a_recipient(value), "--recipient")
         if value.strip().startswith(("age1", "ssh-")):
             found += parse_recipients([value])
             source = "--recipient"
@@ -74,6 +88,11 @@ def recipient_args(values: Sequence[str]) -> list[Any]:
         if any(not isinstance(r, pyrage.x25519.Recipient) for r in found):
             raise InputError("bundles are encrypted to age X25519 recipients (age1…, made by `keys new`), "
                              "not SSH keys", source)
+        try:
+            for recipient in found:
+                agefile.check_recipient(agefile.x25519_key(recipient))
+        except agefile.RecipientKeyError as exc:
+            raise InputError(str(exc), source) from None
     if not found:
         raise InputError("--recipient: give at least one age1… key or .recipient file")
     return found

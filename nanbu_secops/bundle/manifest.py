@@ -106,7 +106,11 @@ def decode(data: bytes) -> Manifest:
         raise ManifestError(f"manifest is not JSON: {exc}") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise ManifestError(f"manifest format is not {FORMAT}")
-    if canonical(raw) != data:
+    try:
+        again = canonical(raw)
+    except UnicodeEncodeError:  # "\ud800": a lone surrogate is JSON but no UTF-8 text
+        raise ManifestError("manifest holds a lone UTF-16 surrogate (\\ud800-\\udfff): not text") from None
+    if again != data:
         raise ManifestError("manifest is not in canonical form")
     try:
         digests = tuple(raw["digests"])
