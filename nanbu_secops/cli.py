@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_commands = register.add_subparsers(dest="register_command", required=True, metavar="SUBCOMMAND")
     verify = register_commands.add_parser("verify", help="detect any edit or deletion in the register")
     verify.add_argument("--register", default=DEFAULT_REGISTER)
+    verify.add_argument("--missing-ok", action="store_true",
+                        help="a register never created (no file, no .head) is ok with 0 entries (else exit 2)")
     verify.set_defaults(handler=cmd_register_verify)
     find = register_commands.add_parser("find", help="entries for an account and/or a terminal (exit 1 when none)")
     find.add_argument("--register", default=DEFAULT_REGISTER)
@@ -448,7 +450,11 @@ def cmd_accounts_reinstate(args: argparse.Namespace) -> int:
 def cmd_register_verify(args: argparse.Namespace) -> int:
     from nanbu_secops.accounts import register
 
-    result = register.verify(Path(args.register))
+    path = Path(args.register)
+    if not args.missing_ok and not os.path.lexists(path) and not os.path.lexists(register.head_path(path)):
+        raise InputError("no such register: nothing to verify (give the right --register, or --missing-ok "
+                         "where a register not created yet is fine)", path)
+    result = register.verify(path)
     for problem in result.problems:
         print(f"{args.register}: {problem}", file=sys.stderr)
     print(f"{args.register}: {'ok' if result.ok else 'BROKEN'} ({result.entries} entries)")
