@@ -406,10 +406,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_policy_validate(args: argparse.Namespace) -> int:
     from nanbu_secops.policy import load_policies
+    from nanbu_secops.policy.commands import validate_command_variables
 
     policies = load_policies(args.path)
+    commands = validate_command_variables(policies)
     for policy in policies.policies:
         print(f"{policy.path}: ok ({policy.id} {policy.version}, {len(policy.controls)} controls)")
+    if commands:
+        print(f"variables ok for: {', '.join(commands)}")
     return EXIT_CLEAR
 
 
