@@ -516,6 +516,17 @@ def test_mask_pii_masks_text_evidence_and_reports_and_says_so(office: Path, tmp_
     assert package.verify(tmp_path / "m.nsb", identity(office, "county"), trust(office, "unit")).ok
 
 
+def test_mask_pii_masks_the_signed_manifest_fields_and_the_custody_note(office: Path, tmp_path: Path) -> None:
+    path = tmp_path / "n.nsb"
+    package.pack(path, [package.Item("evidence/a.txt", data=b"x\n")], kind="incident", unit=f"镇 {PHONE}",
+                 title=f"{PHONE} 来电", recipients=keys.recipient_args([str(office / "county.recipient")]),
+                 key=sign_key(office, "unit"), masking=True, note=f"联系人 {PHONE}，证件 {RESIDENT_ID}")
+    files = {i.name: data for i, data in tar_members(decrypt(office, path))}
+    assert all(PHONE.encode() not in data and RESIDENT_ID.encode() not in data for data in files.values())
+    assert "138****5678" in json.loads(files[archive.CUSTODY].splitlines()[0])["note"]
+    assert package.verify(path, identity(office, "county"), trust(office, "unit")).ok
+
+
 # ------------------------------------------------------------------------------ keys
 
 def test_keys_new_writes_standard_files_and_never_overwrites(office: Path, tmp_path: Path) -> None:

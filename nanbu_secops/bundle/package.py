@@ -107,6 +107,20 @@ class _Packer:
         self.tar, self.digests, self.masking, self.progress = tar, digests, masking, progress
         self.files: list[FileEntry] = []
         self.masked = {"files": 0, "matches": 0}
+        self._names: set[str] = set()
+
+    def name(self, path: str) -> str:
+        """The member name: masked too when masking (a phone number in a file name is personal data),
+        and made unique again if two names mask alike (a name twice makes a bundle unopenable)."""
+        if not self.masking:
+            return path
+        masked, count = mask.mask_text(path)
+        self.masked["matches"] += count
+        unique, n = masked, 2
+        while unique in self._names:
+            unique, n = f"{masked}~{n}", n + 1
+        self._names.add(unique)
+        return unique
 
     def _emit(self, chunk: bytes | memoryview, hashes: Digests) -> None:
         if chunk:
@@ -116,6 +130,7 @@ class _Packer:
                 self.progress(len(chunk))
 
     def add_bytes(self, path: str, data: bytes) -> None:
+        path = self.name(path)
         if self.masking and mask.looks_textual(data[:8192]):
             data, count = mask.mask_bytes(data)
             self._count(count)
@@ -133,6 +148,7 @@ class _Packer:
     def add_file(self, path: str, source: Path) -> None:
         """Stream a file; the tar header's size is fixed first, so a file that grows or shrinks
         while read is cut or zero-padded to that size and the manifest notes it."""
+        path = self.name(path)
         fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NOCTTY | os.O_NONBLOCK)
         with os.fdopen(fd, "rb", buffering=0) as handle:
             info = os.fstat(fd)
@@ -202,7 +218,12 @@ def _seal(out: Path, recipients: Sequence[Any], key: SignKey, write: Callable[[T
 def pack(out: Path, items: Iterable[Item], *, kind: str, unit: str, title: str, recipients: Sequence[Any],
          key: SignKey, digests: tuple[str, ...] = ("sha256",), masking: bool = False,
          action: str = "collected", note: str = "", progress: Progress | None = None) -> Manifest:
-    """Make a new bundle; its custody chain starts with ``action`` by the signer."""
+    """Make a new bundle; its custody chain starts with ``action`` by the signer.
+
+    With ``masking`` every field of every file the bundle carries is masked: file contents and
+    names, and the manifest's unit and title and the custody note, which are signed as masked."""
+    if masking:
+        unit, title, note = (mask.mask_text(text)[0] for text in (unit, title, note))
     manifest = Manifest(id=str(uuid.uuid4()), kind=kind, unit=unit, title=title, created=rfc3339(now()),
                         tool={"name": "nanbu-secops", "version": __version__},
                         signer={"principal": key.principal, "key": key.fingerprint}, digests=digests)
