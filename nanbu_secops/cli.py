@@ -162,6 +162,7 @@ def _keys_parser(commands: argparse._SubParsersAction) -> None:
     new = sub.add_parser("new", help="NAME.agekey, NAME.recipient, NAME_ed25519(.pub), NAME.allowed_signers")
     new.add_argument("name", help="the key's principal, e.g. county-office")
     new.add_argument("--out", required=True, help="folder for the key files (never overwritten)")
+    new.set_defaults(out_is_folder=True)
     new.add_argument("--sign-only", action="store_true",
                      help="only the signing key and its allowed-signers line (a terminal signs, it never opens bundles)")
     new.set_defaults(handler=cmd_keys_new)
@@ -188,6 +189,7 @@ def _bundle_commands(sub: argparse._SubParsersAction, kind: str) -> None:
     opened.add_argument("bundle")
     opened.add_argument("--identity", "-i", required=True, help="age identity (.agekey)")
     opened.add_argument("--out", required=True, help="new or empty folder to extract into")
+    opened.set_defaults(out_is_folder=True)
     trust(opened)
     _report_options(opened)
     opened.set_defaults(handler=cmd_bundle_open)
@@ -961,9 +963,23 @@ def cmd_spool_newest(args: argparse.Namespace) -> int:
     return EXIT_CLEAR
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse an --output or --out that cannot be written, before any work (collect would snapshot first)."""
+    from nanbu_secops.fileutil import unwritable
+
+    for option in ("output", "out"):
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        why = unwritable(Path(value), folder=option == "out" and getattr(args, "out_is_folder", False))
+        if why:
+            raise InputError(f"--{option}: {why}", value)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _check_outputs(args)
         return args.handler(args)
     except InputError as exc:
         print(f"nanbu-secops: error: {exc}", file=sys.stderr)
