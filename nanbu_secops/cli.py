@@ -245,6 +245,7 @@ def _proposal_parser(commands: argparse._SubParsersAction) -> None:
     sub = proposal.add_subparsers(dest="proposal_command", required=True, metavar="SUBCOMMAND")
     new = sub.add_parser("new", help="a blank proposal form (YAML)")
     new.add_argument("--out", help="write the form to FILE (default: standard output)")
+    new.add_argument("--force", action="store_true", help="replace FILE if it exists (it may be a filled-in form)")
     new.add_argument("--lang", choices=("zh", "en"), default="zh")
     new.set_defaults(handler=cmd_proposal_new)
     validate = sub.add_parser("validate", help="check proposal forms; every problem as file:line")
@@ -769,6 +770,9 @@ def cmd_bundle_open(args: argparse.Namespace) -> int:
 def cmd_proposal_new(args: argparse.Namespace) -> int:
     from nanbu_secops.proposal import form
 
+    if args.out is not None and os.path.lexists(args.out) and not args.force:
+        raise InputError("will not overwrite an existing form (it may be filled in); give --force to replace it",
+                         args.out)
     _write(args.out, form.template(args.lang))
     return EXIT_CLEAR
 

@@ -315,3 +315,28 @@ def test_mask_pii_covers_every_field_of_every_file(keydir: Path, tmp_path: Path)
     done = cli("incident", "open", str(bundle), "-i", str(keydir / "county.agekey"), "--out", str(opened),
                "--trust", str(keydir / "unit.allowed_signers"))
     assert done.returncode == 0, done.stdout
+
+
+def test_include_of_a_missing_path_is_exit_2_before_any_work(keydir: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-log"
+    code, output, bundle = collect(keydir, tmp_path, "--include", str(missing))
+    assert code == 2 and f"{missing}: --include: no such file or folder" in output and "Traceback" not in output
+    assert not bundle.exists()
+
+
+def test_overlapping_includes_are_folded_into_a_bundle_that_opens(keydir: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    logs = tmp_path / "logs"
+    (logs / "nginx").mkdir(parents=True)
+    (logs / "nginx" / "access.log").write_text("GET /\n")
+    (logs / "syslog").write_text("boot\n")
+    monkeypatch.chdir(logs / "nginx")
+    code, output, bundle = collect(keydir, tmp_path, "--include", str(logs), "--include", str(logs / "nginx"),
+                                   "--include", str(logs), "--include", "../nginx/access.log")
+    assert code == 0, output
+    opened = tmp_path / "opened"
+    done = cli("incident", "open", str(bundle), "-i", str(keydir / "county.agekey"), "--out", str(opened),
+               "--trust", str(keydir / "unit.allowed_signers"))
+    assert done.returncode == 0, done.stdout
+    packed = sorted(p.name for p in opened.glob("evidence/files/**/*") if p.is_file())
+    assert packed == ["access.log", "syslog", "web.log"]

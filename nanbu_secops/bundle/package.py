@@ -58,8 +58,14 @@ def plan_includes(paths: Sequence[str], prefix: str = "evidence/files", base: Pa
     listed as skipped with the reason, so the bundle says what it left out. Inside the bundle a
     file keeps its absolute path under ``prefix`` (where it was on the terminal), or its path
     relative to ``base``. ``secrets`` (our own private keys) are never packed, even when an
-    operator includes ``/``."""
+    operator includes ``/``. A path that does not exist is an InputError (a typo must not pass as
+    "nothing there"); overlapping paths (a folder and one inside it, a path given twice) are
+    folded, each file packed once, since a name twice makes a bundle that cannot be opened."""
+    missing = [text for text in paths if not os.path.lexists(text)]
+    if missing:
+        raise InputError("--include: no such file or folder", missing[0])
     items: list[Item] = []
+    packed: set[str] = set()
     skipped: list[dict[str, str]] = []
     never = set()
     for secret in secrets:
@@ -86,9 +92,11 @@ def plan_includes(paths: Sequence[str], prefix: str = "evidence/files", base: Pa
         elif stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) in never:
             skipped.append({"path": str(path), "reason": "a private key of this tool: never packed"})
         elif stat.S_ISREG(info.st_mode):
-            name = path.relative_to(base).as_posix() if base else str(path.absolute()).lstrip("/")
+            name = path.relative_to(base).as_posix() if base else os.path.abspath(path).lstrip("/")
             inside = f"{prefix}/{name}"
-            items.append(Item(inside, source=path, size=info.st_size))
+            if inside not in packed:
+                packed.add(inside)
+                items.append(Item(inside, source=path, size=info.st_size))
         else:
             kind = "symbolic link" if stat.S_ISLNK(info.st_mode) else "not a regular file"
             skipped.append({"path": str(path), "reason": kind})
