@@ -340,3 +340,16 @@ def test_overlapping_includes_are_folded_into_a_bundle_that_opens(keydir: Path, 
     assert done.returncode == 0, done.stdout
     packed = sorted(p.name for p in opened.glob("evidence/files/**/*") if p.is_file())
     assert packed == ["access.log", "syslog", "web.log"]
+
+
+def test_proc_files_are_packed_to_their_end_not_their_stated_size(keydir: Path, tmp_path: Path) -> None:
+    """/proc states size 0; the bundle must hold what reading the file gives (as cat would)."""
+    assert Path("/proc/version").stat().st_size == 0
+    code, output, bundle = collect(keydir, tmp_path, "--include", "/proc/version", "--include", "/proc/self/limits")
+    assert code == 0, output
+    opened = tmp_path / "opened"
+    done = cli("incident", "open", str(bundle), "-i", str(keydir / "county.agekey"), "--out", str(opened),
+               "--trust", str(keydir / "unit.allowed_signers"))
+    assert done.returncode == 0, done.stdout
+    assert (opened / "evidence/files/proc/version").read_bytes() == Path("/proc/version").read_bytes() != b""
+    assert b"Max open files" in (opened / "evidence/files/proc/self/limits").read_bytes()

@@ -94,9 +94,16 @@ def plan_includes(paths: Sequence[str], prefix: str = "evidence/files", base: Pa
         elif stat.S_ISREG(info.st_mode):
             name = path.relative_to(base).as_posix() if base else os.path.abspath(path).lstrip("/")
             inside = f"{prefix}/{name}"
-            if inside not in packed:
-                packed.add(inside)
-                items.append(Item(inside, source=path, size=info.st_size))
+            if inside in packed:
+                return
+            packed.add(inside)
+            if info.st_size == 0 or os.path.abspath(path).startswith(("/proc/", "/sys/")):
+                try:  # the stated size of /proc and /sys files is 0 or a page, not their content's
+                    items.append(Item(inside, data=_read_to_end(path)))
+                except OSError as exc:
+                    skipped.append({"path": str(path), "reason": exc.strerror or str(exc)})
+                return
+            items.append(Item(inside, source=path, size=info.st_size))
         else:
             kind = "symbolic link" if stat.S_ISLNK(info.st_mode) else "not a regular file"
             skipped.append({"path": str(path), "reason": kind})
@@ -104,6 +111,27 @@ def plan_includes(paths: Sequence[str], prefix: str = "evidence/files", base: Pa
     for text in paths:
         visit(Path(text))
     return items, skipped
+
+
+PSEUDO_LIMIT = 64 << 20
+
+
+def _read_to_end(path: Path) -> bytes:
+    """A file whose size is known only by reading it (procfs, sysfs, or stated as empty), to its end.
+
+    Read at planning time, before the tar header that needs the size; refused (OSError) above
+    PSEUDO_LIMIT, since such a file (/proc/kcore) has no end worth packing."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        parts, total = [], 0
+        while block := os.read(fd, CHUNK):
+            parts.append(block)
+            total += len(block)
+            if total > PSEUDO_LIMIT:
+                raise OSError(0, f"more than {PSEUDO_LIMIT >> 20} MiB on a file system that states no size")
+        return b"".join(parts)
+    finally:
+        os.close(fd)
 
 
 # ------------------------------------------------------------------------------------ packing
