@@ -5,6 +5,7 @@ Where a standard tool reads the same thing (ssh-keygen, age) it is asked too."""
 from __future__ import annotations
 
 import base64
+import json
 import io
 import struct
 import subprocess
@@ -68,7 +69,7 @@ def test_low_order_recipient_is_refused_before_any_work(office: Path, tmp_path: 
 
 def test_a_lone_surrogate_in_a_manifest_is_a_manifest_error() -> None:
     data = b'{"format":"nanbu-secops-bundle/1","title":"\\ud800"}'
-    with pytest.raises(ManifestError, match="surrogate"):
+    with pytest.raises(ManifestError, match="surrogate|non-UTF-8"):
         decode(data)
 
 
@@ -158,3 +159,17 @@ def test_no_error_message_echoes_a_private_key(office: Path, tmp_path: Path) -> 
         keys.parse_recipients([secret_line])
     assert secret_body[:8] not in str(caught.value) and "private key" in str(caught.value)
     assert isinstance(pyrage.x25519.Identity.from_str(secret_line), pyrage.x25519.Identity)  # it was a real secret
+
+
+def test_manifest_canonical_form_is_rfc_8785() -> None:
+    """The RFC's own examples (test vectors are data): keys sorted by UTF-16 code units, ES6 numbers."""
+    from nanbu_secops.bundle.manifest import canonical
+
+    sorting = {"\u20ac": "Euro Sign", "\r": "Carriage Return", "\ufb33": "Hebrew Letter Dalet With Dagesh",
+               "1": "One", "\U0001f600": "Emoji: Grinning Face", "\u0080": "Control",
+               "\u00f6": "Latin Small Letter O With Diaeresis"}
+    order = [key for key in json.loads(canonical(sorting))]
+    assert order == ["\r", "1", "\u0080", "\u00f6", "\u20ac", "\U0001f600", "\ufb33"]  # RFC 8785, 3.2.3
+    numbers = canonical({"numbers": [333333333.33333329, 1e30, 4.50, 2e-3, 0.000000000000000000000000001, 1e-7]})
+    assert numbers == b'{"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27,1e-7]}'
+    assert canonical({"literals": [None, True, False]}) == b'{"literals":[null,true,false]}'
