@@ -143,6 +143,15 @@ def start(recipients: Sequence[bytes]) -> tuple[bytes, Sealer]:
         raise RecipientKeyError("no recipient")
     file_key = os.urandom(16)
     head = VERSION_LINE + b"".join(_stanza(file_key, r) for r in recipients) + b"---"
-    mac = hmac.new(_hkdf(file_key, b"", b"header"), head, "sha256").digest()
     nonce = os.urandom(16)
-    return head + b" " + _b64(mac) + b"\n" + nonce, Sealer(_hkdf(file_key, nonce, b"payload"))
+    return head + b" " + _b64(header_mac(file_key, head)) + b"\n" + nonce, payload_sealer(file_key, nonce)
+
+
+def header_mac(file_key: bytes, head: bytes) -> bytes:
+    """The header's HMAC over ``head`` (the header up to and including ``---``)."""
+    return hmac.new(_hkdf(file_key, b"", b"header"), head, "sha256").digest()
+
+
+def payload_sealer(file_key: bytes, nonce: bytes) -> Sealer:
+    """The STREAM sealer for the payload that follows ``nonce``."""
+    return Sealer(_hkdf(file_key, nonce, b"payload"))
