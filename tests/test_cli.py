@@ -191,6 +191,16 @@ def test_policy_validate_refuses_what_accounts_audit_refuses(tmp_path, old, new,
     assert audit.returncode == 2 and message in audit.stderr, audit.stderr
 
 
+def test_policy_validate_runs_where_the_controller_modules_are_missing():
+    """Terminals have the agent without paramiko and ansible (deploy_agent.yml validates there)."""
+    code = ("import sys\nfor m in ('paramiko', 'ansible'): sys.modules[m] = None\n"
+            "from nanbu_secops.cli import main\nsys.exit(main(['policy', 'validate', sys.argv[1]]))")
+    done = subprocess.run([sys.executable, "-c", code, str(PROJECT / "policies")], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "variables ok for: accounts audit, creds password, ipv6 check, report quarterly, ssh probe" in done.stdout
+
+
 def test_duplicate_ids_across_files(tmp_path):
     (tmp_path / "a.yml").write_text(BASE, encoding="utf-8")
     (tmp_path / "b.yml").write_text(BASE.replace("id: nanbu-a26", "id: other"), encoding="utf-8")
