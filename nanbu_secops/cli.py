@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_commands = register.add_subparsers(dest="register_command", required=True, metavar="SUBCOMMAND")
     verify = register_commands.add_parser("verify", help="detect any edit or deletion in the register")
     verify.add_argument("--register", default=DEFAULT_REGISTER)
+    verify.add_argument("--missing-ok", action="store_true",
+                        help="a register never created (no file, no .head) is ok with 0 entries (else exit 2)")
     verify.set_defaults(handler=cmd_register_verify)
     find = register_commands.add_parser("find", help="entries for an account and/or a terminal (exit 1 when none)")
     find.add_argument("--register", default=DEFAULT_REGISTER)
@@ -160,6 +162,7 @@ def _keys_parser(commands: argparse._SubParsersAction) -> None:
     new = sub.add_parser("new", help="NAME.agekey, NAME.recipient, NAME_ed25519(.pub), NAME.allowed_signers")
     new.add_argument("name", help="the key's principal, e.g. county-office")
     new.add_argument("--out", required=True, help="folder for the key files (never overwritten)")
+    new.set_defaults(out_is_folder=True)
     new.add_argument("--sign-only", action="store_true",
                      help="only the signing key and its allowed-signers line (a terminal signs, it never opens bundles)")
     new.set_defaults(handler=cmd_keys_new)
@@ -168,8 +171,11 @@ def _keys_parser(commands: argparse._SubParsersAction) -> None:
 def _bundle_commands(sub: argparse._SubParsersAction, kind: str) -> None:
     """verify, open and forward: the same for incident and proposal bundles."""
     def trust(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--trust", action="append", default=[], metavar="ALLOWED_SIGNERS",
-                       help="OpenSSH allowed-signers file of whom you trust (repeatable)")
+        given = p.add_mutually_exclusive_group()
+        given.add_argument("--trust", action="append", default=[], metavar="ALLOWED_SIGNERS",
+                           help="OpenSSH allowed-signers file of whom you trust (repeatable; this or --no-trust is required)")
+        given.add_argument("--no-trust", action="store_true",
+                           help="check integrity only: signatures against the keys they carry, the signer NOT checked")
 
     verify = sub.add_parser("verify", help=f"check {'an' if kind[0] in 'aeiou' else 'a'} {kind} bundle: signatures, hashes, custody (exit 1 on any mismatch)")
     verify.add_argument("bundle")
@@ -183,6 +189,7 @@ def _bundle_commands(sub: argparse._SubParsersAction, kind: str) -> None:
     opened.add_argument("bundle")
     opened.add_argument("--identity", "-i", required=True, help="age identity (.agekey)")
     opened.add_argument("--out", required=True, help="new or empty folder to extract into")
+    opened.set_defaults(out_is_folder=True)
     trust(opened)
     _report_options(opened)
     opened.set_defaults(handler=cmd_bundle_open)
@@ -238,6 +245,7 @@ def _proposal_parser(commands: argparse._SubParsersAction) -> None:
     sub = proposal.add_subparsers(dest="proposal_command", required=True, metavar="SUBCOMMAND")
     new = sub.add_parser("new", help="a blank proposal form (YAML)")
     new.add_argument("--out", help="write the form to FILE (default: standard output)")
+    new.add_argument("--force", action="store_true", help="replace FILE if it exists (it may be a filled-in form)")
     new.add_argument("--lang", choices=("zh", "en"), default="zh")
     new.set_defaults(handler=cmd_proposal_new)
     validate = sub.add_parser("validate", help="check proposal forms; every problem as file:line")
@@ -402,10 +410,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_policy_validate(args: argparse.Namespace) -> int:
     from nanbu_secops.policy import load_policies
+    from nanbu_secops.policy.commands import validate_command_variables
 
     policies = load_policies(args.path)
+    commands = validate_command_variables(policies)
     for policy in policies.policies:
         print(f"{policy.path}: ok ({policy.id} {policy.version}, {len(policy.controls)} controls)")
+    if commands:
+        print(f"variables ok for: {', '.join(commands)}")
     return EXIT_CLEAR
 
 
@@ -446,7 +458,11 @@ def cmd_accounts_reinstate(args: argparse.Namespace) -> int:
 def cmd_register_verify(args: argparse.Namespace) -> int:
     from nanbu_secops.accounts import register
 
-    result = register.verify(Path(args.register))
+    path = Path(args.register)
+    if not args.missing_ok and not os.path.lexists(path) and not os.path.lexists(register.head_path(path)):
+        raise InputError("no such register: nothing to verify (give the right --register, or --missing-ok "
+                         "where a register not created yet is fine)", path)
+    result = register.verify(path)
     for problem in result.problems:
         print(f"{args.register}: {problem}", file=sys.stderr)
     print(f"{args.register}: {'ok' if result.ok else 'BROKEN'} ({result.entries} entries)")
@@ -720,9 +736,15 @@ def cmd_incident_collect(args: argparse.Namespace) -> int:
 
 
 def _trust(args: argparse.Namespace) -> list | None:
+    """The trusted signers; None only when --no-trust asks for integrity alone (never by omission)."""
     from nanbu_secops.bundle.keys import read_trust
 
-    return read_trust([Path(p) for p in args.trust]) if args.trust else None
+    if args.no_trust:
+        return None
+    if not args.trust:
+        raise InputError("whom do you trust? give --trust ALLOWED_SIGNERS (the sender's .allowed_signers file), "
+                         "or --no-trust to check integrity only, without checking the signer")
+    return read_trust([Path(p) for p in args.trust])
 
 
 def _show(args: argparse.Namespace, result) -> int:
@@ -740,22 +762,27 @@ def cmd_bundle_verify(args: argparse.Namespace) -> int:
     from nanbu_secops.bundle import package
     from nanbu_secops.bundle.keys import read_identities
 
+    trust = _trust(args)
     identities = read_identities(Path(args.identity)) if args.identity else None
     signature = Path(args.signature) if args.signature else None
-    return _show(args, package.verify(Path(args.bundle), identities, _trust(args), signature))
+    return _show(args, package.verify(Path(args.bundle), identities, trust, signature))
 
 
 def cmd_bundle_open(args: argparse.Namespace) -> int:
     from nanbu_secops.bundle import package
     from nanbu_secops.bundle.keys import read_identities
 
+    trust = _trust(args)
     return _show(args, package.open_bundle(Path(args.bundle), read_identities(Path(args.identity)), Path(args.out),
-                                           _trust(args)))
+                                           trust))
 
 
 def cmd_proposal_new(args: argparse.Namespace) -> int:
     from nanbu_secops.proposal import form
 
+    if args.out is not None and os.path.lexists(args.out) and not args.force:
+        raise InputError("will not overwrite an existing form (it may be filled in); give --force to replace it",
+                         args.out)
     _write(args.out, form.template(args.lang))
     return EXIT_CLEAR
 
@@ -825,9 +852,10 @@ def cmd_bundle_forward(args: argparse.Namespace) -> int:
     from nanbu_secops.bundle import package
     from nanbu_secops.bundle.keys import read_identities
 
+    trust = _trust(args)
     recipients, key, _ = _signing(args)
     return _show(args, package.forward(Path(args.bundle), read_identities(Path(args.identity)), key, recipients,
-                                       [str(r) for r in recipients], Path(args.out), args.note, _trust(args)))
+                                       [str(r) for r in recipients], Path(args.out), args.note, trust))
 
 
 def cmd_ipv6_check(args: argparse.Namespace) -> int:
@@ -950,9 +978,23 @@ def cmd_spool_newest(args: argparse.Namespace) -> int:
     return EXIT_CLEAR
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse an --output or --out that cannot be written, before any work (collect would snapshot first)."""
+    from nanbu_secops.fileutil import unwritable
+
+    for option in ("output", "out"):
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        why = unwritable(Path(value), folder=option == "out" and getattr(args, "out_is_folder", False))
+        if why:
+            raise InputError(f"--{option}: {why}", value)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _check_outputs(args)
         return args.handler(args)
     except InputError as exc:
         print(f"nanbu-secops: error: {exc}", file=sys.stderr)

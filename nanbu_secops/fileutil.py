@@ -95,3 +95,43 @@ def make_private_dir(folder: Path, mode: int, what: str) -> None:
         os.chmod(folder, mode)  # exactly, whatever the umask
         fsync_dir(folder.parent)
     require_private_dir(folder, what)
+
+
+def unwritable(target: Path, *, folder: bool = False) -> str | None:
+    """Why output cannot go to ``target`` (a file, or with ``folder`` a folder made if missing), or None.
+
+    Checked before any long work by creating, writing one byte to and removing a temporary file
+    where the output would go: the one test that catches /proc, read-only mounts, full disks and
+    permissions alike. An existing target that is not a regular file (``/dev/full``, a folder) is
+    refused rather than replaced by the rename that writes output.
+    """
+    if folder:
+        if os.path.lexists(target) and not target.is_dir():
+            return "exists and is not a folder"
+        where = target
+        while not where.exists():
+            where = where.parent
+        if not where.is_dir():
+            return f"{where} is not a folder"
+    else:
+        if target.is_dir():
+            return "is a folder, a file is wanted"
+        if target.exists() and not target.is_file():
+            return "exists and is not a regular file"
+        where = target.parent
+        if not where.is_dir():
+            return "folder does not exist" if not os.path.lexists(where) else f"{where} is not a folder"
+    try:
+        fd, probe = tempfile.mkstemp(dir=where, prefix=".nanbu-secops-write-check.")
+    except OSError as exc:
+        return f"cannot write here: {exc.strerror or exc}"
+    try:
+        os.write(fd, b"\0")
+        os.fsync(fd)
+    except OSError as exc:
+        return f"cannot write here: {exc.strerror or exc}"
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
+    return None

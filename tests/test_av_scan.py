@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -231,3 +232,116 @@ def test_parse_output_reads_names_with_colons_and_newlines():
     assert outcome.found == [("/d/x: y FOUND.txt", "Sig.A"), ("/d/two\nlines", "Sig.B")]
     assert outcome.files_scanned == 9
     assert outcome.error_lines == ["/d/e: Access denied. ERROR", "LibClamAV Warning: something"]
+
+
+def test_parse_output_never_takes_a_shorter_name_the_file_system_suggests(tmp_path):
+    """The last line of a name alone may name a real file; the detection still belongs to the whole name."""
+    (tmp_path / "passwd").write_text("root:x:0:0::/root:/bin/sh\n")
+    out = f"/gone/x\n{tmp_path}/passwd: Sig.A FOUND\n"
+    assert scan.parse_output(out, "").found == [(f"/gone/x\n{tmp_path}/passwd", "Sig.A")]
+
+
+def user_acts_after_the_scan(monkeypatch, act) -> None:
+    """Run ``act`` right after the real engine returns, as a user racing root's quarantine would."""
+    real = scan.run_engine
+
+    def engine_then_user(argv: list[str], timeout: float) -> tuple[int | None, str, str]:
+        result = real(argv, timeout)
+        act()
+        return result
+
+    monkeypatch.setattr(scan, "run_engine", engine_then_user)
+
+
+@pytest.fixture()
+def fake_etc(tmp_path) -> Path:
+    """A stand-in for /etc that root must never touch (the real /etc is never used by a test)."""
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (etc / "passwd").chmod(0o644)
+    return etc
+
+
+def test_quarantine_does_not_follow_a_folder_swapped_for_a_link(database, tmp_path, monkeypatch, fake_etc):
+    """EICAR in ~/x/passwd is found; the user then makes ~/x a link to an etc folder: its passwd stays put."""
+    home = tmp_path / "home"
+    (home / "x").mkdir(parents=True)
+    (home / "x" / "passwd").write_bytes(EICAR)
+    vault = tmp_path / "vault"
+
+    def swap() -> None:
+        (home / "x").rename(home / "x.old")
+        (home / "x").symlink_to(fake_etc)
+
+    user_acts_after_the_scan(monkeypatch, swap)
+    record = scan.scan([str(home)], 120, log=tmp_path / "log.jsonl", quarantine_dir=vault, database=database)
+    assert [(d.path, d.signature) for d in record.detections] == [(str(home / "x" / "passwd"),
+                                                                   f"{EICAR_SIGNATURE}.UNOFFICIAL")]
+    assert record.detections[0].quarantined_to == "" and record.detections[0].sha256 == ""
+    assert (fake_etc / "passwd").read_text() == "root:x:0:0:root:/root:/bin/bash\n"
+    assert stat.S_IMODE((fake_etc / "passwd").stat().st_mode) == 0o644
+    assert list(vault.iterdir()) == []
+    assert (home / "x.old" / "passwd").read_bytes() == EICAR  # left for a person to look at
+
+
+def test_quarantine_does_not_take_the_last_line_of_a_vanished_name(database, tmp_path, monkeypatch, fake_etc):
+    """A name "x\n<etc>/passwd" reported infected, then deleted: the real <etc>/passwd is not moved."""
+    home = tmp_path / "home"
+    nested = home / "x\n" / str(fake_etc).lstrip("/")
+    nested.mkdir(parents=True)
+    (nested / "passwd").write_bytes(EICAR)
+    vault = tmp_path / "vault"
+    user_acts_after_the_scan(monkeypatch, lambda: shutil.rmtree(home / "x\n"))
+    record = scan.scan([str(home)], 120, log=tmp_path / "log.jsonl", quarantine_dir=vault, database=database)
+    assert [d.path for d in record.detections] == [f"{home}/x\n{fake_etc}/passwd"]
+    assert record.detections[0].quarantined_to == ""
+    assert (fake_etc / "passwd").read_text() == "root:x:0:0:root:/root:/bin/bash\n"
+    assert list(vault.iterdir()) == []
+
+
+def test_quarantine_puts_back_a_file_swapped_in_after_it_was_opened(database, tmp_path, monkeypatch):
+    """Between root's open and its rename the user puts another file under the name: that one is not kept."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "a.txt").write_bytes(EICAR)
+    vault = tmp_path / "vault"
+    real_open = scan.open_no_links
+
+    def open_then_swap(path: str) -> scan.Found | None:
+        found = real_open(path)
+        (home / "a.txt").rename(home / "a.old")
+        (home / "a.txt").write_text("the user's other file\n")
+        return found
+
+    monkeypatch.setattr(scan, "open_no_links", open_then_swap)
+    record = scan.scan([str(home)], 120, log=tmp_path / "log.jsonl", quarantine_dir=vault, database=database)
+    assert record.detections[0].sha256 == EICAR_SHA256 and record.detections[0].quarantined_to == ""
+    assert (home / "a.txt").read_text() == "the user's other file\n" and list(vault.iterdir()) == []
+
+
+def test_quarantine_leaves_a_file_with_other_hard_links(database, tmp_path, fake_etc):
+    """Moving one name of a hard-linked file would not contain it, and chmod would change the other name's file."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (fake_etc / "shadow").write_bytes(EICAR)
+    (fake_etc / "shadow").chmod(0o640)
+    os.link(fake_etc / "shadow", home / "shadow")
+    vault = tmp_path / "vault"
+    record = scan.scan([str(home)], 120, log=tmp_path / "log.jsonl", quarantine_dir=vault, database=database)
+    assert [(d.path, d.sha256, d.quarantined_to) for d in record.detections] == [(str(home / "shadow"), EICAR_SHA256, "")]
+    assert stat.S_IMODE((fake_etc / "shadow").stat().st_mode) == 0o640 and (home / "shadow").exists()
+
+
+def test_scan_targets_are_resolved_before_the_scan(database, tmp_path):
+    """A target given through a link is scanned where it points, so its detections can be reached without links."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "e.txt").write_bytes(EICAR)
+    (tmp_path / "via").symlink_to(real)
+    vault = tmp_path / "vault"
+    record = scan.scan([str(tmp_path / "via")], 120, log=tmp_path / "log.jsonl", quarantine_dir=vault,
+                       database=database)
+    assert record.paths == [str(real)]
+    assert [d.path for d in record.detections] == [str(real / "e.txt")]
+    assert Path(record.detections[0].quarantined_to).read_bytes() == EICAR and not (real / "e.txt").exists()

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import tarfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyrage
@@ -168,8 +169,9 @@ def test_untrusted_signer_and_wrong_identity_fail(office: Path, bundle: Path) ->
     assert {"outer signature", "manifest signature", "custody chain"} <= failed(result).keys()
     wrong = package.verify(bundle, identity(office, "city"), trust(office, "unit"))
     assert "decryption" in failed(wrong)
-    no_trust = package.verify(bundle, identity(office, "county"))
-    assert no_trust.ok and any(c.name == "signers trusted" and c.ok is None for c in no_trust.checks)
+    no_trust = package.verify(bundle, identity(office, "county"), None)
+    assert no_trust.ok and not no_trust.signer_checked
+    assert any(c.name == "signers trusted" and c.ok is None and "NOT CHECKED" in c.detail for c in no_trust.checks)
 
 
 # ----------------------------------------------------------------------------- tampering
@@ -327,7 +329,102 @@ def test_open_extracts_a_good_bundle_and_checks_with_sha256sum(office: Path, bun
     assert (out / "evidence" / "notes.txt").read_text().startswith("身份证")
     assert oct((out / "evidence" / "notes.txt").stat().st_mode & 0o777) == "0o600"
     with pytest.raises(Exception, match="new or empty folder"):
-        package.open_bundle(bundle, identity(office, "county"), out)
+        package.open_bundle(bundle, identity(office, "county"), out, trust(office, "unit"))
+
+
+# ------------------------------------------------- open and forward hold to what they verified
+
+def on_second_decryption(monkeypatch: pytest.MonkeyPatch, act) -> None:
+    """Run ``act`` as the bundle is decrypted the second time (the copy pass after verification)."""
+    real, calls = package.decrypting, []
+
+    @contextmanager
+    def hooked(source, identities):
+        calls.append(source)
+        if len(calls) == 2:
+            act()
+        with real(source, identities) as plain:
+            yield plain
+
+    monkeypatch.setattr(package, "decrypting", hooked)
+
+
+def rewrite_in_place(path: Path, data: bytes) -> None:
+    """Change the file's bytes without a new inode: what an open descriptor sees too."""
+    with open(path, "r+b") as handle:
+        handle.write(data)
+        handle.truncate()
+
+
+def planted(members: list[tuple[tarfile.TarInfo, bytes]]) -> list[tuple[tarfile.TarInfo, bytes]]:
+    return [members[0], (info("evidence/planted.sh", size=9), b"rm -rf /\n"), *members[1:]]
+
+
+def custody_forged(members: list[tuple[tarfile.TarInfo, bytes]]) -> list[tuple[tarfile.TarInfo, bytes]]:
+    *rest, (last, chain) = members
+    assert last.name == archive.CUSTODY
+    forged = chain + b'{"action": "received", "note": "forged"}\n'
+    return [*rest, (info(archive.CUSTODY, size=len(forged)), forged)]
+
+
+def test_open_extracts_what_it_verified_when_the_path_is_swapped(office: Path, bundle: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verify reads one file; the name is then pointed at another (unlisted member planted): still the first is opened."""
+    members = tar_members(decrypt(office, bundle))
+    other = reseal(office, planted(members), tmp_path / "other.nsb")
+    on_second_decryption(monkeypatch, lambda: os.replace(other, bundle))
+    out = tmp_path / "opened"
+    result = package.open_bundle(bundle, identity(office, "county"), out, trust(office, "unit"))
+    assert result.ok, failed(result)
+    assert not (out / "evidence" / "planted.sh").exists()
+    extracted = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert extracted == sorted(i.name for i, _ in members)
+    assert all((out / i.name).read_bytes() == data for i, data in members)
+
+
+IN_PLACE = {
+    "unlisted member": (planted, "evidence/planted.sh: not in the manifest, refused"),
+    "custody forged": (custody_forged, "custody.jsonl: not the bytes that were verified"),
+    "custody dropped": (lambda m: m[:-1], "custody.jsonl: in the verified bundle, missing now"),
+    "listed file dropped": (lambda m: [x for x in m if x[0].name != "evidence/blob.bin"], "not where the verified"),
+    "same plaintext, new ciphertext": (lambda m: m, "ciphertext digest differs"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IN_PLACE))
+def test_open_refuses_a_file_changed_in_place_after_verification(office: Path, bundle: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    change, message = IN_PLACE[case]
+    members = tar_members(decrypt(office, bundle))
+    changed = reseal(office, change(members), tmp_path / "changed.nsb").read_bytes()
+    on_second_decryption(monkeypatch, lambda: rewrite_in_place(bundle, changed))
+    out = tmp_path / "opened"
+    result = package.open_bundle(bundle, identity(office, "county"), out, trust(office, "unit"))
+    assert not result.ok and message in failed(result).get("extraction", ""), failed(result)
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+
+def test_forward_refuses_a_file_changed_in_place_after_verification(office: Path, bundle: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    changed = reseal(office, planted(tar_members(decrypt(office, bundle))), tmp_path / "changed.nsb").read_bytes()
+    on_second_decryption(monkeypatch, lambda: rewrite_in_place(bundle, changed))
+    out = tmp_path / "fwd.nsb"
+    result = package.forward(bundle, identity(office, "county"), sign_key(office, "county"),
+                             keys.recipient_args([str(office / "city.recipient")]), ["city"], out, "",
+                             trust(office, "unit"))
+    assert not result.ok and "not in the manifest" in failed(result).get("forwarding", ""), failed(result)
+    assert not out.exists() and not out.with_name(out.name + ".sig").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+
+def test_sm3_pass_refuses_a_file_changed_in_place(office: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SM3 digests come from a second pass; it must read the ciphertext the first pass read."""
+    path = tmp_path / "s.nsb"
+    make(office, path, digests=("sha256", "sm3"))
+    changed = reseal(office, tar_members(decrypt(office, path)), tmp_path / "changed.nsb").read_bytes()
+    on_second_decryption(monkeypatch, lambda: rewrite_in_place(path, changed))
+    result = package.verify(path, identity(office, "county"), trust(office, "unit"))
+    assert not result.ok and "changed while it was being checked" in failed(result).get("files", ""), failed(result)
 
 
 # ------------------------------------------------------------------- custody and forwarding
@@ -365,7 +462,7 @@ def test_forward_appends_signed_events_and_keeps_earlier_signatures(office: Path
 def test_forward_refuses_a_bundle_that_does_not_verify(office: Path, bundle: Path, tmp_path: Path) -> None:
     result = package.forward(bundle, identity(office, "county"), sign_key(office, "county"),
                              keys.recipient_args([str(office / "city.recipient")]), ["city"], tmp_path / "x.nsb",
-                             trust=trust(office, "county"))
+                             "", trust=trust(office, "county"))
     assert not result.ok and not (tmp_path / "x.nsb").exists()
 
 
@@ -435,6 +532,17 @@ def test_mask_pii_masks_text_evidence_and_reports_and_says_so(office: Path, tmp_
     assert package.verify(tmp_path / "m.nsb", identity(office, "county"), trust(office, "unit")).ok
 
 
+def test_mask_pii_masks_the_signed_manifest_fields_and_the_custody_note(office: Path, tmp_path: Path) -> None:
+    path = tmp_path / "n.nsb"
+    package.pack(path, [package.Item("evidence/a.txt", data=b"x\n")], kind="incident", unit=f"镇 {PHONE}",
+                 title=f"{PHONE} 来电", recipients=keys.recipient_args([str(office / "county.recipient")]),
+                 key=sign_key(office, "unit"), masking=True, note=f"联系人 {PHONE}，证件 {RESIDENT_ID}")
+    files = {i.name: data for i, data in tar_members(decrypt(office, path))}
+    assert all(PHONE.encode() not in data and RESIDENT_ID.encode() not in data for data in files.values())
+    assert "138****5678" in json.loads(files[archive.CUSTODY].splitlines()[0])["note"]
+    assert package.verify(path, identity(office, "county"), trust(office, "unit")).ok
+
+
 # ------------------------------------------------------------------------------ keys
 
 def test_keys_new_writes_standard_files_and_never_overwrites(office: Path, tmp_path: Path) -> None:
@@ -458,7 +566,8 @@ def test_allowed_signers_parsing(tmp_path: Path, office: Path) -> None:
                        f'city namespaces="git,other" {" ".join(key)}\n')
     signers = keys.read_trust([allowed])
     blob = sign_key(office, "county").blob
-    assert keys.trusted_as(signers, blob) == ("county", "county-office")  # city's line is for other namespaces
+    assert [s.principals for s in keys.trusted_lines(signers, blob)] == ["county,county-office"]  # city's: other namespaces
+    assert keys.trusts(signers, blob, "county-office") and not keys.trusts(signers, blob, "city")
     allowed.write_text(f"ca cert-authority {' '.join(key)}\n")
     with pytest.raises(Exception, match=r"cert-authority"):
         keys.read_trust([allowed])

@@ -173,6 +173,35 @@ def test_policy_errors_name_file_and_line(tmp_path, edit, needle, message):
     assert check.returncode == 2 and check.stdout == "" and message in check.stderr
 
 
+@pytest.mark.parametrize("old, new, message", [
+    ("      severity: high\n", "      severity: hihg\n", "account_findings.dormant.severity: 'hihg' is not one of"),
+    ("  establishment_exempt_roles: []", "  establishment_exempt_roles: [3]", "3 is not of type 'string'"),
+])
+def test_policy_validate_refuses_what_accounts_audit_refuses(tmp_path, old, new, message):
+    """One schema per command, all run by validate: nothing validate passes is refused later by a command."""
+    text = BASE.replace(old, new, 1)
+    assert text != BASE
+    bad = tmp_path / "bad.yml"
+    bad.write_text(text, encoding="utf-8")
+    done = cli("policy", "validate", str(bad))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    variable = new.strip().split(":")[0] if new.startswith("  establishment") else "account_findings"
+    assert f"{bad}:{line_of(text, variable + ':')}: " in done.stderr and message in done.stderr, done.stderr
+    audit = cli("accounts", "audit", "--policy", str(bad), "--accounts", "a.csv", "--logins", "l.csv",
+                "--roster", "r.csv")
+    assert audit.returncode == 2 and message in audit.stderr, audit.stderr
+
+
+def test_policy_validate_runs_where_the_controller_modules_are_missing():
+    """Terminals have the agent without paramiko and ansible (deploy_agent.yml validates there)."""
+    code = ("import sys\nfor m in ('paramiko', 'ansible'): sys.modules[m] = None\n"
+            "from nanbu_secops.cli import main\nsys.exit(main(['policy', 'validate', sys.argv[1]]))")
+    done = subprocess.run([sys.executable, "-c", code, str(PROJECT / "policies")], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "variables ok for: accounts audit, creds password, ipv6 check, report quarterly, ssh probe" in done.stdout
+
+
 def test_duplicate_ids_across_files(tmp_path):
     (tmp_path / "a.yml").write_text(BASE, encoding="utf-8")
     (tmp_path / "b.yml").write_text(BASE.replace("id: nanbu-a26", "id: other"), encoding="utf-8")

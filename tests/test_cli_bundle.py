@@ -4,8 +4,11 @@ that name the file and line, and bundles the commands of the next office accept.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import shutil
+import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -93,7 +96,8 @@ def test_verify_exit_1_names_what_failed(keydir: Path, tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "FAILED" in done.stdout and "outer signature" in done.stdout and "decryption" in done.stdout
     opened = tmp_path / "never"
-    done = cli("incident", "open", str(bundle), "-i", str(keydir / "county.agekey"), "--out", str(opened))
+    done = cli("incident", "open", str(bundle), "-i", str(keydir / "county.agekey"), "--out", str(opened),
+               "--trust", str(keydir / "unit.allowed_signers"))
     assert done.returncode == 1 and not opened.exists()
     untrusted = cli("incident", "verify", f"{bundle}", "--trust", str(keydir / "city.allowed_signers"))
     assert untrusted.returncode == 1
@@ -108,6 +112,59 @@ def test_verify_exit_1_names_what_failed(keydir: Path, tmp_path: Path) -> None:
                          "--format", "json").stdout)
     outer = next(c for c in doc["checks"] if c["check"] == "outer signature")
     assert "not in the trusted signers" in outer["detail"] and "不在受信任的签名者中" in outer["detail_zh"]
+
+
+def test_no_trust_given_is_exit_2_saying_how_to_give_it(keydir: Path, tmp_path: Path) -> None:
+    """An outsider's fresh key calling itself by the unit's name must not pass verify, open or forward by default."""
+    outsider = tmp_path / "outsider"
+    assert cli("keys", "new", "unit", "--sign-only", "--out", str(outsider)).returncode == 0
+    code, output, bundle = collect(keydir, tmp_path, "--sign-key", str(outsider / "unit_ed25519"))
+    assert code == 0, output
+    county = ["-i", str(keydir / "county.agekey")]
+    forwarding = ["--sign-key", str(keydir / "county_ed25519"), "-r", str(keydir / "city.recipient"),
+                  "--out", str(tmp_path / "fwd.nsb")]
+    for kind in ("incident", "proposal"):
+        for command in (["verify", str(bundle)], ["verify", str(bundle), *county],
+                        ["open", str(bundle), *county, "--out", str(tmp_path / "opened")],
+                        ["forward", str(bundle), *county, *forwarding]):
+            done = cli(kind, *command)
+            assert done.returncode == 2, (kind, command, done.stdout, done.stderr)
+            assert "--trust ALLOWED_SIGNERS" in done.stderr and "--no-trust" in done.stderr
+            assert "Traceback" not in done.stderr and done.stdout == ""
+    assert not (tmp_path / "opened").exists() and not (tmp_path / "fwd.nsb").exists()
+    # the unit's real allowed-signers line refuses the outsider
+    trusted = cli("incident", "verify", str(bundle), *county, "--trust", str(keydir / "unit.allowed_signers"))
+    assert trusted.returncode == 1 and "all checks hold" not in trusted.stdout
+    both = cli("incident", "verify", str(bundle), "--trust", str(keydir / "unit.allowed_signers"), "--no-trust")
+    assert both.returncode == 2 and "not allowed with" in both.stderr
+
+
+def test_no_trust_checks_integrity_and_says_the_signer_was_not_checked(keydir: Path, tmp_path: Path) -> None:
+    code, output, bundle = collect(keydir, tmp_path)
+    assert code == 0, output
+    for extra in ([], ["-i", str(keydir / "county.agekey")]):
+        en = cli("incident", "verify", str(bundle), *extra, "--no-trust", "--lang", "en")
+        assert en.returncode == 0, en.stdout
+        assert "SIGNER WAS NOT CHECKED" in en.stdout and "all checks hold" not in en.stdout
+        zh = cli("incident", "verify", str(bundle), *extra, "--no-trust")
+        assert zh.returncode == 0 and "未核对签名者" in zh.stdout and "全部通过" not in zh.stdout
+        doc = json.loads(cli("incident", "verify", str(bundle), *extra, "--no-trust", "--format", "json").stdout)
+        assert doc["signer_checked"] is False
+        assert any(c["check"] == "signers trusted" and c["ok"] is None for c in doc["checks"])
+    trusted = json.loads(cli("incident", "verify", str(bundle), "--trust", str(keydir / "unit.allowed_signers"),
+                             "--format", "json").stdout)
+    assert trusted["ok"] is True and trusted["signer_checked"] is True
+    # forward under --no-trust records in the custody chain that the signer was not checked
+    done = cli("incident", "forward", str(bundle), "-i", str(keydir / "county.agekey"), "--no-trust",
+               "--sign-key", str(keydir / "county_ed25519"), "-r", str(keydir / "city.recipient"),
+               "--out", str(tmp_path / "fwd.nsb"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    city = json.loads(cli("incident", "verify", str(tmp_path / "fwd.nsb"), "-i", str(keydir / "city.agekey"),
+                          "--trust", str(keydir / "unit.allowed_signers"), "--trust",
+                          str(keydir / "county.allowed_signers"), "--format", "json").stdout)
+    assert city["ok"] is True
+    received = next(e for e in city["custody"] if e["action"] == "received")
+    assert "signers trusted: not checked" in received["note"]
 
 
 @pytest.mark.parametrize("change, message", [
@@ -157,7 +214,8 @@ def test_existing_bundle_is_never_overwritten(keydir: Path, tmp_path: Path) -> N
 def test_sm3_bundle_checks(keydir: Path, tmp_path: Path) -> None:
     code, output, bundle = collect(keydir, tmp_path, "--digest", "sha256,sm3")
     assert code == 0, output
-    done = cli("incident", "verify", str(bundle), "-i", str(keydir / "county.agekey"), "--format", "json")
+    done = cli("incident", "verify", str(bundle), "-i", str(keydir / "county.agekey"), "--format", "json",
+               "--trust", str(keydir / "unit.allowed_signers"))
     assert done.returncode == 0 and json.loads(done.stdout)["manifest"]["digests"] == ["sha256", "sm3"]
 
 
@@ -220,8 +278,80 @@ def test_own_private_keys_are_never_packed(keydir: Path, tmp_path: Path) -> None
                "--sign-key", str(terminal / "term01_ed25519"), "--out", str(bundle), "--include", str(terminal))
     assert done.returncode == 0, done.stderr
     opened = tmp_path / "opened"
-    assert cli("incident", "open", str(bundle), "-i", str(keydir / "county.agekey"), "--out", str(opened)).returncode == 0
+    assert cli("incident", "open", str(bundle), "-i", str(keydir / "county.agekey"), "--out", str(opened),
+               "--trust", str(terminal / "term01.allowed_signers")).returncode == 0
     packed = sorted(p.name for p in opened.glob("evidence/files/**/*") if p.is_file())
     assert packed == ["notes.txt", "term01.allowed_signers", "term01_ed25519.pub"]
     skipped = json.loads((opened / "evidence" / "files-skipped.json").read_text())
     assert sorted(Path(s["path"]).name for s in skipped) == ["old.agekey", "term01_ed25519"]
+
+
+def test_mask_pii_covers_every_field_of_every_file(keydir: Path, tmp_path: Path) -> None:
+    """Title, unit, file names and contents, manifest and custody: no phone number or resident ID anywhere
+    inside the bundle, and two names that mask alike still make a bundle that opens."""
+    phone, other, resident = "13812345678", "13899995678", "11010519491231002X"
+    evidence = tmp_path / "evidence-in"
+    evidence.mkdir()
+    (evidence / f"{phone}.log").write_text(f"call {phone}\n")
+    (evidence / f"{other}.log").write_text(f"id {resident}\n")
+    bundle = tmp_path / "m.nsb"
+    done = cli("incident", "collect", "--root", str(make_root(tmp_path)), "--unit", f"大桥镇 {phone}",
+               "--title", f"{phone} 反映首页被篡改，证件 {resident}", "--category", "network-attack", "--severity", "IV",
+               "--discovered-at", "2026-11-28 09:30", "--measures", f"已联系 {phone}",
+               "-r", str(keydir / "county.recipient"), "--sign-key", str(keydir / "unit_ed25519"),
+               "--out", str(bundle), "--include", str(evidence), "--mask-pii")
+    assert done.returncode == 0, done.stderr
+    plain = subprocess.run(["age", "-d", "-i", str(keydir / "county.agekey"), str(bundle)], capture_output=True)
+    assert plain.returncode == 0, plain.stderr
+    with tarfile.open(fileobj=io.BytesIO(plain.stdout), mode="r:") as tar:
+        members = {info.name: tar.extractfile(info).read() for info in tar}
+    everything = "\n".join(members).encode() + b"".join(members.values())
+    for secret in (phone, other, resident):
+        assert secret.encode() not in everything, secret
+    manifest = json.loads(members["manifest.json"])
+    assert manifest["title"].startswith("138****5678") and manifest["unit"] == "大桥镇 138****5678"
+    assert manifest["masking"]["applied"] is True
+    logs = sorted(name for name in members if "evidence-in/" in name)
+    assert len(logs) == 2 and logs[0].endswith("138****5678.log") and logs[1].endswith("138****5678.log~2")
+    opened = tmp_path / "opened"
+    done = cli("incident", "open", str(bundle), "-i", str(keydir / "county.agekey"), "--out", str(opened),
+               "--trust", str(keydir / "unit.allowed_signers"))
+    assert done.returncode == 0, done.stdout
+
+
+def test_include_of_a_missing_path_is_exit_2_before_any_work(keydir: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-log"
+    code, output, bundle = collect(keydir, tmp_path, "--include", str(missing))
+    assert code == 2 and f"{missing}: --include: no such file or folder" in output and "Traceback" not in output
+    assert not bundle.exists()
+
+
+def test_overlapping_includes_are_folded_into_a_bundle_that_opens(keydir: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    logs = tmp_path / "logs"
+    (logs / "nginx").mkdir(parents=True)
+    (logs / "nginx" / "access.log").write_text("GET /\n")
+    (logs / "syslog").write_text("boot\n")
+    monkeypatch.chdir(logs / "nginx")
+    code, output, bundle = collect(keydir, tmp_path, "--include", str(logs), "--include", str(logs / "nginx"),
+                                   "--include", str(logs), "--include", "../nginx/access.log")
+    assert code == 0, output
+    opened = tmp_path / "opened"
+    done = cli("incident", "open", str(bundle), "-i", str(keydir / "county.agekey"), "--out", str(opened),
+               "--trust", str(keydir / "unit.allowed_signers"))
+    assert done.returncode == 0, done.stdout
+    packed = sorted(p.name for p in opened.glob("evidence/files/**/*") if p.is_file())
+    assert packed == ["access.log", "syslog", "web.log"]
+
+
+def test_proc_files_are_packed_to_their_end_not_their_stated_size(keydir: Path, tmp_path: Path) -> None:
+    """/proc states size 0; the bundle must hold what reading the file gives (as cat would)."""
+    assert Path("/proc/version").stat().st_size == 0
+    code, output, bundle = collect(keydir, tmp_path, "--include", "/proc/version", "--include", "/proc/self/limits")
+    assert code == 0, output
+    opened = tmp_path / "opened"
+    done = cli("incident", "open", str(bundle), "-i", str(keydir / "county.agekey"), "--out", str(opened),
+               "--trust", str(keydir / "unit.allowed_signers"))
+    assert done.returncode == 0, done.stdout
+    assert (opened / "evidence/files/proc/version").read_bytes() == Path("/proc/version").read_bytes() != b""
+    assert b"Max open files" in (opened / "evidence/files/proc/self/limits").read_bytes()

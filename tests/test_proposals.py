@@ -337,3 +337,17 @@ def test_xlsx_text_is_never_a_formula_and_english_sheets(tmp_path: Path) -> None
     assert cell.data_type == "s" and cell.value.startswith("=HYPERLINK")
     with pytest.raises(InputError, match="cannot write"):
         report.write_xlsx(agg, tmp_path / "missing" / "a.xlsx")
+
+
+def test_proposal_new_never_replaces_a_form_without_force(tmp_path):
+    from tests.test_cli import cli
+
+    form = tmp_path / "form.yml"
+    assert cli("proposal", "new", "--out", str(form)).returncode == 0
+    form.write_text(form.read_text(encoding="utf-8") + "# 已填写\n", encoding="utf-8")
+    filled = form.read_bytes()
+    again = cli("proposal", "new", "--out", str(form))
+    assert again.returncode == 2 and f"{form}: will not overwrite an existing form" in again.stderr
+    assert form.read_bytes() == filled
+    forced = cli("proposal", "new", "--out", str(form), "--force")
+    assert forced.returncode == 0 and form.read_bytes() != filled

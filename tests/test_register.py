@@ -451,3 +451,21 @@ def test_cli_verify_and_find(good: Path, tmp_path: Path):
     done = run_module("find", "--register", str(broken), "--account", "bob")
     assert done.returncode == 2
     assert f"{broken}:3:" in done.stderr and "fails verification" in done.stderr
+
+
+def test_cli_verify_of_a_missing_register_is_exit_2(tmp_path: Path):
+    """A typo in --register must not read as "ok"; --missing-ok says a register not created yet is fine."""
+    missing = tmp_path / "typo.jsonl"
+    done = run_module("verify", "--register", str(missing))
+    assert done.returncode == 2 and f"{missing}: no such register" in done.stderr and "Traceback" not in done.stderr
+    assert done.stdout == ""
+    done = run_module("verify", "--register", str(missing), "--missing-ok")
+    assert done.returncode == 0 and "ok (0 entries)" in done.stdout
+
+
+def test_cli_verify_of_a_deleted_register_is_broken_not_missing(good: Path, tmp_path: Path):
+    deleted = copy(good, tmp_path, "deleted")
+    deleted.unlink()
+    for extra in ([], ["--missing-ok"]):
+        done = run_module("verify", "--register", str(deleted), *extra)
+        assert done.returncode == 1 and "the register was deleted" in done.stderr, done.stderr

@@ -15,6 +15,14 @@ is a scan that did not complete, with the engine's own error lines as the reason
 Detections are reported, never deleted. With a quarantine folder each detected file is moved
 there (mode 0600, folder 0700, a new name that cannot overwrite anything) after its sha256
 is taken, and the record says where it went.
+
+Root acts here on paths that users own and can change while the scan runs, so a detected
+file is reached without following any symbolic link (``O_NOFOLLOW`` at every component from
+"/"), hashed through that one descriptor, and moved relative to its folder's descriptor; the
+moved entry must be that same file (device and inode), else it is put back. A path that now
+passes through a link, or a file with other hard links, is reported and left in place. The
+scan's targets are resolved before the scan, so every path the engine reports is reachable
+without a link unless a user changed it.
 """
 
 from __future__ import annotations
@@ -117,8 +125,9 @@ def parse_output(stdout: str, stderr: str) -> Outcome:
 
     A path may hold spaces, ``: `` or even a newline (printed as is), so the signature is what
     follows the last ``": "`` of the line, and a line that is neither a result nor part of the
-    summary is kept as the start of a path continued on the next line (unless the file
-    system says the name stands on one line).
+    summary is kept as the start of a path continued on the next line. The file system is never
+    asked which reading is right: a user could delete the long name after the scan so that its
+    last line names another file (such as /etc/passwd), which root would then move.
     """
     found: list[tuple[str, str]] = []
     errors_seen: list[str] = []
@@ -137,9 +146,6 @@ def parse_output(stdout: str, stderr: str) -> Outcome:
         whole = "\n".join(pending + [line])
         if line.endswith(" FOUND") and ": " in whole:
             path, _, signature = whole[:-len(" FOUND")].rpartition(": ")
-            alone = line[:-len(" FOUND")].rpartition(": ")[0]
-            if pending and alone and not os.path.lexists(path) and os.path.lexists(alone):
-                path = alone  # the lines before were not the start of this name
             found.append((path, signature))
             pending = []
         elif line.endswith(" ERROR") and ": " in whole:
@@ -176,15 +182,58 @@ def run_engine(argv: list[str], timeout: float) -> tuple[int | None, str, str]:
             proc.wait()
 
 
-def sha256_of(path: str) -> str:
-    """The file's sha256, or "" when it cannot be read (gone, or not a regular file)."""
-    digest = hashlib.sha256()
+@dataclass
+class Found:
+    """A detected file held open: its folder's descriptor, its name there, its descriptor and stat."""
+
+    folder_fd: int
+    name: str
+    fd: int
+    stat: os.stat_result
+
+    def close(self) -> None:
+        os.close(self.fd)
+        os.close(self.folder_fd)
+
+
+def open_no_links(path: str) -> Found | None:
+    """Open the regular file at absolute ``path`` without following a link anywhere; None if that fails.
+
+    Each component is opened relative to the one before with ``O_NOFOLLOW``, so a folder that a
+    user swapped for a symbolic link after the scan stops the walk (ELOOP or ENOTDIR) instead of
+    leading root elsewhere. Empty, "." and ".." components are refused: the engine prints
+    none, and each would let one name stand for another.
+    """
+    parts = path.split("/")
+    if parts[0] != "" or len(parts) < 2 or any(p in ("", ".", "..") for p in parts[1:]):
+        return None
+    folder_fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        with open(path, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                return ""
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        for part in parts[1:-1]:
+            child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder_fd)
+            os.close(folder_fd)
+            folder_fd = child
+        fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC,
+                     dir_fd=folder_fd)
+    except OSError:
+        os.close(folder_fd)
+        return None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        os.close(folder_fd)
+        return None
+    return Found(folder_fd, parts[-1], fd, info)
+
+
+def sha256_of(found: Found) -> str:
+    """The sha256 of the open file from its first byte, or "" when it cannot be read."""
+    digest = hashlib.sha256()
+    offset = 0
+    try:
+        while block := os.pread(found.fd, 1 << 20, offset):
+            digest.update(block)
+            offset += len(block)
     except OSError:
         return ""
     return digest.hexdigest()
@@ -203,46 +252,90 @@ def prepare_quarantine(folder: Path) -> Path:
     return folder
 
 
-def quarantine(path: str, folder: Path, stamp: str) -> str:
-    """Move ``path`` into ``folder`` under a new name (0600); return where it went, "" if it could not be moved.
+def _same(found: Found, name: str, dir_fd: int) -> bool:
+    """Whether ``name`` in ``dir_fd`` is (not a link to) the file ``found`` holds open."""
+    try:
+        info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return False
+    return (info.st_dev, info.st_ino) == (found.stat.st_dev, found.stat.st_ino)
+
+
+def quarantine(found: Found, folder: Path, stamp: str) -> str:
+    """Move the open file into ``folder`` under a new name (0600); return where it went, "" if it was not moved.
 
     The new name is ``<scan start>-<n>-<old name>`` without control characters (the record maps
     it back). The target is created exclusively first (O_EXCL), so two files of the same name, or an
-    earlier quarantined one, are never overwritten; then the file is renamed over it, or
-    copied into it and only then unlinked when the folder is on another filesystem.
+    earlier quarantined one, are never overwritten; then the file is renamed over it relative to
+    both folders' descriptors, or copied into it from the open descriptor and only then unlinked
+    when the folder is on another filesystem. What was moved must be the file held open: a name
+    swapped in between is put back. A file with other hard links is left alone: moving one name
+    would not contain it, and changing its mode would change the other names' file too.
     """
-    base = re.sub(r"[\x00-\x1f\x7f]", "_", os.path.basename(path)) or "file"  # no newline in the new name
-    for attempt in range(1000):
-        target = folder / f"{stamp}-{attempt}-{base}"
-        try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        except FileExistsError:
-            continue
-        except OSError:
-            return ""
-        break
-    else:
+    if found.stat.st_nlink != 1:
+        return ""
+    base = re.sub(r"[\x00-\x1f\x7f]", "_", found.name) or "file"  # no newline in the new name
+    try:
+        vault_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
         return ""
     try:
+        for attempt in range(1000):
+            target = f"{stamp}-{attempt}-{base}"
+            try:
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                             dir_fd=vault_fd)
+            except FileExistsError:
+                continue
+            except OSError:
+                return ""
+            break
+        else:
+            return ""
         try:
-            os.rename(path, target)
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:  # another filesystem: copy, then unlink
-                raise
-            with open(path, "rb") as source, os.fdopen(os.dup(fd), "wb") as sink:
-                shutil.copyfileobj(source, sink)
-                sink.flush()
-                os.fsync(sink.fileno())
-            os.unlink(path)
-        os.chmod(target, 0o600)
+            return target if _move(found, vault_fd, target, fd) else ""
+        finally:
+            os.close(fd)
+    finally:
+        os.close(vault_fd)
+
+
+def _move(found: Found, vault_fd: int, target: str, fd: int) -> bool:
+    """Rename (or copy and unlink) the open file to ``target`` in the vault; True when it is there and only there."""
+    try:
+        os.rename(found.name, target, src_dir_fd=found.folder_fd, dst_dir_fd=vault_fd)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            with contextlib.suppress(OSError):
+                os.unlink(target, dir_fd=vault_fd)  # our empty placeholder
+            return False
+        return _copy_across(found, vault_fd, target, fd)
+    if not _same(found, target, vault_fd):  # the name was swapped after we opened it: give it back
+        with contextlib.suppress(OSError):
+            os.rename(target, found.name, src_dir_fd=vault_fd, dst_dir_fd=found.folder_fd)
+        return False
+    os.fchmod(found.fd, 0o600)
+    return True
+
+
+def _copy_across(found: Found, vault_fd: int, target: str, fd: int) -> bool:
+    """Copy the open file into ``target`` (another filesystem), then unlink its name if it is still that file."""
+    try:
+        offset = 0
+        while block := os.pread(found.fd, 1 << 20, offset):
+            view = memoryview(block)
+            while view:
+                view = view[os.write(fd, view):]
+            offset += len(block)
+        os.fsync(fd)
+        if not _same(found, found.name, found.folder_fd):
+            raise FileNotFoundError(found.name)
+        os.unlink(found.name, dir_fd=found.folder_fd)
     except OSError:
         with contextlib.suppress(OSError):
-            if os.path.lexists(path):  # the original is still there: drop our empty placeholder
-                os.unlink(target)
-        return ""
-    finally:
-        os.close(fd)
-    return str(target)
+            os.unlink(target, dir_fd=vault_fd)
+        return False
+    return True
 
 
 def _shown(text: str) -> str:
@@ -260,10 +353,10 @@ def scan(paths: list[str], timeout: float, *, log: Path, quarantine_dir: Path | 
     """
     if not timeout > 0:
         raise InputError(f"--timeout must be more than 0 seconds, not {timeout}")
-    targets = [os.path.abspath(p) for p in paths]
-    for given, target in zip(paths, targets):
-        if not os.path.lexists(target):
+    for given in paths:
+        if not os.path.lexists(given):
             raise InputError("no such file or folder to scan", given)
+    targets = [os.path.realpath(p) for p in paths]  # links resolved now, as root chose them
     folder = prepare_quarantine(quarantine_dir) if quarantine_dir is not None else None
     engine = choose_engine(clamd_conf, database)
     started = now()
@@ -273,9 +366,16 @@ def scan(paths: list[str], timeout: float, *, log: Path, quarantine_dir: Path | 
     stamp = started.strftime("%Y%m%dT%H%M%S")
     detections = []
     for path, signature in outcome.found:
-        digest = sha256_of(path)
-        moved = quarantine(path, folder, stamp) if folder is not None and digest else ""
-        detections.append(Detection(path=_shown(path), signature=signature, sha256=digest, quarantined_to=_shown(moved)))
+        found = open_no_links(path)
+        digest, moved = "", ""
+        if found is not None:
+            try:
+                digest = sha256_of(found)
+                moved = quarantine(found, folder, stamp) if folder is not None and digest else ""
+            finally:
+                found.close()
+        where = str(folder / moved) if moved and folder is not None else ""
+        detections.append(Detection(path=_shown(path), signature=signature, sha256=digest, quarantined_to=_shown(where)))
     if code is None:
         reason = f"timed out after {timeout:g} s"
     elif code not in (0, 1):

@@ -92,7 +92,10 @@ def _b64(data: bytes) -> bytes:
 def _stanza(file_key: bytes, recipient: bytes) -> bytes:
     ephemeral = X25519PrivateKey.generate()
     share = ephemeral.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(recipient))  # raises on a zero result
+    try:
+        shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(recipient))
+    except ValueError:  # an all-zero shared secret: the recipient is a low-order point
+        raise RecipientKeyError("not a usable X25519 recipient: a low-order point, no one could decrypt") from None
     wrap_key = _hkdf(shared, share + recipient, b"age-encryption.org/v1/X25519")
     body = ChaCha20Poly1305(wrap_key).encrypt(bytes(12), file_key, None)
     return b"-> X25519 " + _b64(share) + b"\n" + _b64(body) + b"\n"  # 43 columns: one final line
@@ -116,6 +119,8 @@ class Sealer:
         size = len(view)
         if not final and (size == 0 or size % CHUNK):
             raise ValueError("a block before the final one must be whole 64 KiB chunks")
+        if final and size == 0 and self._counter:
+            raise ValueError("an empty final chunk after data (age allows it only for an empty payload)")
         starts = range(0, size, CHUNK) if size else range(1)
         out = []
         for number, start in enumerate(starts, 1):
@@ -127,12 +132,26 @@ class Sealer:
         return out
 
 
+def check_recipient(recipient: bytes) -> None:
+    """Raise RecipientKeyError for a key no secret can decrypt to (a low-order point), before any work."""
+    _stanza(bytes(16), recipient)
+
+
 def start(recipients: Sequence[bytes]) -> tuple[bytes, Sealer]:
     """A new file: (header and payload nonce to write first, the sealer for the payload)."""
     if not recipients:
         raise RecipientKeyError("no recipient")
     file_key = os.urandom(16)
     head = VERSION_LINE + b"".join(_stanza(file_key, r) for r in recipients) + b"---"
-    mac = hmac.new(_hkdf(file_key, b"", b"header"), head, "sha256").digest()
     nonce = os.urandom(16)
-    return head + b" " + _b64(mac) + b"\n" + nonce, Sealer(_hkdf(file_key, nonce, b"payload"))
+    return head + b" " + _b64(header_mac(file_key, head)) + b"\n" + nonce, payload_sealer(file_key, nonce)
+
+
+def header_mac(file_key: bytes, head: bytes) -> bytes:
+    """The header's HMAC over ``head`` (the header up to and including ``---``)."""
+    return hmac.new(_hkdf(file_key, b"", b"header"), head, "sha256").digest()
+
+
+def payload_sealer(file_key: bytes, nonce: bytes) -> Sealer:
+    """The STREAM sealer for the payload that follows ``nonce``."""
+    return Sealer(_hkdf(file_key, nonce, b"payload"))

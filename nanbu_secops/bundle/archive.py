@@ -42,8 +42,8 @@ def check_name(name: str) -> str:
     if not name or "\0" in name or "\\" in name or name.startswith("/"):
         raise ArchiveError(f"refused member {name!r}: absolute or malformed path")
     parts = PurePosixPath(name).parts
-    if any(part in ("..", ".") for part in name.split("/")) or name.endswith("/"):
-        raise ArchiveError(f"refused member {name!r}: '..' or '.' in path")
+    if any(part in ("..", ".", "") for part in name.split("/")):
+        raise ArchiveError(f"refused member {name!r}: '..', '.' or an empty part ('//', a trailing '/') in path")
     if name in METADATA or name in (REPORT_JSON, REPORT_MD):
         return name
     if parts[0] + "/" == EVIDENCE and len(parts) > 1:

@@ -8,6 +8,7 @@ so an office can check what we produce with tools it already trusts.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import pyrage
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from nanbu_secops.bundle import sshsig
+from nanbu_secops.bundle import agefile, sshsig
 from nanbu_secops.errors import InputError
 from nanbu_secops.fileutil import atomic_write
 from nanbu_secops.timeutil import now, rfc3339
@@ -42,10 +43,22 @@ def parse_recipients(values: Iterable[str], source: str = "--recipient") -> list
                 recipients.append(pyrage.ssh.Recipient.from_str(text))
             else:
                 raise pyrage.RecipientError("not an age1… or ssh- public key")
-        except pyrage.RecipientError as exc:
-            raise InputError(f"not an age recipient ({exc}): {text[:40]!r}", source,
-                             number if source != "--recipient" else None) from None
+        except pyrage.RecipientError:
+            raise InputError(_not_a_recipient(text), source, number if source != "--recipient" else None) from None
     return recipients
+
+
+def _is_secret(text: str) -> bool:
+    """Whether ``text`` looks like a private key (age or OpenSSH/PEM) rather than a public one or a file name."""
+    return "SECRET-KEY" in text.upper() or "PRIVATE KEY" in text.upper()
+
+
+def _not_a_recipient(text: str) -> str:
+    """Why ``text`` is refused as a recipient, without ever quoting it: it may be a secret key given by mistake."""
+    if _is_secret(text):
+        return ("not an age recipient: this is a private key (not shown); give the public recipient "
+                "(age1…, the .recipient file) instead")
+    return "not an age recipient (age1… or ssh-… public key); the value is not shown"
 
 
 def read_recipient_file(path: Path) -> list[Any]:
@@ -64,6 +77,8 @@ def recipient_args(values: Sequence[str]) -> list[Any]:
     which the escrow accepts, are refused here with the reason, before any work."""
     found: list[Any] = []
     for value in values:
+        if _is_secret(value):  # never named as a file that cannot be read: that would print it
+            raise InputError(_not_a_recipient(value), "--recipient")
         if value.strip().startswith(("age1", "ssh-")):
             found += parse_recipients([value])
             source = "--recipient"
@@ -73,6 +88,11 @@ def recipient_args(values: Sequence[str]) -> list[Any]:
         if any(not isinstance(r, pyrage.x25519.Recipient) for r in found):
             raise InputError("bundles are encrypted to age X25519 recipients (age1…, made by `keys new`), "
                              "not SSH keys", source)
+        try:
+            for recipient in found:
+                agefile.check_recipient(agefile.x25519_key(recipient))
+        except agefile.RecipientKeyError as exc:
+            raise InputError(str(exc), source) from None
     if not found:
         raise InputError("--recipient: give at least one age1… key or .recipient file")
     return found
@@ -173,27 +193,92 @@ def new_keys(name: str, out: Path, *, sign_only: bool = False) -> list[Path]:
 
 
 # ------------------------------------------------------------------------------ trust
+#
+# An allowed-signers line grants trust exactly as ``ssh-keygen -Y verify`` reads it (the tests run
+# ssh-keygen beside this code over a matrix of lines): the principals field and ``namespaces`` are
+# OpenSSH pattern lists (``*``, ``?``, ``!``; case-sensitive), ``valid-after`` and ``valid-before``
+# bound the time of checking, and lines are tried in order until one allows the signature. What
+# this code cannot honour (``cert-authority``: our signatures never carry certificates; any other
+# option) is refused with the line's number, so trust is never wider than ssh-keygen's.
 
 @dataclass(frozen=True)
 class Signer:
-    """One allowed-signers line: principals that may sign with this key, in these namespaces."""
+    """One allowed-signers line: the principals (a pattern list) that may sign with this key, and when and where."""
 
-    principals: tuple[str, ...]
+    principals: str
     key_blob: bytes
-    namespaces: tuple[str, ...] | None
+    namespaces: str | None
+    valid_after: float | None
+    valid_before: float | None
     source: str
 
-    def allows(self, namespace: str) -> bool:
-        return self.namespaces is None or namespace in self.namespaces
+    def allows(self, key_blob: bytes, namespace: str, when: float) -> bool:
+        """Whether this line lets ``key_blob`` sign in ``namespace`` at ``when`` (whoever the principal)."""
+        if self.key_blob != key_blob:
+            return False
+        if self.namespaces is not None and match_pattern_list(namespace, self.namespaces) != 1:
+            return False
+        if self.valid_after is not None and when < self.valid_after:
+            return False
+        return not (self.valid_before is not None and when > self.valid_before)
 
 
-def _options(text: str) -> dict[str, str]:
-    """``namespaces="a,b",valid-after=…`` → mapping; quoted values may hold commas."""
-    found: dict[str, str] = {}
-    for match in re.finditer(r'([A-Za-z-]+)(?:="([^"]*)"|=([^,]*))?(?:,|$)', text):
-        if match.group(0):
-            found[match.group(1).lower()] = match.group(2) if match.group(2) is not None else (match.group(3) or "")
-    return found
+def _match_pattern(text: str, pattern: str) -> bool:
+    """OpenSSH's match_pattern: ``*`` any run, ``?`` any one character, everything else literal."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, text, re.DOTALL) is not None
+
+
+def match_pattern_list(text: str, patterns: str) -> int:
+    """OpenSSH's match_pattern_list: -1 when a ``!`` pattern matches, 1 when a plain one does, else 0."""
+    positive = 0
+    for sub in patterns.split(","):
+        negated = sub.startswith("!")
+        if _match_pattern(text, sub[1:] if negated else sub):
+            if negated:
+                return -1
+            positive = 1
+    return positive
+
+
+_TIME = re.compile(r"(\d{8}|\d{12}|\d{14})([Zz]?)")
+
+
+def _absolute_time(text: str) -> float:
+    """``YYYYMMDD[HHMM[SS]][Z]``: the system's local time unless it ends in Z, as ssh-keygen reads it."""
+    match = _TIME.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not a time in YYYYMMDD[HHMM[SS]][Z] form: {text!r}")
+    digits = match.group(1).ljust(14, "0")
+    moment = dt.datetime.strptime(digits, "%Y%m%d%H%M%S")
+    return (moment.replace(tzinfo=dt.timezone.utc) if match.group(2) else moment).timestamp()
+
+
+def _options(text: str) -> dict[str, str | None]:
+    """``namespaces="a,b",valid-after="…"`` → mapping (``cert-authority`` → None); ValueError on anything else.
+
+    The grammar is ssh-keygen's: option names in any case, values only in double quotes,
+    options separated by single commas."""
+    found: dict[str, str | None] = {}
+    at = 0
+    while True:
+        match = re.compile(r'([A-Za-z-]+)(?:="([^"\\]*)")?').match(text, at)
+        if match is None or not match.group(0):
+            raise ValueError(f"cannot read the options at {text[at:at + 20]!r}")
+        name, value = match.group(1).lower(), match.group(2)
+        if name in found:
+            raise ValueError(f"{name} given twice")
+        if (name == "cert-authority") != (value is None) or name not in ("cert-authority", "namespaces",
+                                                                             "valid-after", "valid-before"):
+            raise ValueError(f"unsupported option {match.group(0)[:40]!r} (supported: namespaces=\"…\", "
+                             f"valid-after=\"…\", valid-before=\"…\"; values in double quotes)")
+        found[name] = value
+        at = match.end()
+        if at == len(text):
+            return found
+        if text[at] != "," or at + 1 == len(text):
+            raise ValueError(f"cannot read the options at {text[at:at + 20]!r}")
+        at += 1
 
 
 def _split_options(line: str) -> tuple[str, str]:
@@ -211,8 +296,9 @@ def _split_options(line: str) -> tuple[str, str]:
 def read_trust(paths: Sequence[Path]) -> list[Signer]:
     """Read allowed-signers files (``principals [options] ssh-ed25519 AAAA… [comment]``).
 
-    Certificate-authority lines and key types other than Ed25519 are refused as input errors
-    rather than skipped, so an office never believes a key is trusted when it is not.
+    Certificate-authority lines, options we do not honour and key types other than Ed25519 are
+    refused as input errors rather than skipped, so an office never believes a key is trusted
+    when it is not.
     """
     signers: list[Signer] = []
     for path in paths:
@@ -224,30 +310,54 @@ def read_trust(paths: Sequence[Path]) -> list[Signer]:
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
-            principals, rest = _split_options(line)
-            options: dict[str, str] = {}
-            if not rest.startswith("ssh-"):
-                field, rest = _split_options(rest)
-                options = _options(field)
-            parts = rest.split()
-            if "cert-authority" in options:
-                raise InputError("cert-authority lines are not supported; list the signers' keys", path, number)
-            if len(parts) < 2 or parts[0] != "ssh-ed25519":
-                raise InputError("expected `principals [options] ssh-ed25519 AAAA…`", path, number)
-            try:
-                blob = base64.b64decode(parts[1], validate=True)
-                sshsig.ed25519_key(blob)
-            except (ValueError, sshsig.SignatureError) as exc:
-                raise InputError(f"not an ssh-ed25519 public key: {exc}", path, number) from None
-            namespaces = tuple(n.strip() for n in options["namespaces"].split(",")) if "namespaces" in options else None
-            signers.append(Signer(tuple(p for p in principals.split(",") if p), blob, namespaces, f"{path}:{number}"))
+            signers.append(_signer(line, f"{path}:{number}", path, number))
     return signers
 
 
-def trusted_as(signers: Sequence[Signer], key_blob: bytes, namespace: str = sshsig.NAMESPACE) -> tuple[str, ...]:
-    """The principals a key may sign as in this namespace (empty: not trusted)."""
-    names: list[str] = []
-    for signer in signers:
-        if signer.key_blob == key_blob and signer.allows(namespace):
-            names += [p for p in signer.principals if p not in names]
-    return tuple(names)
+def _signer(line: str, source: str, path: Path, number: int) -> Signer:
+    principals, rest = _split_options(line)
+    options: dict[str, str | None] = {}
+    if not rest.startswith("ssh-"):
+        field, rest = _split_options(rest)
+        try:
+            options = _options(field)
+            after = _absolute_time(options["valid-after"] or "") if "valid-after" in options else None
+            before = _absolute_time(options["valid-before"] or "") if "valid-before" in options else None
+        except ValueError as exc:
+            raise InputError(f"allowed-signers options: {exc}", path, number) from None
+    else:
+        after = before = None
+    if "cert-authority" in options:
+        raise InputError("cert-authority lines are not supported (bundles are signed with plain keys, "
+                         "never certificates); list the signers' keys", path, number)
+    parts = rest.split()
+    if len(parts) < 2 or parts[0] != "ssh-ed25519":
+        raise InputError("expected `principals [options] ssh-ed25519 AAAA…`", path, number)
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+        sshsig.ed25519_key(blob)
+    except (ValueError, sshsig.SignatureError) as exc:
+        raise InputError(f"not an ssh-ed25519 public key: {exc}", path, number) from None
+    return Signer(principals, blob, options.get("namespaces"), after, before, source)
+
+
+def _when(moment: dt.datetime | None) -> float:
+    return (moment if moment is not None else now()).timestamp()
+
+
+def trusts(signers: Sequence[Signer], key_blob: bytes, principal: str, namespace: str = sshsig.NAMESPACE,
+           at: dt.datetime | None = None) -> bool:
+    """Whether ``principal`` may sign with ``key_blob`` in ``namespace`` at ``at`` (default: now),
+    as ``ssh-keygen -Y verify -I principal -n namespace`` decides: some line whose principal
+    patterns match and whose key, namespaces and times allow it."""
+    when = _when(at)
+    return any(match_pattern_list(principal, s.principals) == 1 and s.allows(key_blob, namespace, when)
+               for s in signers)
+
+
+def trusted_lines(signers: Sequence[Signer], key_blob: bytes, namespace: str = sshsig.NAMESPACE,
+                  at: dt.datetime | None = None) -> list[Signer]:
+    """The lines that let ``key_blob`` sign in ``namespace`` at ``at`` whatever the principal
+    (the outer signature names none; the manifest's principal is checked with :func:`trusts`)."""
+    when = _when(at)
+    return [s for s in signers if s.allows(key_blob, namespace, when)]

@@ -7,8 +7,9 @@ passes through bounded memory, and the ciphertext is hashed for the outer signat
 written or read.
 
 Trust is never assumed from the bundle itself. Signatures are checked against the keys they
-carry, and with ``--trust`` (allowed-signers files) each signer's principal must also be listed
-for that key; without it the result says so.
+carry, and each signer's principal must also be listed for that key in the allowed-signers files
+given (``--trust``). Checking integrity alone is asked for explicitly (``trust=None``, the CLI's
+``--no-trust``), and then the result says in words that the signer was not checked.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any, BinaryIO
 from nanbu_secops import __version__, mask
 from nanbu_secops.bundle import archive, custody, sshsig
 from nanbu_secops.bundle.archive import ArchiveError, TarWriter
-from nanbu_secops.bundle.keys import SignKey, Signer, trusted_as
+from nanbu_secops.bundle.keys import SignKey, Signer, trusted_lines, trusts
 from nanbu_secops.bundle.manifest import Digests, FileEntry, Manifest, ManifestError, decode, sums_text
 from nanbu_secops.bundle.stream import CHUNK, BundleDecryptError, decrypting, encrypting
 from nanbu_secops.errors import InputError
@@ -57,8 +58,14 @@ def plan_includes(paths: Sequence[str], prefix: str = "evidence/files", base: Pa
     listed as skipped with the reason, so the bundle says what it left out. Inside the bundle a
     file keeps its absolute path under ``prefix`` (where it was on the terminal), or its path
     relative to ``base``. ``secrets`` (our own private keys) are never packed, even when an
-    operator includes ``/``."""
+    operator includes ``/``. A path that does not exist is an InputError (a typo must not pass as
+    "nothing there"); overlapping paths (a folder and one inside it, a path given twice) are
+    folded, each file packed once, since a name twice makes a bundle that cannot be opened."""
+    missing = [text for text in paths if not os.path.lexists(text)]
+    if missing:
+        raise InputError("--include: no such file or folder", missing[0])
     items: list[Item] = []
+    packed: set[str] = set()
     skipped: list[dict[str, str]] = []
     never = set()
     for secret in secrets:
@@ -85,8 +92,17 @@ def plan_includes(paths: Sequence[str], prefix: str = "evidence/files", base: Pa
         elif stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) in never:
             skipped.append({"path": str(path), "reason": "a private key of this tool: never packed"})
         elif stat.S_ISREG(info.st_mode):
-            name = path.relative_to(base).as_posix() if base else str(path.absolute()).lstrip("/")
+            name = path.relative_to(base).as_posix() if base else os.path.abspath(path).lstrip("/")
             inside = f"{prefix}/{name}"
+            if inside in packed:
+                return
+            packed.add(inside)
+            if info.st_size == 0 or os.path.abspath(path).startswith(("/proc/", "/sys/")):
+                try:  # the stated size of /proc and /sys files is 0 or a page, not their content's
+                    items.append(Item(inside, data=_read_to_end(path)))
+                except OSError as exc:
+                    skipped.append({"path": str(path), "reason": exc.strerror or str(exc)})
+                return
             items.append(Item(inside, source=path, size=info.st_size))
         else:
             kind = "symbolic link" if stat.S_ISLNK(info.st_mode) else "not a regular file"
@@ -95,6 +111,27 @@ def plan_includes(paths: Sequence[str], prefix: str = "evidence/files", base: Pa
     for text in paths:
         visit(Path(text))
     return items, skipped
+
+
+PSEUDO_LIMIT = 64 << 20
+
+
+def _read_to_end(path: Path) -> bytes:
+    """A file whose size is known only by reading it (procfs, sysfs, or stated as empty), to its end.
+
+    Read at planning time, before the tar header that needs the size; refused (OSError) above
+    PSEUDO_LIMIT, since such a file (/proc/kcore) has no end worth packing."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        parts, total = [], 0
+        while block := os.read(fd, CHUNK):
+            parts.append(block)
+            total += len(block)
+            if total > PSEUDO_LIMIT:
+                raise OSError(0, f"more than {PSEUDO_LIMIT >> 20} MiB on a file system that states no size")
+        return b"".join(parts)
+    finally:
+        os.close(fd)
 
 
 # ------------------------------------------------------------------------------------ packing
@@ -106,6 +143,20 @@ class _Packer:
         self.tar, self.digests, self.masking, self.progress = tar, digests, masking, progress
         self.files: list[FileEntry] = []
         self.masked = {"files": 0, "matches": 0}
+        self._names: set[str] = set()
+
+    def name(self, path: str) -> str:
+        """The member name: masked too when masking (a phone number in a file name is personal data),
+        and made unique again if two names mask alike (a name twice makes a bundle unopenable)."""
+        if not self.masking:
+            return path
+        masked, count = mask.mask_text(path)
+        self.masked["matches"] += count
+        unique, n = masked, 2
+        while unique in self._names:
+            unique, n = f"{masked}~{n}", n + 1
+        self._names.add(unique)
+        return unique
 
     def _emit(self, chunk: bytes | memoryview, hashes: Digests) -> None:
         if chunk:
@@ -115,6 +166,7 @@ class _Packer:
                 self.progress(len(chunk))
 
     def add_bytes(self, path: str, data: bytes) -> None:
+        path = self.name(path)
         if self.masking and mask.looks_textual(data[:8192]):
             data, count = mask.mask_bytes(data)
             self._count(count)
@@ -132,6 +184,7 @@ class _Packer:
     def add_file(self, path: str, source: Path) -> None:
         """Stream a file; the tar header's size is fixed first, so a file that grows or shrinks
         while read is cut or zero-padded to that size and the manifest notes it."""
+        path = self.name(path)
         fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NOCTTY | os.O_NONBLOCK)
         with os.fdopen(fd, "rb", buffering=0) as handle:
             info = os.fstat(fd)
@@ -201,7 +254,12 @@ def _seal(out: Path, recipients: Sequence[Any], key: SignKey, write: Callable[[T
 def pack(out: Path, items: Iterable[Item], *, kind: str, unit: str, title: str, recipients: Sequence[Any],
          key: SignKey, digests: tuple[str, ...] = ("sha256",), masking: bool = False,
          action: str = "collected", note: str = "", progress: Progress | None = None) -> Manifest:
-    """Make a new bundle; its custody chain starts with ``action`` by the signer."""
+    """Make a new bundle; its custody chain starts with ``action`` by the signer.
+
+    With ``masking`` every field of every file the bundle carries is masked: file contents and
+    names, and the manifest's unit and title and the custody note, which are signed as masked."""
+    if masking:
+        unit, title, note = (mask.mask_text(text)[0] for text in (unit, title, note))
     manifest = Manifest(id=str(uuid.uuid4()), kind=kind, unit=unit, title=title, created=rfc3339(now()),
                         tool={"name": "nanbu-secops", "version": __version__},
                         signer={"principal": key.principal, "key": key.fingerprint}, digests=digests)
@@ -258,6 +316,11 @@ class Verification:
     events: list[custody.Event] = field(default_factory=list)
     manifest_bytes: bytes = b""
     chain: bytes = b""
+    signer_checked: bool = True  # False under --no-trust: integrity only
+    # what the verifying pass read, which open and forward hold their own pass to
+    cipher_digest: bytes = b""
+    order: list[str] = field(default_factory=list)
+    metadata: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -271,7 +334,8 @@ class Verification:
         return [check for check in self.checks if check.ok is False]
 
     def as_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"bundle": self.path, "ok": self.ok, "checks": [c.as_json() for c in self.checks]}
+        doc: dict[str, Any] = {"bundle": self.path, "ok": self.ok, "signer_checked": self.signer_checked,
+                               "checks": [c.as_json() for c in self.checks]}
         if self.manifest is not None:
             m = self.manifest
             doc["manifest"] = {"id": m.id, "kind": m.kind, "unit": m.unit, "title": m.title, "created": m.created,
@@ -312,12 +376,13 @@ def _read_pass(plain: Any, algorithms: tuple[str, ...]) -> _Seen:
     return seen
 
 
-def _outer(result: Verification, signature_path: Path, digest: bytes, trust: Sequence[Signer] | None) -> bytes | None:
+def _outer(result: Verification, signature_path: Path, digest: bytes, trust: Sequence[Signer] | None,
+           source: BinaryIO) -> bytes | None:
     """Check ``F.sig`` against the ciphertext's digest; return the signing key's blob."""
     try:
         parsed = sshsig.parse(signature_path.read_bytes())
         if parsed.algorithm != "sha256":
-            digest = sshsig.digest_of(_chunks(Path(result.path)), parsed.algorithm)
+            digest = sshsig.digest_of(_chunks(source), parsed.algorithm)
         sshsig.verify_digest(parsed, digest)
     except OSError as exc:
         result.add("outer signature", False, f"{signature_path}: {exc.strerror or exc}",
@@ -328,7 +393,7 @@ def _outer(result: Verification, signature_path: Path, digest: bytes, trust: Seq
         return None
     who, who_zh = f"by key {parsed.fingerprint}", f"密钥 {parsed.fingerprint}"
     if trust is not None:
-        names = trusted_as(trust, parsed.key_blob)
+        names = list(dict.fromkeys(line.principals for line in trusted_lines(trust, parsed.key_blob)))
         if not names:
             result.add("outer signature", False, f"valid, but {who} is not in the trusted signers",
                        f"签名有效，但 {who_zh} 不在受信任的签名者中")
@@ -338,29 +403,52 @@ def _outer(result: Verification, signature_path: Path, digest: bytes, trust: Seq
     return parsed.key_blob
 
 
-def _chunks(path: Path) -> Iterator[bytes]:
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            yield chunk
+def _chunks(source: BinaryIO) -> Iterator[bytes]:
+    """The open bundle from its first byte (positioned reads: the passes share the descriptor)."""
+    offset = 0
+    while chunk := os.pread(source.fileno(), CHUNK, offset):
+        offset += len(chunk)
+        yield chunk
 
 
-def verify(path: Path, identities: Sequence[Any] | None = None, trust: Sequence[Signer] | None = None,
+def verify(path: Path, identities: Sequence[Any] | None, trust: Sequence[Signer] | None,
            signature: Path | None = None) -> Verification:
     """Check a bundle. Without identities only the outer signature can be checked; with them,
     also decryption, the tar's members, the manifest and its signature, every file's digests,
-    SHA256SUMS and the custody chain."""
+    SHA256SUMS and the custody chain. ``trust`` has no default: None (integrity only) must be
+    asked for, and the result then carries a "signers trusted: not checked" line."""
     if not path.is_file():
         raise InputError("no such bundle file", path)
-    result = Verification(str(path))
+    with open(path, "rb") as source:
+        return _verify_open(source, path, identities, trust, signature)
+
+
+def _verify_open(source: BinaryIO, path: Path, identities: Sequence[Any] | None, trust: Sequence[Signer] | None,
+                 signature: Path | None = None) -> Verification:
+    """:func:`verify` of the bundle open as ``source``; every pass over it reads this one descriptor."""
+    result = Verification(str(path), signer_checked=trust is not None)
     signature = signature or path.with_name(path.name + ".sig")
+    try:
+        _verify(result, source, identities, trust, signature)
+    finally:
+        if trust is None:
+            result.add("signers trusted", None, "NOT CHECKED (--no-trust): every signature was checked only "
+                                                "against the key it carries; anyone could have made this bundle",
+                       "未核对（--no-trust）：每个签名只按它自带的密钥核验，未核对签名者；任何人都可能制作此数据包")
+    return result
+
+
+def _verify(result: Verification, source: BinaryIO, identities: Sequence[Any] | None, trust: Sequence[Signer] | None,
+            signature: Path) -> None:
     if not identities:
-        _outer(result, signature, sshsig.digest_of(_chunks(path)), trust)
+        result.cipher_digest = sshsig.digest_of(_chunks(source))
+        _outer(result, signature, result.cipher_digest, trust, source)
         result.add("contents", None, "not checked: give --identity to decrypt and check the contents",
                    "给出 --identity 解密后才能检查包内内容")
-        return result
+        return
     seen: _Seen | None = None
     try:
-        with decrypting(path, identities) as plain:
+        with decrypting(source, identities) as plain:
             try:
                 seen = _read_pass(plain, ("sha256",))
             except ArchiveError:
@@ -372,16 +460,17 @@ def verify(path: Path, identities: Sequence[Any] | None = None, trust: Sequence[
     except ArchiveError as exc:
         result.add("decryption", True, "decrypted with the given identity", "已用所给身份密钥解密")
         result.add("archive", False, str(exc), f"归档被拒绝：{exc}")
-    outer_key = _outer(result, signature, cipher_digest if seen is not None else sshsig.digest_of(_chunks(path)), trust)
+    result.cipher_digest = cipher_digest if seen is not None else sshsig.digest_of(_chunks(source))
+    outer_key = _outer(result, signature, result.cipher_digest, trust, source)
     if seen is None:
-        return result
+        return
     result.add("decryption", True, "decrypted with the given identity; age authenticated every chunk",
                "已用所给身份密钥解密，age 认证了每个数据块")
-    _check_contents(result, seen, path, identities, trust, outer_key)
-    return result
+    result.order, result.metadata = seen.order, seen.metadata
+    _check_contents(result, seen, source, identities, trust, outer_key)
 
 
-def _check_contents(result: Verification, seen: _Seen, path: Path, identities: Sequence[Any],
+def _check_contents(result: Verification, seen: _Seen, source: BinaryIO, identities: Sequence[Any],
                     trust: Sequence[Signer] | None, outer_key: bytes | None) -> None:
     missing = [name for name in archive.METADATA if name not in seen.metadata]
     if missing:
@@ -401,7 +490,7 @@ def _check_contents(result: Verification, seen: _Seen, path: Path, identities: S
         return
     result.manifest, result.manifest_bytes, result.chain = manifest, data, seen.metadata[archive.CUSTODY]
     manifest_key = _manifest_signature(result, manifest, data, seen.metadata[archive.MANIFEST_SIG], trust)
-    _check_files(result, manifest, seen, path, identities)
+    _check_files(result, manifest, seen, source, identities)
     try:
         result.events = custody.verify(seen.metadata[archive.CUSTODY], data, manifest.id)
     except custody.CustodyError as exc:
@@ -422,7 +511,7 @@ def _manifest_signature(result: Verification, manifest: Manifest, data: bytes, s
                    f"签名密钥 {parsed.fingerprint} 不是清单所写的签名者")
         return None
     principal = manifest.signer.get("principal", "")
-    if trust is not None and principal not in trusted_as(trust, parsed.key_blob):
+    if trust is not None and not trusts(trust, parsed.key_blob, principal):
         result.add("manifest signature", False, f"valid, but {principal!r} with key {parsed.fingerprint} is not trusted",
                    f"签名有效，但 {principal!r}（密钥 {parsed.fingerprint}）不受信任")
         return parsed.key_blob
@@ -433,7 +522,8 @@ def _manifest_signature(result: Verification, manifest: Manifest, data: bytes, s
     return parsed.key_blob
 
 
-def _check_files(result: Verification, manifest: Manifest, seen: _Seen, path: Path, identities: Sequence[Any]) -> None:
+def _check_files(result: Verification, manifest: Manifest, seen: _Seen, source: BinaryIO,
+                 identities: Sequence[Any]) -> None:
     listed = {entry.path: entry for entry in manifest.files}
     content = {name for name in seen.sizes if name not in archive.METADATA or name == archive.SUMS}
     problems = [(f"{name}: in the archive but not in the manifest", f"{name}：在归档中，清单里没有")
@@ -441,7 +531,11 @@ def _check_files(result: Verification, manifest: Manifest, seen: _Seen, path: Pa
     problems += [(f"{name}: in the manifest but not in the archive", f"{name}：清单里有，归档中没有")
                  for name in sorted(listed.keys() - content)]
     if "sm3" in manifest.digests and not problems:
-        seen_sm3 = _sm3_pass(path, identities)
+        try:
+            seen_sm3 = _sm3_pass(source, identities, result.cipher_digest)
+        except (ArchiveError, BundleDecryptError) as exc:
+            seen_sm3 = {}
+            problems.append((f"second pass (SM3): {exc}", f"第二遍（SM3）：{exc}"))
         for name in seen.digests:
             seen.digests[name].update(seen_sm3.get(name, {}))
     for name in sorted(listed.keys() & content):
@@ -466,11 +560,14 @@ def _check_files(result: Verification, manifest: Manifest, seen: _Seen, path: Pa
         result.add("SHA256SUMS", True, "lists the manifest's files and digests", "所列文件和摘要与清单一致")
 
 
-def _sm3_pass(path: Path, identities: Sequence[Any]) -> dict[str, dict[str, str]]:
+def _sm3_pass(source: BinaryIO, identities: Sequence[Any], cipher_digest: bytes) -> dict[str, dict[str, str]]:
     """SM3 digests need a second pass: which digests to compute is known only from the manifest,
-    which comes last."""
-    with decrypting(path, identities) as plain:
-        return _read_pass(plain, ("sha256", "sm3")).digests
+    which comes last. It must read the ciphertext the first pass read."""
+    with decrypting(source, identities) as plain:
+        digests = _read_pass(plain, ("sha256", "sm3")).digests
+    if plain.cipher_digest != cipher_digest:
+        raise ArchiveError("the bundle file changed while it was being checked")
+    return digests
 
 
 def _check_custody(result: Verification, manifest_key: bytes | None, outer_key: bytes | None,
@@ -484,7 +581,7 @@ def _check_custody(result: Verification, manifest_key: bytes | None, outer_key: 
                          "最后一个事件不是加密文件的签名者签的（有事件被删除？）"))
     if trust is not None:
         for number, event in enumerate(events, 1):
-            if event.principal not in trusted_as(trust, event.key_blob):
+            if not trusts(trust, event.key_blob, event.principal):
                 problems.append((f"line {number}: {event.principal!r} with key {event.fields.get('key')} is not trusted",
                                  f"第 {number} 行：{event.principal!r}（密钥 {event.fields.get('key')}）不受信任"))
     if problems:
@@ -495,24 +592,36 @@ def _check_custody(result: Verification, manifest_key: bytes | None, outer_key: 
                         for e in events)
     result.add("custody chain", True, f"{len(events)} events, every link and signature holds: {steps}",
                f"{len(events)} 个事件，每一环和每个签名都成立：{steps_zh}")
-    if trust is None:
-        result.add("signers trusted", None, "not checked: no --trust given; every signature was checked "
-                                            "against the key it carries, not against who you trust",
-                   "没有给出 --trust：每个签名只按它自带的密钥核验，没有核对签名者是否为您信任的人")
 
 
 # ------------------------------------------------------------------------- opening, forwarding
 
-def _copy_pass(path: Path, identities: Sequence[Any], manifest: Manifest,
+def _copy_pass(source: BinaryIO, identities: Sequence[Any], result: Verification,
                take: Callable[[str, int, Iterator[bytes]], None]) -> None:
-    """Decrypt again and hand each member's data to ``take``, checking it against the verified
-    manifest as it goes (the file could have been replaced since the verifying pass)."""
-    listed = {entry.path: entry for entry in manifest.files}
-    with decrypting(path, identities) as plain:
+    """Decrypt the verified file again (the same descriptor) and hand each member's data to
+    ``take``, holding it to what the verifying pass saw: the same members in the same order (so
+    none unlisted and every listed one), each listed file's size and digest as the manifest says,
+    the manifest, its signature and the custody chain byte for byte, and at the end the same
+    ciphertext digest, which the outer signature covers. Anything else raises ArchiveError;
+    ``take`` writes only where nothing is visible until this returns."""
+    assert result.manifest is not None
+    listed = {entry.path: entry for entry in result.manifest.files}
+    expected = iter(result.order)
+    with decrypting(source, identities) as plain:
         for info, reader in archive.members(plain.stream):
+            if info.name not in listed and info.name not in result.metadata:
+                raise ArchiveError(f"{info.name}: not in the manifest, refused")
+            if info.name != next(expected, None):
+                raise ArchiveError(f"{info.name}: not where the verified bundle had it")
             entry = listed.get(info.name)
-            if entry is not None and info.size != entry.size:
-                raise ArchiveError(f"{info.name}: {info.size} bytes, more than the manifest's {entry.size}")
+            if entry is None:  # manifest, its signature, custody: the verified bytes or nothing
+                data = archive.read_limited(info, reader)
+                if data != result.metadata[info.name]:
+                    raise ArchiveError(f"{info.name}: not the bytes that were verified")
+                take(info.name, info.size, iter([data]))
+                continue
+            if info.size != entry.size:
+                raise ArchiveError(f"{info.name}: {info.size} bytes, not the manifest's {entry.size}")
             hashes = Digests(("sha256",))
 
             def hashed(info: tarfile.TarInfo = info, reader: BinaryIO = reader) -> Iterator[bytes]:
@@ -521,17 +630,30 @@ def _copy_pass(path: Path, identities: Sequence[Any], manifest: Manifest,
                     yield chunk
 
             take(info.name, info.size, hashed())
-            if entry is not None and hashes.result()["sha256"] != entry.digests["sha256"]:
+            if hashes.result()["sha256"] != entry.digests["sha256"]:
                 raise ArchiveError(f"{info.name}: changed since it was verified")
+        missing = list(expected)
+        if missing:
+            raise ArchiveError(f"{', '.join(missing[:5])}: in the verified bundle, missing now")
         plain.finish()
+    if plain.cipher_digest != result.cipher_digest:
+        raise ArchiveError("the bundle file changed since it was verified (ciphertext digest differs)")
 
 
-def open_bundle(path: Path, identities: Sequence[Any], out: Path, trust: Sequence[Signer] | None = None) -> Verification:
+def open_bundle(path: Path, identities: Sequence[Any], out: Path, trust: Sequence[Signer] | None) -> Verification:
     """Verify, then extract into ``out`` (which must not exist or be empty). Nothing is written
     unless verification passes; extraction goes to a hidden folder renamed into place at the end."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError("--out must be a new or empty folder", out)
-    result = verify(path, identities, trust)
+    if not path.is_file():
+        raise InputError("no such bundle file", path)
+    with open(path, "rb") as source:
+        return _open_verified(source, path, identities, out, trust)
+
+
+def _open_verified(source: BinaryIO, path: Path, identities: Sequence[Any], out: Path,
+                   trust: Sequence[Signer] | None) -> Verification:
+    result = _verify_open(source, path, identities, trust)
     if not result.ok or result.manifest is None:
         return result
     parent = out.absolute().parent
@@ -547,7 +669,7 @@ def open_bundle(path: Path, identities: Sequence[Any], out: Path, trust: Sequenc
                 handle.write(chunk)
 
     try:
-        _copy_pass(path, identities, result.manifest, take)
+        _copy_pass(source, identities, result, take)
     except (ArchiveError, BundleDecryptError) as exc:
         shutil.rmtree(staging)
         result.add("extraction", False, f"stopped, nothing kept: {exc}", f"已停止，未保留任何文件：{exc}")
@@ -563,12 +685,20 @@ def open_bundle(path: Path, identities: Sequence[Any], out: Path, trust: Sequenc
 
 
 def forward(path: Path, identities: Sequence[Any], key: SignKey, recipients: Sequence[Any],
-            recipient_names: Sequence[str], out: Path, note: str = "",
-            trust: Sequence[Signer] | None = None) -> Verification:
+            recipient_names: Sequence[str], out: Path, note: str, trust: Sequence[Signer] | None) -> Verification:
     """Verify, then re-encrypt for the next office with two more custody events (received, with
     what was verified; forwarded, with the note and the recipients). Earlier signatures are kept
     byte for byte, so they stay valid."""
-    result = verify(path, identities, trust)
+    if not path.is_file():
+        raise InputError("no such bundle file", path)
+    with open(path, "rb") as source:
+        return _forward_verified(source, path, identities, key, recipients, recipient_names, out, note, trust)
+
+
+def _forward_verified(source: BinaryIO, path: Path, identities: Sequence[Any], key: SignKey,
+                      recipients: Sequence[Any], recipient_names: Sequence[str], out: Path, note: str,
+                      trust: Sequence[Signer] | None) -> Verification:
+    result = _verify_open(source, path, identities, trust)
     if not result.ok or result.manifest is None:
         return result
     manifest = result.manifest
@@ -589,7 +719,7 @@ def forward(path: Path, identities: Sequence[Any], key: SignKey, recipients: Seq
                 tar.data(chunk)
             tar.pad(size)
 
-        _copy_pass(path, identities, manifest, take)
+        _copy_pass(source, identities, result, take)
         tar.add_bytes(archive.CUSTODY, chain)
 
     try:

@@ -153,6 +153,10 @@ def parse(armored: str | bytes) -> Parsed:
     if sig.string() != KEY_TYPE:
         raise SignatureError("signature is not ssh-ed25519")
     signature = sig.string()
+    if sig.at != len(sig.data):
+        raise SignatureError("trailing bytes after the Ed25519 signature")
+    if len(signature) != 64:
+        raise SignatureError(f"an Ed25519 signature is 64 bytes, not {len(signature)}")
     if algorithm not in HASHES:
         raise SignatureError(f"unsupported hash algorithm {algorithm!r}")
     return Parsed(key_blob, namespace, algorithm, signature)

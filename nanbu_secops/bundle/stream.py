@@ -271,8 +271,12 @@ class Plaintext:
     """A decrypting reader. Reading to the end is not enough to trust the stream: :meth:`finish`
     says whether age authenticated all of it, and gives the ciphertext's SHA-256."""
 
-    def __init__(self, path: str | os.PathLike[str], identities: Sequence[Any]):
-        source = open(path, "rb")  # opened here, so a missing file fails in the caller
+    def __init__(self, path: str | os.PathLike[str] | BinaryIO, identities: Sequence[Any]):
+        if isinstance(path, (str, os.PathLike)):
+            source = open(path, "rb")  # opened here, so a missing file fails in the caller
+        else:  # an open bundle read again from its start: the same file as the pass before
+            source = os.fdopen(os.dup(path.fileno()), "rb")
+            source.seek(0)
         plain_read, plain_write = _pipe()
 
         def decrypt() -> bytes:
@@ -310,7 +314,8 @@ class Plaintext:
 
 
 @contextmanager
-def decrypting(path: str | os.PathLike[str], identities: Sequence[Any]) -> Iterator[Plaintext]:
+def decrypting(path: str | os.PathLike[str] | BinaryIO, identities: Sequence[Any]) -> Iterator[Plaintext]:
+    """Decrypt the bundle at ``path``, or the open bundle ``path`` from its first byte."""
     plain = Plaintext(path, identities)
     try:
         yield plain

@@ -205,6 +205,13 @@ WEAK_SCHEMA: Mapping[str, Any] = {
     "additionalProperties": False,
     "properties": {name: {"type": "array", "items": {"type": "string", "minLength": 1}} for name in CATEGORIES},
 }
+# The policy variable ``ssh-probe`` reads (the one NS26-SSH-005 uses), for require_variables; here
+# and not in report/sshprobe.py, so ``policy validate`` checks it on terminals, which lack paramiko.
+PROBE_POLICY_SCHEMA: Mapping[str, Any] = {
+    "type": "object",
+    "required": ["ssh_weak_algorithms"],
+    "properties": {"ssh_weak_algorithms": dict(WEAK_SCHEMA)},
+}
 WEAK_PARAMS: Mapping[str, Any] = {
     "type": "object",
     "required": ["weak"],

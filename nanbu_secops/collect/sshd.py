@@ -271,7 +271,11 @@ class _FileParser:
                 match = None if value.lower() == "all" else value
                 continue
             if key == "include":
-                for pattern in shlex.split(value):
+                try:
+                    patterns = shlex.split(value)
+                except ValueError as exc:  # an unclosed quote: sshd itself refuses such a file
+                    raise CollectError(f"{origin}: Include {value!r}: {exc}") from None
+                for pattern in patterns:
                     if not pattern.startswith("/"):
                         pattern = f"/etc/ssh/{pattern}"
                     found = self.fs.glob(pattern)

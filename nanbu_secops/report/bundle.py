@@ -88,6 +88,13 @@ def verification_text(result: Verification, lang: str = "zh", color: bool = Fals
         line.append(f"{CHECK_NAMES_ZH.get(check.name, check.name)}：{check.detail_zh or check.detail}" if zh
                     else f"{check.name}: {check.detail}")
         console.print(line)
-    verdict = ("全部通过" if zh else "all checks hold") if result.ok else ("校验失败" if zh else "VERIFICATION FAILED")
-    console.print(Text(verdict, style="bold green" if result.ok else "bold red"))
+    if not result.ok:
+        verdict = "校验失败" if zh else "VERIFICATION FAILED"
+    elif result.signer_checked:
+        verdict = "全部通过" if zh else "all checks hold"
+    else:
+        verdict = ("完整性成立，但未核对签名者（--no-trust）：不能据此相信是谁制作的" if zh else
+                   "integrity holds, but the SIGNER WAS NOT CHECKED (--no-trust): this says nothing about who made it")
+    style = "bold red" if not result.ok else "bold green" if result.signer_checked else "bold yellow"
+    console.print(Text(verdict, style=style))
     return buffer.getvalue()

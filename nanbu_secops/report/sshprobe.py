@@ -12,16 +12,11 @@ from rich.table import Table
 from rich.text import Text
 
 from nanbu_secops import __version__
-from nanbu_secops.checks.sshd import CATEGORIES, WEAK_SCHEMA, weak_algorithms
+from nanbu_secops.checks.sshd import CATEGORIES, PROBE_POLICY_SCHEMA, weak_algorithms
 from nanbu_secops.collect.sshprobe import Probe
 from nanbu_secops.timeutil import now, rfc3339
 
-# The policy variable ``ssh-probe`` reads (the one NS26-SSH-005 uses), for require_variables.
-POLICY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["ssh_weak_algorithms"],
-    "properties": {"ssh_weak_algorithms": dict(WEAK_SCHEMA)},
-}
+POLICY_SCHEMA: dict[str, Any] = dict(PROBE_POLICY_SCHEMA)  # the variable ``ssh-probe`` reads
 STATUS = {
     "zh": {"ok": "无弱算法", "weak": "有弱算法", "error": "无法连接"},
     "en": {"ok": "no weak algorithm", "weak": "WEAK ALGORITHMS", "error": "UNREACHABLE"},
