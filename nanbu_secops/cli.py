@@ -286,6 +286,8 @@ def _av_parser(commands: argparse._SubParsersAction) -> None:
     scan.add_argument("--timeout", type=float, default=3600.0, help="seconds before the scan is stopped (default: 3600)")
     scan.add_argument("--quarantine", metavar="DIR",
                       help="move infected files into DIR (0600, sha256 recorded); default: report only, never move or delete")
+    scan.add_argument("--exclude", action="append", default=[], metavar="DIR",
+                      help="leave this folder (and everything under it) out of the scan; repeatable")
     scan.add_argument("--log", help="scan log to append to (default: /var/lib/nanbu-secops/av-scans.jsonl)")
     _report_options(scan)
     scan.set_defaults(handler=cmd_av_scan)
@@ -662,7 +664,7 @@ def cmd_av_scan(args: argparse.Namespace) -> int:
     from nanbu_secops.report import avscan as render
 
     record = scan.scan(args.paths, args.timeout, log=Path(args.log or records.SCAN_LOG),
-                       quarantine_dir=Path(args.quarantine) if args.quarantine else None)
+                       quarantine_dir=Path(args.quarantine) if args.quarantine else None, exclude=args.exclude)
     if args.format == "json":
         _write(args.output, render.render_json(record))
     else:

@@ -216,6 +216,52 @@ def test_bad_input_exits_2_naming_it_and_logs_nothing(database, tmp_path, case):
     assert done.stdout == "" and not log.exists()
 
 
+def test_excluded_folders_are_left_out_and_links_beside_them_not_followed(database, tmp_path):
+    """EICAR on both sides of an excluded folder, two levels down: clamscan (the real engine)
+    finds only what is outside it; a link to the excluded folder from beside it is not a way in."""
+    top = tmp_path / "top"
+    keep, skip = top / "keep", top / "mid" / "skip 排除"
+    for folder in (keep, skip, top / "mid" / "other"):
+        folder.mkdir(parents=True)
+    for path in (keep / "a.txt", skip / "b.txt", top / "mid" / "other" / "c.txt", top / "mid" / "d.txt", top / "e.txt"):
+        path.write_bytes(EICAR)
+    (top / "mid" / "link").symlink_to(skip)
+    log = tmp_path / "log.jsonl"
+    done = agent(database, "--format", "json", "--log", str(log), "--exclude", str(skip), str(top))
+    assert done.returncode == 1, done.stderr
+    record = json.loads(done.stdout)
+    assert sorted(d["path"] for d in record["detections"]) == sorted(
+        str(p) for p in (keep / "a.txt", top / "mid" / "other" / "c.txt", top / "mid" / "d.txt", top / "e.txt"))
+    assert record["paths"] == [str(top)] and record["excluded"] == [str(skip)]
+    assert record["completed"] is True and record["files_scanned"] == 4
+    text = agent(database, "--log", str(log), "--exclude", str(skip), str(top)).stdout
+    assert f"排除目录: {skip}" in text
+
+
+def test_split_around_replaces_a_target_by_what_lies_beside_the_excluded_folder(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "c").mkdir()
+    (tmp_path / "a" / "f").write_text("x")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "a" / "ln").symlink_to(tmp_path / "a" / "b")
+    assert scan.split_around([str(tmp_path)], [str(tmp_path / "a" / "b")]) == [
+        str(tmp_path / "a" / "c"), str(tmp_path / "a" / "f"), str(tmp_path / "d")]
+    assert scan.split_around([str(tmp_path / "d")], [str(tmp_path / "a")]) == [str(tmp_path / "d")]
+    assert scan.split_around([str(tmp_path / "a")], [str(tmp_path / "a")]) == []
+    assert scan.split_around([str(tmp_path / "a")], [str(tmp_path / "ab")]) == [str(tmp_path / "a")]  # not a prefix
+
+
+@pytest.mark.parametrize("case, message", [("missing", "--exclude: not a folder"),
+                                           ("everything", "nothing left to scan")])
+def test_bad_exclusions_exit_2_and_scan_nothing(database, tmp_path, case, message):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x.txt").write_bytes(EICAR)
+    exclude = str(tmp_path / "nope") if case == "missing" else str(tmp_path / "d")
+    done = agent(database, "--log", str(tmp_path / "log.jsonl"), "--exclude", exclude, str(tmp_path / "d"))
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert done.stdout == "" and not (tmp_path / "log.jsonl").exists()
+
+
 def test_clamd_that_does_not_answer_means_clamscan(tmp_path, database):
     conf = tmp_path / "clamd.conf"
     conf.write_text(f"# comment\nLocalSocket /nonexistent/old.ctl\nLocalSocket {tmp_path / 'clamd.ctl'}\n")

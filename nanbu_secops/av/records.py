@@ -36,6 +36,7 @@ class ScanRecord:
     files_scanned: int | None = None
     detections: list[Detection] = field(default_factory=list)
     database: str = ""          # the engine's signature version line, e.g. "ClamAV 1.4.6/27500/..."
+    excluded: list[str] = field(default_factory=list)  # folders left out of the paths (av scan --exclude)
     origin: str = ""            # file:line it was read from (not written)
 
     def as_json(self) -> dict[str, Any]:

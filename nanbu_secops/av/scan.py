@@ -343,9 +343,38 @@ def _shown(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def split_around(targets: list[str], excluded: list[str]) -> list[str]:
+    """``targets`` with the ``excluded`` folders taken out, as a list of paths to hand the engine.
+
+    clamdscan has no option to skip a folder (only clamd.conf's ExcludePath), so exclusion is
+    done here, the same for both engines: a target that holds an excluded folder is replaced by
+    the entries of each folder on the way down to it, except the one leading there. Symbolic
+    links among those entries are dropped, as the engines' own recursion does not follow them
+    either; everything is absolute and already resolved.
+    """
+    out: list[str] = []
+    pending = list(targets)
+    while pending:
+        target = pending.pop(0)
+        inside = [e for e in excluded if e == target or e.startswith(target.rstrip("/") + "/")]
+        if not inside:
+            out.append(target)
+            continue
+        if target in inside or not os.path.isdir(target):
+            continue  # the target is itself excluded
+        try:
+            entries = sorted(os.scandir(target), key=lambda entry: entry.name)
+        except OSError:
+            out.append(target)  # the engine will say why it cannot be read
+            continue
+        pending[:0] = [entry.path for entry in entries if not entry.is_symlink()]
+    return out
+
+
 def scan(paths: list[str], timeout: float, *, log: Path, quarantine_dir: Path | None = None,
-         clamd_conf: Path = CLAMD_CONF, database: Path | None = None) -> ScanRecord:
-    """Scan ``paths``, quarantine when asked, append the record to ``log`` and return it.
+         clamd_conf: Path = CLAMD_CONF, database: Path | None = None, exclude: list[str] | None = None) -> ScanRecord:
+    """Scan ``paths`` except the folders in ``exclude``, quarantine when asked, append the record
+    to ``log`` and return it.
 
     Bad input (a missing path, a time limit that is not positive, an unusable quarantine
     folder, no engine) raises InputError before anything is scanned or moved; a log that
@@ -356,7 +385,14 @@ def scan(paths: list[str], timeout: float, *, log: Path, quarantine_dir: Path | 
     for given in paths:
         if not os.path.lexists(given):
             raise InputError("no such file or folder to scan", given)
-    targets = [os.path.realpath(p) for p in paths]  # links resolved now, as root chose them
+    for given in exclude or []:
+        if not os.path.isdir(given):
+            raise InputError("--exclude: not a folder", given)
+    resolved = [os.path.realpath(p) for p in paths]  # links resolved now, as root chose them
+    excluded = [os.path.realpath(p) for p in exclude or []]
+    targets = split_around(resolved, excluded)
+    if not targets:  # an engine given no path would scan its working folder
+        raise InputError("nothing left to scan: every path is excluded or holds only excluded folders and links")
     folder = prepare_quarantine(quarantine_dir) if quarantine_dir is not None else None
     engine = choose_engine(clamd_conf, database)
     started = now()
@@ -384,8 +420,9 @@ def scan(paths: list[str], timeout: float, *, log: Path, quarantine_dir: Path | 
     else:
         reason = ""
     record = ScanRecord(started=rfc3339(started), finished=rfc3339(finished), engine=engine.name,
-                        paths=[_shown(t) for t in targets], completed=not reason, reason=reason,
-                        files_scanned=outcome.files_scanned, detections=detections, database=engine.database)
+                        paths=[_shown(t) for t in resolved], completed=not reason, reason=reason,
+                        files_scanned=outcome.files_scanned, detections=detections, database=engine.database,
+                        excluded=[_shown(e) for e in excluded])
     try:
         append(log, record)
     except OSError as exc:

@@ -16,14 +16,14 @@ from nanbu_secops.av.records import ScanRecord
 
 WORDS = {
     "zh": {"title": "病毒扫描（第二十七条）", "engine": "扫描引擎", "database": "病毒库", "paths": "扫描路径",
-           "started": "开始", "finished": "结束", "files": "已扫描文件", "clean": "完成：未发现病毒",
+           "excluded": "排除目录", "started": "开始", "finished": "结束", "files": "已扫描文件", "clean": "完成：未发现病毒",
            "found": "发现病毒", "incomplete": "扫描未完成", "reason": "原因", "path": "文件", "signature": "病毒名",
            "sha256": "SHA-256", "where": "隔离位置", "kept": "原处保留（未隔离）", "not_moved": "未能隔离，仍在原处",
            "unknown": "未知", "action": "处置：感染文件已报告，未删除；请核实后处理，或使用 --quarantine 隔离。",
            "moved": "处置：感染文件已移入隔离目录（权限 0600），未删除。",
            "rerun": "扫描未完成，上次完成的扫描仍是原来那次：请排除原因后重新扫描。"},
     "en": {"title": "Antivirus scan (Article 27)", "engine": "Engine", "database": "Signatures", "paths": "Paths",
-           "started": "Started", "finished": "Finished", "files": "Files scanned", "clean": "COMPLETED: nothing found",
+           "excluded": "Excluded", "started": "Started", "finished": "Finished", "files": "Files scanned", "clean": "COMPLETED: nothing found",
            "found": "INFECTED FILES FOUND", "incomplete": "SCAN DID NOT COMPLETE", "reason": "Reason", "path": "File",
            "signature": "Signature", "sha256": "SHA-256", "where": "Quarantined to", "kept": "left in place (no quarantine)",
            "not_moved": "could not be moved, still in place", "unknown": "unknown",
@@ -63,7 +63,9 @@ def render_text(record: ScanRecord, lang: str, quarantine: bool, color: bool = F
     console.print(words["title"], markup=False)
     rows: list[tuple[str, str]] = [
         (words["engine"], record.engine), (words["database"], record.database or words["unknown"]),
-        (words["paths"], ", ".join(_one_line(p) for p in record.paths)), (words["started"], record.started),
+        (words["paths"], ", ".join(_one_line(p) for p in record.paths)),
+        *([(words["excluded"], ", ".join(_one_line(p) for p in record.excluded))] if record.excluded else []),
+        (words["started"], record.started),
         (words["finished"], record.finished),
         (words["files"], words["unknown"] if record.files_scanned is None else str(record.files_scanned)),
     ]
