@@ -163,11 +163,13 @@ class FakeStore:
 
 @pytest.fixture
 def inventory_dir(tmp_path: Path) -> Path:
-    (tmp_path / "group_vars").mkdir()
-    (tmp_path / "hosts.yml").write_text(HOSTS, encoding="utf-8")
+    """A folder of its own: Ansible reads every file in an inventory folder as an inventory."""
+    root = tmp_path / "inventory"
+    (root / "group_vars").mkdir(parents=True)
+    (root / "hosts.yml").write_text(HOSTS, encoding="utf-8")
     for group, text in GROUP_VARS.items():
-        (tmp_path / "group_vars" / f"{group}.yml").write_text(text, encoding="utf-8")
-    return tmp_path
+        (root / "group_vars" / f"{group}.yml").write_text(text, encoding="utf-8")
+    return root
 
 
 @pytest.fixture
