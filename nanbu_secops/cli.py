@@ -103,9 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _fleet_parser(commands: argparse._SubParsersAction) -> None:
     ingest = commands.add_parser("ingest", help="load collected check results into the results store (article 29)")
-    ingest.add_argument("folder", help="the results folder (DIR/<inventory host>/*.json, as playbooks/collect.yml fetches)")
+    ingest.add_argument("folder", help="the results folder (…/<inventory host>/…/*.json at any depth, as playbooks/collect.yml fetches)")
     ingest.add_argument("--db", required=True, help="SQLite results store (created if missing)")
-    ingest.add_argument("--inventory", help="Ansible inventory folder, to record each host's unit")
+    ingest.add_argument("--inventory", default="inventory",
+                        help="the Ansible inventory (folder or file) each file's host is checked against (default: inventory)")
+    ingest.add_argument("--dry-run", action="store_true", help="show what would be stored; write nothing")
     ingest.set_defaults(handler=cmd_ingest)
 
     report = commands.add_parser("report", help="reports over the results store")
@@ -862,25 +864,25 @@ def cmd_ipv6_check(args: argparse.Namespace) -> int:
     return EXIT_CLEAR if ready else EXIT_FINDINGS
 
 
-def _units(inventory: str | None) -> dict[str, str] | None:
-    from nanbu_secops.fleet.inventory import load_inventory
-
-    if not inventory:
-        return None
-    found = load_inventory(Path(inventory))
-    return {host: unit for host in found.hosts if (unit := found.unit_of(host))}
-
-
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from nanbu_secops.fleet.inventory import load_inventory
     from nanbu_secops.store import ingest
 
-    stats = ingest(Path(args.folder), Path(args.db), _units(args.inventory))
+    hosts = load_inventory(Path(args.inventory)).host_units()
+    stats = ingest(Path(args.folder), Path(args.db), hosts, dry_run=args.dry_run)
+    for path, kind, owner, unit, reported, when in stats.stored:
+        seen_as = f", reported as {reported}" if reported not in (None, owner) else ""
+        print(f"would store {path}: {kind} of {owner} (unit {unit or '-'}{seen_as}) at {when}")
+    for path, reason in stats.refused:
+        print(f"nanbu-secops: not stored {path}: {reason}", file=sys.stderr)
     for path, reason in stats.bad:
         print(f"nanbu-secops: skipped {path}: {reason}", file=sys.stderr)
-    print(f"{args.db}: {stats.files} files, {stats.runs_added} runs added, {stats.runs_skipped} already there, "
+    print(f"{args.db}{' (dry run: nothing written)' if args.dry_run else ''}: {stats.files} files, "
+          f"{stats.runs_added} runs added, {stats.runs_skipped} already there, "
           f"{stats.results_added} results, {stats.unreachable_added} unreachable markers, "
-          f"{stats.endpoint_runs_added} endpoint runs ({stats.endpoints_added} endpoints), {len(stats.bad)} skipped")
-    return EXIT_FINDINGS if stats.bad else EXIT_CLEAR
+          f"{stats.endpoint_runs_added} endpoint runs ({stats.endpoints_added} endpoints), "
+          f"{len(stats.refused)} not stored (host in doubt), {len(stats.bad)} skipped")
+    return EXIT_FINDINGS if stats.bad or stats.refused else EXIT_CLEAR
 
 
 def cmd_report_quarterly(args: argparse.Namespace) -> int:

@@ -230,8 +230,9 @@ class Store:
         return self.conn.execute("PRAGMA user_version").fetchone()[0]
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT, rolled back on any exception.
+    def transaction(self, *, commit: bool = True) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any exception (and always without ``commit``:
+        a dry run).
 
         IMMEDIATE takes the write lock up front, so two concurrent ingests queue (busy timeout)
         instead of failing half-way with SQLITE_BUSY on their first insert.
@@ -242,7 +243,7 @@ class Store:
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
+        self.conn.execute("COMMIT" if commit else "ROLLBACK")
 
     def _prepare(self) -> None:
         self._refuse_newer(self.version)  # before WAL, which rewrites the header of the file
