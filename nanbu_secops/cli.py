@@ -123,6 +123,13 @@ def _fleet_parser(commands: argparse._SubParsersAction) -> None:
     quarterly.add_argument("--mapping", help="column mapping for the roster and account files (YAML)")
     _report_options(quarterly, ("html", "xlsx", "json"), "write the report to FILE (required for xlsx)")
     quarterly.set_defaults(handler=cmd_report_quarterly)
+    annual = report_sub.add_parser("annual", help="the annual evaluation per unit from the year's quarters (article 29)")
+    annual.add_argument("--db", required=True, help="the results store (SQLite) that ingest filled")
+    annual.add_argument("--year", required=True, type=int, help="calendar year (quarters in Asia/Shanghai)")
+    annual.add_argument("--inventory", default="inventory", help="the Ansible inventory (default: inventory)")
+    annual.add_argument("--policy", help="policy file or folder with quarterly_score and annual_score (default: the installed policies)")
+    _report_options(annual, ("html", "xlsx", "json"), "write the report to FILE (required for xlsx)")
+    annual.set_defaults(handler=cmd_report_annual)
 
     spool = commands.add_parser("spool", help="the terminal's local spool of scheduled check results")
     spool_sub = spool.add_subparsers(dest="spool_command", required=True, metavar="SUBCOMMAND")
@@ -919,6 +926,31 @@ def cmd_report_quarterly(args: argparse.Namespace) -> int:
         _write(args.output, render.render_xlsx(report, args.lang))
     else:
         _write(args.output, render.render_html(report, args.lang))
+    return EXIT_CLEAR if render.clear(report) else EXIT_FINDINGS
+
+
+def cmd_report_annual(args: argparse.Namespace) -> int:
+    from nanbu_secops.fleet.inventory import load_inventory
+    from nanbu_secops.policy import load_policies
+    from nanbu_secops.report import annual as render
+    from nanbu_secops.report.quarterly import ScoreSettings
+    from nanbu_secops.store import Store
+
+    if not 1970 <= args.year <= 9998:
+        raise InputError(f"--year: not a year between 1970 and 9998: {args.year}")
+    if args.format == "xlsx" and not args.output:
+        raise InputError("--format xlsx is binary: give --output FILE")
+    policies = load_policies(args.policy)
+    score, settings = ScoreSettings.from_policy(policies), render.AnnualSettings.from_policy(policies)
+    inventory = load_inventory(Path(args.inventory))
+    with Store.open(Path(args.db), create=False) as store:
+        report = render.build(store, args.year, inventory, score, settings, args.lang)
+    if args.format == "json":
+        _write(args.output, render.render_json(report))
+    elif args.format == "xlsx":
+        _write(args.output, render.render_xlsx(report, settings, args.lang))
+    else:
+        _write(args.output, render.render_html(report, settings, args.lang))
     return EXIT_CLEAR if render.clear(report) else EXIT_FINDINGS
 
 

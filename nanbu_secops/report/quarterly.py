@@ -311,18 +311,21 @@ def add_trend(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, An
     return current
 
 
+def from_store(store: Store, quarter: Quarter, inventory: Inventory, settings: ScoreSettings,
+               lang: str = "zh") -> dict[str, Any]:
+    """One quarter's report (without trend), read from the store: the annual report's building block too."""
+    runs = store.latest_runs(quarter.start_utc, quarter.end_utc)
+    markers = store.unreachable(quarter.start_utc, quarter.end_utc)
+    endpoint_runs = store.latest_endpoint_runs(quarter.start_utc, quarter.end_utc)
+    return compute(quarter, inventory, runs, store.results([r.id for r in runs]), settings, markers, lang,
+                   endpoint_runs, store.endpoints([r.id for r in endpoint_runs]))
+
+
 def build(store: Store, quarter: Quarter, inventory: Inventory, settings: ScoreSettings,
           lang: str = "zh", roster_changes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The quarter's report with its trend against the previous quarter, read from the store."""
-
-    def one(q: Quarter) -> dict[str, Any]:
-        runs = store.latest_runs(q.start_utc, q.end_utc)
-        markers = store.unreachable(q.start_utc, q.end_utc)
-        endpoint_runs = store.latest_endpoint_runs(q.start_utc, q.end_utc)
-        return compute(q, inventory, runs, store.results([r.id for r in runs]), settings, markers, lang,
-                       endpoint_runs, store.endpoints([r.id for r in endpoint_runs]))
-
-    report = add_trend(one(quarter), one(quarter.previous()))
+    report = add_trend(from_store(store, quarter, inventory, settings, lang),
+                       from_store(store, quarter.previous(), inventory, settings, lang))
     if roster_changes is not None:
         report["roster_changes"] = roster_changes
     return report
