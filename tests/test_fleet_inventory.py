@@ -246,3 +246,25 @@ def test_vault_values(tmp_path, monkeypatch):
     assert inventory.units["u_b"].fields["leader.phone"] == "0817-1"   # decrypted by Ansible
     assert unit_findings(inventory) == []
     assert inventory.units["u_b"].source == str(inv)     # no lines from ciphertext: the inventory is named
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[u_a]\nh[01:xx]\n", "invalid literal for int()"),
+    ("[u_a]\nh1 ansible_host\n", "Expected key=value host variable assignment"),
+    ("[u_a:vars]\nx=1\n[u_b:vars]\n", "not valid for undefined group"),
+    ("[u_a]\nh1\n[u_b]\nh1\n[u_a:vars]\nunit={'name': 'A'}\n[u_b:vars]\nunit={'name': 'B'}\n",
+     "host 'h1' is in two units, u_a and u_b"),
+])
+def test_hostile_ini_inventories_are_refused_naming_the_file(tmp_path, text, message):
+    (tmp_path / "hosts.ini").write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_inventory(tmp_path)
+    assert message in str(caught.value) and str(tmp_path) in str(caught.value)
+
+
+def test_a_unit_written_inline_in_ini_is_named_by_the_inventory(tmp_path):
+    (tmp_path / "hosts.ini").write_text("[u_a]\nh[1:2]\n[u_a:vars]\nunit={'name': '甲', 'office': '办'}\n",
+                                        encoding="utf-8")
+    inventory = load_inventory(tmp_path)
+    assert inventory.hosts_of("u_a") == ["h1", "h2"] and inventory.units["u_a"].name == "甲"
+    assert {f["field"]: f["source"] for f in unit_findings(inventory)}["leader.name"] == str(tmp_path)
