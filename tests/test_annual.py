@@ -109,11 +109,21 @@ def test_quarter_scores_annual_score_silent_hosts_and_persistent_failures(site):
     assert u["u_b"]["quarters"] == {"2026Q1": None, "2026Q2": None, "2026Q3": None, "2026Q4": 95.0}
     assert set(u["u_c"]["quarters"].values()) == {None}
     assert (u["u_a"]["silent_hosts"], u["u_b"]["silent_hosts"], u["u_c"]["silent_hosts"]) == (["a3"], [], [])
-    # NS26-PASS-001 failed in Q1, Q2 (a1) and Q4 (a2): 3 of the 3 quarters u_a reported in; NS05-FW-001 1 of 3
+    # NS26-PASS-001 failed in Q1, Q2 (a1) and Q4 (a2): 3 of the 4 quarters; NS05-FW-001 1 of 4
     assert u["u_a"]["persistent_failures"] == [{"control": "NS26-PASS-001", "article": "26", "severity": "high",
                                                 "title": "NS26-PASS-001", "quarters": ["2026Q1", "2026Q2", "2026Q4"],
                                                 "hosts": ["a1", "a2"]}]
     assert u["u_b"]["persistent_failures"] == []
+
+
+def test_failing_in_one_quarter_of_four_is_not_persistent(site):
+    """a2's NS05-FW-001 failed in Q4 alone (1 of 4): not persistent; with the clock in Q3, NS26-PASS-001's
+    failures in Q1 and Q2 are 2 of the 3 quarters begun: persistent."""
+    with use_clock(ALL_BEGUN):
+        u = units(build(site))
+    assert "NS05-FW-001" not in [c["control"] for c in u["u_a"]["persistent_failures"]]
+    with use_clock(dt.datetime(2026, 8, 1, tzinfo=COUNTY_TZ)):     # Q1..Q3 begun: PASS-001 in Q1, Q2 = 2 of 3
+        assert [c["control"] for c in units(build(site))["u_a"]["persistent_failures"]] == ["NS26-PASS-001"]
     assert [(f["field"], f["problem"]) for f in u["u_b"]["metadata_findings"]] == [("account_manager.phone", "missing")]
     assert [(f["field"], f["problem"]) for f in u["u_c"]["metadata_findings"]] == [
         ("leader.name", "placeholder"), ("office", "missing")]
@@ -136,6 +146,8 @@ def test_quarters_not_yet_begun_and_missing_quarters_by_policy(site):
     with use_clock(MID_MAY):               # Q3 and Q4 have not begun: left out whatever their runs
         u = units(build(site))
     assert (u["u_a"]["annual_score"], u["u_b"]["annual_score"]) == (40.0, 0.0)
+    assert [(c["control"], c["quarters"]) for c in u["u_a"]["persistent_failures"]] == [
+        ("NS26-PASS-001", ["2026Q1", "2026Q2"])]      # 2 of the 2 quarters begun
     leave_out = annual.AnnualSettings({1: 1.0, 2: 1.0, 3: 1.0, 4: 1.0}, None, 5.0)
     with use_clock(ALL_BEGUN):
         u = units(build(site, leave_out))

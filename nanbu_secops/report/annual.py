@@ -10,7 +10,7 @@ Per unit:
   as ``missing_quarter_score`` (null there: it is left out); ``null`` when no quarter counts;
 - ``silent_hosts``: the unit's inventory hosts without a single run in the year;
 - ``persistent_failures``: controls failing on at least one of its terminals in more than half of
-  the quarters the unit reported in, with those quarters and the hosts;
+  the year's quarters begun by the clock, with those quarters and the hosts;
 - ``metadata_findings``: article 25's (the same as in the quarterly report).
 
 The trend (first to last scored quarter, ``trend_threshold`` points) is shown in the HTML and the
@@ -98,20 +98,22 @@ def trend(quarters: dict[str, float | None], threshold: float) -> dict[str, Any]
     return {"from": scored[0][0], "to": scored[-1][0], "change": change, "direction": direction}
 
 
-def _persistent(per_quarter: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Controls failing in more than half of the quarters the unit reported in (its ``failing`` lists)."""
-    reported = [(label, unit) for label, unit in per_quarter if unit["reporting_hosts"]]
+def _persistent(per_quarter: list[tuple[Quarter, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Controls failing (the quarterly ``failing`` lists) in more than half of the year's quarters
+    begun by the clock: "most quarters" of the year, not of the few a unit happened to report in."""
+    moment = now()
+    begun = [(q.label, unit) for q, unit in per_quarter if q.start <= moment]
     seen: dict[str, dict[str, Any]] = {}
     quarters: dict[str, list[str]] = defaultdict(list)
     hosts: dict[str, set[str]] = defaultdict(set)
-    for label, unit in reported:
+    for label, unit in begun:
         for item in unit["failing"]:
             seen.setdefault(item["control"], item)
             quarters[item["control"]].append(label)
             hosts[item["control"]].update(item["hosts"])
     return sorted(({"control": c, "article": seen[c]["article"], "severity": seen[c]["severity"],
                     "title": seen[c]["title"], "quarters": quarters[c], "hosts": sorted(hosts[c])}
-                   for c in seen if 2 * len(quarters[c]) > len(reported)),
+                   for c in seen if 2 * len(quarters[c]) > len(begun)),
                   key=lambda item: (-len(item["quarters"]), item["control"]))
 
 
@@ -123,8 +125,8 @@ def compute(year: int, reports: dict[Quarter, dict[str, Any]], inventory: Invent
         findings[finding["unit"]].append(finding)
     units = []
     for group in sorted(inventory.units):
-        per_quarter = [(q.label, next(u for u in reports[q]["units"] if u["unit"] == group)) for q in quarters_of(year)]
-        scores = {q: _quarter_score(unit) for q, (_, unit) in zip(quarters_of(year), per_quarter)}
+        per_quarter = [(q, next(u for u in reports[q]["units"] if u["unit"] == group)) for q in quarters_of(year)]
+        scores = {q: _quarter_score(unit) for q, unit in per_quarter}
         reporting = {h for _, unit in per_quarter for h in unit["last_runs"]}
         units.append({
             "unit": group, "name": inventory.units[group].name,

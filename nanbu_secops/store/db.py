@@ -7,8 +7,9 @@ Schema (``PRAGMA user_version`` is the schema version; :data:`MIGRATIONS` step *
 database from version *n* to *n + 1*):
 
 ``runs``
-    one ``check --format json`` result file: ``host`` (the inventory name: the folder under the
-    collection directory, else the file's own ``host``), ``reported_host`` (the file's ``host``,
+    one ``check --format json`` result file: ``host`` (the inventory name, from the file's own
+    ``host`` and its folders checked against the inventory: :func:`nanbu_secops.store.ingest.attribute`),
+    ``reported_host`` (the file's ``host``,
     the terminal's own hostname, which may differ), ``unit`` (the inventory unit at ingest time,
     NULL when unknown; the report may re-resolve it), ``generated`` (the RFC 3339 text as written)
     and ``generated_utc`` (the same moment as UTC epoch seconds, for range queries), ``as_of``,

@@ -103,7 +103,8 @@ def ingest(folder: Path, db: Path, inventory: Mapping[str, str | None] | None = 
     stored only when its folders name the host it names, or it lies directly in ``folder``.
     Everything is written in one transaction: an interrupted ingest leaves the database as it
     was, and running it again finishes the job. ``dry_run`` does all of it and rolls back, so the
-    stats tell what would be stored (a missing database is not created).
+    stats tell what would be stored (a missing database is not created; an older schema is still
+    migrated, as by any command that opens it).
     """
     if not folder.is_dir():
         raise InputError("not a directory", folder)
