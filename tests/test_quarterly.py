@@ -531,17 +531,24 @@ u_c
 
 def test_nested_results_and_an_ini_inventory_give_the_same_figures(inventory_dir, tmp_path):
     """Acceptance (issue 18): the same results one folder deeper (by quarter), read with the same
-    units written as INI with a host range, give the same quarterly figures as the flat layout."""
+    units written as INI with a host range, give the same quarterly figures as the flat layout with
+    YAML; and two folders deeper with group_vars/<group>/ folders too (findings name their file)."""
     from nanbu_secops.store import Store, ingest
 
-    ini = tmp_path / "inventory-ini"
+    ini, folders = tmp_path / "inventory-ini", tmp_path / "inventory-folders"
     (ini / "group_vars").mkdir(parents=True)
     (ini / "hosts.ini").write_text(HOSTS_INI, encoding="utf-8")
+    (folders / "hosts.ini").parent.mkdir()
+    (folders / "hosts.ini").write_text(HOSTS_INI, encoding="utf-8")
     for group, text in GROUP_VARS.items():
         (ini / "group_vars" / f"{group}.yml").write_text(text, encoding="utf-8")
+        (folders / "group_vars" / group).mkdir(parents=True)     # group_vars/<group>/ folders, as Ansible merges them
+        (folders / "group_vars" / group / "unit.yml").write_text(text, encoding="utf-8")
+        (folders / "group_vars" / group / "connection.yml").write_text("ansible_user: ops\n", encoding="utf-8")
     reports = []
     for layout, inventory_folder in (("{host}/run{id}.json", inventory_dir),
-                                     ("{quarter}/{host}/run{id}.json", ini)):
+                                     ("{quarter}/{host}/run{id}.json", ini),
+                                     ("county/{quarter}/{host}/run{id}.json", folders)):
         collected, db = tmp_path / f"collected-{len(reports)}", tmp_path / f"fleet-{len(reports)}.db"
         for r in RUNS:
             rows = [{"control": x.control, "article": x.article, "title": x.title, "status": x.status,
@@ -556,9 +563,12 @@ def test_nested_results_and_an_ini_inventory_give_the_same_figures(inventory_dir
         assert stats.runs_added == 6 and [p.name for p, _ in stats.refused] == ["run5.json"]   # x9: not listed
         with Store.open(db, create=False) as store:
             built = quarterly.build(store, quarter.parse("2026Q4"), inventory, SETTINGS)
-        reports.append(json.loads(quarterly.render_json(built).replace(str(inventory_folder), "INVENTORY")))
-    flat, nested = reports
-    assert nested == flat
+        text = quarterly.render_json(built).replace(str(inventory_folder), "INVENTORY")
+        reports.append(json.loads(text.replace("group_vars/u_a/unit.yml", "group_vars/u_a.yml")
+                                  .replace("group_vars/u_b/unit.yml", "group_vars/u_b.yml")
+                                  .replace("group_vars/u_c/unit.yml", "group_vars/u_c.yml")))
+    flat, nested, deeper = reports
+    assert nested == flat and deeper == flat
     by_unit = {u["unit"]: u for u in flat["units"]}
     assert (by_unit["u_a"]["reporting_hosts"], by_unit["u_a"]["silent_hosts"], by_unit["u_b"]["reporting_hosts"]) == (
         2, ["a3"], 1)
