@@ -240,7 +240,7 @@ def render_html(report: dict[str, Any], settings: AnnualSettings, lang: str = "z
              f"{e(w['generated'])} {e(report['generated'])} (Asia/Shanghai)</small></p>",
              f"<h2>{e(w['overview'])}</h2>", _overview(report, settings, w),
              f"<p><small>{e(w['annual_rule'])}</small></p>",
-             f"<h3>{e(w['by_unit_score'])}</h3>", quarterly._bars(scored, "annual_score")]
+             f"<h3>{e(w['by_unit_score'])}</h3>", quarterly._bars(scored, "annual_score", lambda share: f"{share * 100:.1f}")]
     parts += [_unit_section(u, lang, w) for u in report["units"]]
     parts.append("</body></html>\n")
     return "".join(parts)

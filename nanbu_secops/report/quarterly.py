@@ -32,7 +32,7 @@ import datetime as dt
 import html
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any
@@ -427,8 +427,9 @@ def _change(value: float | None, percent: bool) -> str:
     return f"{value * 100:+.1f}%" if percent else f"{value:+.1f}"
 
 
-def _bars(items: Sequence[tuple[str, float]], key: str) -> str:
-    """A horizontal bar chart of rates in inline SVG; each bar carries its value for checking."""
+def _bars(items: Sequence[tuple[str, float]], key: str, text: Callable[[float], str] | None = None) -> str:
+    """A horizontal bar chart of rates in inline SVG; each bar carries its value for checking.
+    ``text`` writes the value beside the bar (default: as a percentage)."""
     e = html.escape
     row, label_width, bar_width = 26, 220, 400
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_width + bar_width + 80}" '
@@ -440,7 +441,7 @@ def _bars(items: Sequence[tuple[str, float]], key: str) -> str:
                      f'<rect x="{label_width}" y="{y + 3}" width="{bar_width}" height="18" fill="#eee"/>'
                      f'<rect x="{label_width}" y="{y + 3}" width="{rate * bar_width:.1f}" height="18" fill="{colour}" '
                      f'data-label="{e(label)}" data-value="{rate:.4f}"/>'
-                     f'<text x="{label_width + bar_width + 6}" y="{y + 16}" font-size="13">{_percent(rate)}</text>')
+                     f'<text x="{label_width + bar_width + 6}" y="{y + 16}" font-size="13">{(text or _percent)(rate)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
