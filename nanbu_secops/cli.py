@@ -105,9 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _fleet_parser(commands: argparse._SubParsersAction) -> None:
     ingest = commands.add_parser("ingest", help="load collected check results into the results store (article 29)")
-    ingest.add_argument("folder", help="the results folder (DIR/<inventory host>/*.json, as playbooks/collect.yml fetches)")
+    ingest.add_argument("folder", help="the results folder (…/<inventory host>/…/*.json at any depth, as playbooks/collect.yml fetches)")
     ingest.add_argument("--db", required=True, help="SQLite results store (created if missing)")
-    ingest.add_argument("--inventory", help="Ansible inventory folder, to record each host's unit")
+    ingest.add_argument("--inventory", default="inventory",
+                        help="the Ansible inventory (folder or file) each file's host is checked against (default: inventory)")
+    ingest.add_argument("--dry-run", action="store_true", help="show what would be stored; write nothing")
     ingest.set_defaults(handler=cmd_ingest)
 
     report = commands.add_parser("report", help="reports over the results store")
@@ -123,6 +125,13 @@ def _fleet_parser(commands: argparse._SubParsersAction) -> None:
     quarterly.add_argument("--mapping", help="column mapping for the roster and account files (YAML)")
     _report_options(quarterly, ("html", "xlsx", "json"), "write the report to FILE (required for xlsx)")
     quarterly.set_defaults(handler=cmd_report_quarterly)
+    annual = report_sub.add_parser("annual", help="the annual evaluation per unit from the year's quarters (article 29)")
+    annual.add_argument("--db", required=True, help="the results store (SQLite) that ingest filled")
+    annual.add_argument("--year", required=True, type=int, help="calendar year (quarters in Asia/Shanghai)")
+    annual.add_argument("--inventory", default="inventory", help="the Ansible inventory (default: inventory)")
+    annual.add_argument("--policy", help="policy file or folder with quarterly_score and annual_score (default: the installed policies)")
+    _report_options(annual, ("html", "xlsx", "json"), "write the report to FILE (required for xlsx)")
+    annual.set_defaults(handler=cmd_report_annual)
 
     spool = commands.add_parser("spool", help="the terminal's local spool of scheduled check results")
     spool_sub = spool.add_subparsers(dest="spool_command", required=True, metavar="SUBCOMMAND")
@@ -902,25 +911,25 @@ def cmd_ipv6_check(args: argparse.Namespace) -> int:
     return EXIT_CLEAR if ready else EXIT_FINDINGS
 
 
-def _units(inventory: str | None) -> dict[str, str] | None:
-    from nanbu_secops.fleet.inventory import load_inventory
-
-    if not inventory:
-        return None
-    found = load_inventory(Path(inventory))
-    return {host: unit for host in found.hosts if (unit := found.unit_of(host))}
-
-
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from nanbu_secops.fleet.inventory import load_inventory
     from nanbu_secops.store import ingest
 
-    stats = ingest(Path(args.folder), Path(args.db), _units(args.inventory))
+    hosts = load_inventory(Path(args.inventory)).host_units()
+    stats = ingest(Path(args.folder), Path(args.db), hosts, dry_run=args.dry_run)
+    for path, kind, owner, unit, reported, when in stats.stored:
+        seen_as = f", reported as {reported}" if reported not in (None, owner) else ""
+        print(f"would store {path}: {kind} of {owner} (unit {unit or '-'}{seen_as}) at {when}")
+    for path, reason in stats.refused:
+        print(f"nanbu-secops: not stored {path}: {reason}", file=sys.stderr)
     for path, reason in stats.bad:
         print(f"nanbu-secops: skipped {path}: {reason}", file=sys.stderr)
-    print(f"{args.db}: {stats.files} files, {stats.runs_added} runs added, {stats.runs_skipped} already there, "
+    print(f"{args.db}{' (dry run: nothing written)' if args.dry_run else ''}: {stats.files} files, "
+          f"{stats.runs_added} runs added, {stats.runs_skipped} already there, "
           f"{stats.results_added} results, {stats.unreachable_added} unreachable markers, "
-          f"{stats.endpoint_runs_added} endpoint runs ({stats.endpoints_added} endpoints), {len(stats.bad)} skipped")
-    return EXIT_FINDINGS if stats.bad else EXIT_CLEAR
+          f"{stats.endpoint_runs_added} endpoint runs ({stats.endpoints_added} endpoints), "
+          f"{len(stats.refused)} not stored (host in doubt), {len(stats.bad)} skipped")
+    return EXIT_FINDINGS if stats.bad or stats.refused else EXIT_CLEAR
 
 
 def cmd_report_quarterly(args: argparse.Namespace) -> int:
@@ -957,6 +966,31 @@ def cmd_report_quarterly(args: argparse.Namespace) -> int:
         _write(args.output, render.render_xlsx(report, args.lang))
     else:
         _write(args.output, render.render_html(report, args.lang))
+    return EXIT_CLEAR if render.clear(report) else EXIT_FINDINGS
+
+
+def cmd_report_annual(args: argparse.Namespace) -> int:
+    from nanbu_secops.fleet.inventory import load_inventory
+    from nanbu_secops.policy import load_policies
+    from nanbu_secops.report import annual as render
+    from nanbu_secops.report.quarterly import ScoreSettings
+    from nanbu_secops.store import Store
+
+    if not 1970 <= args.year <= 9998:
+        raise InputError(f"--year: not a year between 1970 and 9998: {args.year}")
+    if args.format == "xlsx" and not args.output:
+        raise InputError("--format xlsx is binary: give --output FILE")
+    policies = load_policies(args.policy)
+    score, settings = ScoreSettings.from_policy(policies), render.AnnualSettings.from_policy(policies)
+    inventory = load_inventory(Path(args.inventory))
+    with Store.open(Path(args.db), create=False) as store:
+        report = render.build(store, args.year, inventory, score, settings, args.lang)
+    if args.format == "json":
+        _write(args.output, render.render_json(report))
+    elif args.format == "xlsx":
+        _write(args.output, render.render_xlsx(report, settings, args.lang))
+    else:
+        _write(args.output, render.render_html(report, settings, args.lang))
     return EXIT_CLEAR if render.clear(report) else EXIT_FINDINGS
 
 

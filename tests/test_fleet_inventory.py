@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -71,6 +74,7 @@ all:
     assert inventory.hosts_of("u_town") == ["s1", "t1"]
     assert inventory.unit_of("s1") == "u_town" and inventory.unit_of("loose") is None
     assert inventory.hosts["s1"] == {"ansible_host": "192.0.2.10", "extra": 1}    # host_vars win
+    assert inventory.host_units() == {"t1": "u_town", "s1": "u_town", "loose": None}
     assert unit_findings(inventory) == []
 
 
@@ -84,32 +88,183 @@ def test_missing_details_are_findings_with_their_line(tmp_path):
 
 
 @pytest.mark.parametrize("hosts, group_vars, message, where", [
+    # what ansible-core refuses, with its own words and, where it gives one, the line
+    ("all:\n  children:\n    u_a:\n      hosts: [h1]\n", {}, 'Invalid "hosts" entry for "u_a" group', "hosts.yml"),
+    ("all:\n  children:\n    u_a:\n      hosts:\n        h1:\n        h1:\n", {}, "duplicate mapping key 'h1'",
+     "hosts.yml:6"),
+    ("all:\n  children:\n    u_a:\n      hosts:\n       - h1\n      bad: [\n", {}, "YAML parsing failed", "hosts.yml:7"),
+    ("all:\n  children:\n    a:\n      children:\n        b:\n          children:\n            a:\n", {},
+     "recursive dependency loop", "hosts.yml"),
+    # what the units add to it: a host owned twice, a unit that is not a mapping (file:line of group_vars)
     ("all:\n  children:\n    u_a:\n      hosts:\n        h1:\n    u_b:\n      hosts:\n        h1:\n",
-     {"u_a": UNIT.format(name="甲"), "u_b": UNIT.format(name="乙")},
-     "host 'h1' is in two units, u_a and u_b", "hosts.yml:5"),
-    ("all:\n  children:\n    u_a:\n      host:\n        h1:\n", {}, "group 'u_a': unknown key 'host'", "hosts.yml:4"),
-    ("all:\n  children:\n    u_a:\n      hosts: [h1]\n", {}, "u_a.hosts must be a mapping, not list", "hosts.yml:4"),
-    ("all:\n  children:\n    u_a:\n      hosts:\n        h1:\n        h1:\n", {}, "duplicate key 'h1'", "hosts.yml:6"),
-    ("all:\n  children:\n    u_a:\n      hosts:\n       - h1\n      bad: [\n", {}, "malformed YAML", "hosts.yml:"),
+     {"u_a": UNIT.format(name="甲"), "u_b": UNIT.format(name="乙")}, "host 'h1' is in two units, u_a and u_b", ""),
     ("all:\n  children:\n    u_a:\n", {"u_a": "unit: 甲镇\n"}, "unit must be a mapping, not str", "u_a.yml:1"),
     ("all:\n  children:\n    u_a:\n", {"u_a": "unit:\n  leader: 张三\n"}, "unit.leader must be a mapping, not str",
      "u_a.yml:2"),
-    ("all:\n  children:\n    a:\n      children:\n        b:\n          children:\n            a:\n", {},
-     "group 'a' is its own descendant", "hosts.yml"),
 ])
 def test_errors_name_file_and_line(tmp_path, hosts, group_vars, message, where):
     write(tmp_path, hosts, group_vars)
     with pytest.raises(InputError) as caught:
         load_inventory(tmp_path)
-    assert message in str(caught.value) and where in str(caught.value)
+    assert message in str(caught.value) and where in str(caught.value), str(caught.value)
 
 
 def test_no_hosts_file(tmp_path):
-    with pytest.raises(InputError, match="no hosts.yml or hosts.yaml"):
+    with pytest.raises(InputError, match="Completely failed to parse inventory source"):
         load_inventory(tmp_path)
+    with pytest.raises(InputError, match="no such inventory"):
+        load_inventory(tmp_path / "missing")
 
 
 def test_empty_vars_files_are_fine(tmp_path):
     write(tmp_path, "# nothing yet\n", {"all": "# only comments\n"}, {"h": ""})
     inventory = load_inventory(tmp_path)
     assert inventory.units == {} and inventory.hosts == {}
+
+
+# --- the same units in every form Ansible reads: ansible-core decides, so all agree ---------------
+
+YAML_FORM = """\
+all:
+  children:
+    units:
+      children:
+        u_town:
+          hosts:
+            term01: {ansible_host: 192.0.2.1}
+            term02:
+            term03:
+          children:
+            u_town_school:
+              hosts:
+                school01:
+        u_dept:
+          hosts:
+            dept01:
+            dept02:
+"""
+INI_FORM = """\
+[u_town]
+term[01:03]
+
+[u_town_school]
+school01
+
+[u_town:children]
+u_town_school
+
+[u_dept]
+dept[01:02]
+
+[units:children]
+u_town
+u_dept
+"""
+
+
+def _view(inventory) -> dict[str, object]:
+    """What the report takes from an inventory."""
+    return {"units": {g: (u.name, u.fields) for g, u in inventory.units.items()},
+            "members": {g: inventory.hosts_of(g) for g in inventory.units},
+            "owners": inventory.host_units(),
+            "findings": [(f["unit"], f["field"], f["problem"]) for f in unit_findings(inventory)]}
+
+
+def _group_vars_forms(root: Path, folders: bool) -> None:
+    town = UNIT.format(name="某镇")
+    dept = "unit:\n  name: 某局\n  office: 办公室\n  leader: {name: 示例·王某某, phone: '1'}\n"
+    if folders:   # group_vars/<group>/ folders, the unit split over two files as Ansible merges them
+        for group, text in (("u_town", town), ("u_dept", dept)):
+            (root / "group_vars" / group).mkdir(parents=True)
+            (root / "group_vars" / group / "unit.yml").write_text(text, encoding="utf-8")
+            (root / "group_vars" / group / "other.yaml").write_text("ansible_user: ops\n", encoding="utf-8")
+    else:
+        (root / "group_vars").mkdir()
+        (root / "group_vars" / "u_town.yml").write_text(town, encoding="utf-8")
+        (root / "group_vars" / "u_dept.yml").write_text(dept, encoding="utf-8")
+
+
+@pytest.mark.parametrize("form, name", [(YAML_FORM, "hosts.yml"), (INI_FORM, "hosts.ini"), (INI_FORM, "hosts")])
+@pytest.mark.parametrize("folders", [False, True])
+def test_yaml_ini_ranges_and_group_vars_folders_give_the_same_units(tmp_path, form, name, folders):
+    (tmp_path / name).write_text(form, encoding="utf-8")
+    _group_vars_forms(tmp_path, folders)
+    view = _view(load_inventory(tmp_path))
+    assert view == {
+        "units": {"u_dept": ("某局", {"name": "某局", "leader.name": "示例·王某某", "leader.phone": "1",
+                                      "office": "办公室", "account_manager.name": "",
+                                      "account_manager.phone": ""}),
+                  "u_town": ("某镇", {"name": "某镇", "leader.name": "张局长", "leader.phone": "0817-1",
+                                      "office": "办公室", "account_manager.name": "李科长",
+                                      "account_manager.phone": "0817-2"})},
+        "members": {"u_dept": ["dept01", "dept02"], "u_town": ["school01", "term01", "term02", "term03"]},
+        "owners": {"term01": "u_town", "term02": "u_town", "term03": "u_town", "school01": "u_town",
+                   "dept01": "u_dept", "dept02": "u_dept"},
+        "findings": [("u_dept", "leader.name", "placeholder"), ("u_dept", "account_manager.name", "missing"),
+                     ("u_dept", "account_manager.phone", "missing")]}
+    # findings still point at the line in the group_vars file that holds unit:
+    first = unit_findings(load_inventory(tmp_path))[0]
+    expected = "group_vars/u_dept/unit.yml:4" if folders else "group_vars/u_dept.yml:4"
+    assert first["source"].endswith(expected)
+
+
+def test_host_vars_folder_and_file(tmp_path):
+    (tmp_path / "hosts.ini").write_text("[u_town]\nterm[1:2]\n", encoding="utf-8")
+    _group_vars_forms(tmp_path, False)
+    (tmp_path / "host_vars" / "term1").mkdir(parents=True)
+    (tmp_path / "host_vars" / "term1" / "net.yml").write_text("ansible_host: 192.0.2.7\n", encoding="utf-8")
+    (tmp_path / "host_vars" / "term2.yml").write_text("ansible_host: '2001:db8::2'\n", encoding="utf-8")
+    inventory = load_inventory(tmp_path)
+    assert inventory.hosts == {"term1": {"ansible_host": "192.0.2.7"}, "term2": {"ansible_host": "2001:db8::2"}}
+
+
+def test_vault_values(tmp_path, monkeypatch):
+    """A vault-encrypted field: without the password it counts as filled in (it cannot be read);
+    a group_vars file encrypted as a whole is read with the password Ansible is given."""
+    vault = Path(sys.executable).parent / "ansible-vault"
+    password = tmp_path / "pw"
+    password.write_text("correct horse\n", encoding="utf-8")
+    phone = subprocess.run([str(vault), "encrypt_string", "--vault-password-file", str(password), "0817-9",
+                            "--name", "phone"], capture_output=True, text=True, check=True).stdout
+    inv = tmp_path / "inv"
+    inv.mkdir()
+    (inv / "hosts.ini").write_text("[u_a]\na1\n[u_b]\nb1\n", encoding="utf-8")
+    (inv / "group_vars" / "u_b").mkdir(parents=True)
+    (inv / "group_vars" / "u_a.yml").write_text(
+        "unit:\n  name: 甲\n  office: 办\n  leader:\n    name: 张\n" + textwrap.indent(phone, "    ")
+        + "  account_manager: {name: 李, phone: '2'}\n", encoding="utf-8")
+    secret = inv / "group_vars" / "u_b" / "vault.yml"
+    secret.write_text(UNIT.format(name="乙"), encoding="utf-8")
+    subprocess.run([str(vault), "encrypt", "--vault-password-file", str(password), str(secret)],
+                   capture_output=True, check=True)
+    assert secret.read_bytes().startswith(b"$ANSIBLE_VAULT")
+    with pytest.raises(InputError, match="vault"):       # a whole encrypted file needs the password
+        load_inventory(inv)
+    monkeypatch.setenv("ANSIBLE_VAULT_PASSWORD_FILE", str(password))
+    inventory = load_inventory(inv)
+    assert inventory.units["u_a"].fields["leader.phone"] == "(vault)"
+    assert inventory.units["u_b"].fields["leader.phone"] == "0817-1"   # decrypted by Ansible
+    assert unit_findings(inventory) == []
+    assert inventory.units["u_b"].source == str(inv)     # no lines from ciphertext: the inventory is named
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[u_a]\nh[01:xx]\n", "invalid literal for int()"),
+    ("[u_a]\nh1 ansible_host\n", "Expected key=value host variable assignment"),
+    ("[u_a:vars]\nx=1\n[u_b:vars]\n", "not valid for undefined group"),
+    ("[u_a]\nh1\n[u_b]\nh1\n[u_a:vars]\nunit={'name': 'A'}\n[u_b:vars]\nunit={'name': 'B'}\n",
+     "host 'h1' is in two units, u_a and u_b"),
+])
+def test_hostile_ini_inventories_are_refused_naming_the_file(tmp_path, text, message):
+    (tmp_path / "hosts.ini").write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_inventory(tmp_path)
+    assert message in str(caught.value) and str(tmp_path) in str(caught.value)
+
+
+def test_a_unit_written_inline_in_ini_is_named_by_the_inventory(tmp_path):
+    (tmp_path / "hosts.ini").write_text("[u_a]\nh[1:2]\n[u_a:vars]\nunit={'name': '甲', 'office': '办'}\n",
+                                        encoding="utf-8")
+    inventory = load_inventory(tmp_path)
+    assert inventory.hosts_of("u_a") == ["h1", "h2"] and inventory.units["u_a"].name == "甲"
+    assert {f["field"]: f["source"] for f in unit_findings(inventory)}["leader.name"] == str(tmp_path)

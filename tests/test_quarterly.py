@@ -163,11 +163,13 @@ class FakeStore:
 
 @pytest.fixture
 def inventory_dir(tmp_path: Path) -> Path:
-    (tmp_path / "group_vars").mkdir()
-    (tmp_path / "hosts.yml").write_text(HOSTS, encoding="utf-8")
+    """A folder of its own: Ansible reads every file in an inventory folder as an inventory."""
+    root = tmp_path / "inventory"
+    (root / "group_vars").mkdir(parents=True)
+    (root / "hosts.yml").write_text(HOSTS, encoding="utf-8")
     for group, text in GROUP_VARS.items():
-        (tmp_path / "group_vars" / f"{group}.yml").write_text(text, encoding="utf-8")
-    return tmp_path
+        (root / "group_vars" / f"{group}.yml").write_text(text, encoding="utf-8")
+    return root
 
 
 @pytest.fixture
@@ -505,3 +507,69 @@ def test_report_quarterly_command(inventory_dir, tmp_path, capsys):
     assert "--quarter: not a quarter in YYYYQn form" in capsys.readouterr().err
     assert cli.main([*base[:3], str(tmp_path / "none.db"), *base[4:]]) == 2
     assert "no such database" in capsys.readouterr().err
+
+
+HOSTS_INI = """\
+[u_a]
+a[1:2]
+a3 ansible_host=192.0.2.3
+
+[u_b]
+b1
+
+[u_c]
+
+[towns:children]
+u_a
+
+[units:children]
+towns
+u_b
+u_c
+"""
+
+
+def test_nested_results_and_an_ini_inventory_give_the_same_figures(inventory_dir, tmp_path):
+    """Acceptance (issue 18): the same results one folder deeper (by quarter), read with the same
+    units written as INI with a host range, give the same quarterly figures as the flat layout with
+    YAML; and two folders deeper with group_vars/<group>/ folders too (findings name their file)."""
+    from nanbu_secops.store import Store, ingest
+
+    ini, folders = tmp_path / "inventory-ini", tmp_path / "inventory-folders"
+    (ini / "group_vars").mkdir(parents=True)
+    (ini / "hosts.ini").write_text(HOSTS_INI, encoding="utf-8")
+    (folders / "hosts.ini").parent.mkdir()
+    (folders / "hosts.ini").write_text(HOSTS_INI, encoding="utf-8")
+    for group, text in GROUP_VARS.items():
+        (ini / "group_vars" / f"{group}.yml").write_text(text, encoding="utf-8")
+        (folders / "group_vars" / group).mkdir(parents=True)     # group_vars/<group>/ folders, as Ansible merges them
+        (folders / "group_vars" / group / "unit.yml").write_text(text, encoding="utf-8")
+        (folders / "group_vars" / group / "connection.yml").write_text("ansible_user: ops\n", encoding="utf-8")
+    reports = []
+    for layout, inventory_folder in (("{host}/run{id}.json", inventory_dir),
+                                     ("{quarter}/{host}/run{id}.json", ini),
+                                     ("county/{quarter}/{host}/run{id}.json", folders)):
+        collected, db = tmp_path / f"collected-{len(reports)}", tmp_path / f"fleet-{len(reports)}.db"
+        for r in RUNS:
+            rows = [{"control": x.control, "article": x.article, "title": x.title, "status": x.status,
+                     "severity": x.severity} for x in RESULTS if x.run_id == r.id]
+            path = collected / layout.format(host=r.host, id=r.id, quarter=quarter.Quarter.of(
+                dt.datetime.fromisoformat(r.generated)).label)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"host": f"pc-{r.id}", "generated": r.generated, "policy_version": "t",
+                                        "results": rows}), encoding="utf-8")
+        inventory = load_inventory(inventory_folder)
+        stats = ingest(collected, db, inventory.host_units())
+        assert stats.runs_added == 6 and [p.name for p, _ in stats.refused] == ["run5.json"]   # x9: not listed
+        with Store.open(db, create=False) as store:
+            built = quarterly.build(store, quarter.parse("2026Q4"), inventory, SETTINGS)
+        text = quarterly.render_json(built).replace(str(inventory_folder), "INVENTORY")
+        reports.append(json.loads(text.replace("group_vars/u_a/unit.yml", "group_vars/u_a.yml")
+                                  .replace("group_vars/u_b/unit.yml", "group_vars/u_b.yml")
+                                  .replace("group_vars/u_c/unit.yml", "group_vars/u_c.yml")))
+    flat, nested, deeper = reports
+    assert nested == flat and deeper == flat
+    by_unit = {u["unit"]: u for u in flat["units"]}
+    assert (by_unit["u_a"]["reporting_hosts"], by_unit["u_a"]["silent_hosts"], by_unit["u_b"]["reporting_hosts"]) == (
+        2, ["a3"], 1)
+    assert by_unit["u_a"]["addresses"] == {"a3": "192.0.2.3"} and by_unit["u_a"]["passed"] == 3

@@ -23,7 +23,10 @@ import pytest
 
 from nanbu_secops.fleet import quarter
 from nanbu_secops.fleet.inventory import load_inventory
-from nanbu_secops.report import quarterly
+from nanbu_secops.report import annual, quarterly
+from nanbu_secops.timeutil import use_clock
+from tests.test_annual import ALL_BEGUN, ANNUAL, site  # noqa: F401 (a fixture)
+from tests.test_annual import build as annual_report
 from tests.test_quarterly import GROUP_VARS, HOSTS, SETTINGS, FakeStore
 
 CHROMIUM = shutil.which("chromium")
@@ -225,3 +228,31 @@ def test_screenshot(report, tmp_path):
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")) == (1280, 2000)
+
+
+def test_the_annual_page_shows_the_computed_numbers_and_fetches_nothing(site, browser, tmp_path):
+    """The annual report's page (issue 18), checked as the quarterly one: numbers read back from the DOM."""
+    with use_clock(ALL_BEGUN):
+        report = annual_report(site)
+    page = tmp_path / "annual.html"
+    page.write_text(annual.render_html(report, ANNUAL), encoding="utf-8")
+    shown = json.loads(browser.evaluate(READ_BACK, browser.open(page.as_uri())))
+    assert browser.problems() == []
+    assert shown["title"] == "南部县政府网站集约化平台年度安全考核报告（2026）"
+    assert shown["scrollWidth"] <= 1280
+    rows = {r["unit"]: r["cells"] for r in shown["rows"]}
+    for unit in report["units"]:
+        found = annual.trend(unit["quarters"], ANNUAL.trend_threshold)
+        assert rows.pop(unit["unit"]) == {
+            **{label: "无上报" if value is None else f"{value:.1f}" for label, value in unit["quarters"].items()},
+            "annual_score": "—" if unit["annual_score"] is None else f'{unit["annual_score"]:.1f}',
+            "trend": "—" if found is None else f'{annual.WORDS["zh"][found["direction"]]} {found["change"]:+.1f}',
+            "silent_hosts": str(len(unit["silent_hosts"])),
+            "persistent_failures": str(len(unit["persistent_failures"])),
+            "metadata_findings": str(len(unit["metadata_findings"]))}
+    assert rows == {}
+    assert shown["silent"] == ["a3"]
+    bars = {label: (value, width) for chart, label, value, width in shown["bars"] if chart == "annual_score"}
+    assert {label: value for label, (value, _) in bars.items()} == {
+        u["name"]: round(u["annual_score"] / 100, 4) for u in report["units"] if u["annual_score"] is not None}
+    assert all(abs(width - 400 * value) < 1 for value, width in bars.values())

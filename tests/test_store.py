@@ -35,6 +35,12 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return json.loads(out.read_text(encoding="utf-8"))
 
 
+# The inventory hosts of these tests (host -> unit), as ``Inventory.host_units`` gives them.
+INVENTORY: dict[str, str | None] = {
+    **{f"szz-term-0{n}": "u_shengzhong" for n in (1, 2, 3, 9)}, "wjj-term-01": "u_county_health",
+    "wjj-term-02": "u_county_health", "a": None, "b": None, "c": None}
+
+
 def write_run(path: Path, report: dict[str, Any], generated: str, *, host: str | None = None,
               fail: str | None = None) -> Path:
     """A copy of ``report`` generated at ``generated``, optionally from ``host`` and with control ``fail`` failed."""
@@ -107,7 +113,7 @@ def test_host_is_the_folder_else_the_files_own_field(tmp_path, report):
 
 def test_host_without_unit_gets_null(tmp_path, report):
     write_run(tmp_path / "c" / "new-term" / "a.json", report, "2026-11-02T10:00:00+08:00")
-    ingest(tmp_path / "c", tmp_path / "fleet.db", {"other": "u_shengzhong"})
+    ingest(tmp_path / "c", tmp_path / "fleet.db", {"other": "u_shengzhong", "new-term": None})
     with Store.open(tmp_path / "fleet.db") as store:
         assert [r.unit for r in store.runs_between(*Q4)] == [None]
 
@@ -118,9 +124,9 @@ def test_ingesting_twice_changes_nothing(tmp_path, report):
         write_run(folder / "szz-term-01" / f"2026-11-0{day}" / "check.json", report, f"2026-11-0{day}T09:00:00+08:00")
     write_run(folder / "loose.json", report, "2026-11-04T09:00:00+08:00", host="szz-term-02")
     write_marker(folder / "szz-term-03" / "UNREACHABLE.json", "szz-term-03", "2026-11-04T09:00:00+08:00")
-    first = ingest(folder, tmp_path / "fleet.db")
+    first = ingest(folder, tmp_path / "fleet.db", INVENTORY)
     before = dump(tmp_path / "fleet.db")
-    second = ingest(folder, tmp_path / "fleet.db")
+    second = ingest(folder, tmp_path / "fleet.db", INVENTORY)
     assert (first.runs_added, first.runs_skipped, first.unreachable_added) == (4, 0, 1)
     assert (second.files, second.runs_added, second.runs_skipped, second.results_added, second.unreachable_added) == (
         5, 0, 4, 0, 0)
@@ -130,14 +136,14 @@ def test_ingesting_twice_changes_nothing(tmp_path, report):
 def test_a_utf8_bom_is_accepted(tmp_path, report):
     path = write_run(tmp_path / "c" / "a" / "1.json", report, "2026-11-01T09:00:00+08:00")
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
-    assert ingest(tmp_path / "c", tmp_path / "fleet.db").runs_added == 1
+    assert ingest(tmp_path / "c", tmp_path / "fleet.db", INVENTORY).runs_added == 1
 
 
 def test_a_copy_of_a_run_under_another_name_is_the_same_run(tmp_path, report):
     original = write_run(tmp_path / "c" / "szz-term-01" / "a.json", report, "2026-11-01T09:00:00+08:00")
     (tmp_path / "c" / "szz-term-01" / "again").mkdir()
     (tmp_path / "c" / "szz-term-01" / "again" / "copy.json").write_bytes(original.read_bytes())
-    stats = ingest(tmp_path / "c", tmp_path / "fleet.db")
+    stats = ingest(tmp_path / "c", tmp_path / "fleet.db", INVENTORY)
     assert (stats.runs_added, stats.runs_skipped, stats.results_added) == (1, 1, len(report["results"]))
 
 
@@ -156,7 +162,7 @@ def test_a_bad_file_is_reported_and_skipped(tmp_path, report, text, reason):
     bad.parent.mkdir(parents=True)
     bad.write_bytes(text if isinstance(text, bytes) else text.encode())
     write_run(tmp_path / "c" / "szz-term-01" / "good.json", report, "2026-11-01T09:00:00+08:00")
-    stats = ingest(tmp_path / "c", tmp_path / "fleet.db")
+    stats = ingest(tmp_path / "c", tmp_path / "fleet.db", INVENTORY)
     assert (stats.files, stats.runs_added) == (2, 1)
     [(path, why)] = stats.bad
     assert path == bad and reason in why
@@ -173,7 +179,7 @@ def test_a_malformed_result_rejects_the_whole_file(tmp_path, report, change, rea
     path = tmp_path / "c" / "szz-term-01" / "a.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(run), encoding="utf-8")
-    stats = ingest(tmp_path / "c", tmp_path / "fleet.db")
+    stats = ingest(tmp_path / "c", tmp_path / "fleet.db", INVENTORY)
     assert stats.runs_added == 0 and reason in stats.bad[0][1]
     with Store.open(tmp_path / "fleet.db") as store:
         assert store.runs_between(0, 2**40) == [] and store.hosts() == []
@@ -184,13 +190,13 @@ def test_a_control_twice_in_one_run_is_refused(tmp_path, report):
     run["results"].append(run["results"][0])
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "a.json").write_text(json.dumps(run), encoding="utf-8")
-    stats = ingest(tmp_path / "c", tmp_path / "fleet.db")
+    stats = ingest(tmp_path / "c", tmp_path / "fleet.db", INVENTORY)
     assert "appears twice" in stats.bad[0][1]
 
 
 def test_not_a_directory_is_input_error(tmp_path):
     with pytest.raises(InputError, match="not a directory"):
-        ingest(tmp_path / "missing", tmp_path / "fleet.db")
+        ingest(tmp_path / "missing", tmp_path / "fleet.db", INVENTORY)
 
 
 # --- unreachable markers ---------------------------------------------------------------------------
@@ -200,8 +206,8 @@ def test_unreachable_markers_are_stored_once_and_queried_by_time(tmp_path, repor
     write_marker(folder / "wjj-term-02" / "UNREACHABLE.json", "wjj-term-02", "2026-11-20T02:00:00+08:00", "timed out")
     write_marker(folder / "wjj-term-02" / "2026-09-30" / "UNREACHABLE.json", "wjj-term-02", "2026-09-30T23:59:59+08:00")
     write_marker(folder / "loose-unreachable.json", "szz-term-09", "2026-12-01T08:00:00+08:00", "no route")
-    assert ingest(folder, tmp_path / "fleet.db").unreachable_added == 3
-    assert ingest(folder, tmp_path / "fleet.db").unreachable_added == 0
+    assert ingest(folder, tmp_path / "fleet.db", INVENTORY).unreachable_added == 3
+    assert ingest(folder, tmp_path / "fleet.db", INVENTORY).unreachable_added == 0
     with Store.open(tmp_path / "fleet.db") as store:
         marks = store.unreachable(*Q4)
         assert store.hosts() == ["szz-term-09", "wjj-term-02"]
@@ -220,7 +226,7 @@ def test_latest_run_per_host_in_a_county_quarter(tmp_path, report):
     write_run(folder / "b" / "1.json", report, "2026-09-30T23:59:59+08:00")  # Sep 30 in the county: out
     write_run(folder / "c" / "1.json", report, "2026-10-01T00:00:00+08:00")
     write_run(folder / "c" / "2.json", report, "2026-11-15T10:00:00+08:00", fail="NS27-AV-001")
-    ingest(folder, tmp_path / "fleet.db")
+    ingest(folder, tmp_path / "fleet.db", INVENTORY)
     with Store.open(tmp_path / "fleet.db") as store:
         latest = store.latest_runs(*Q4)
         between = store.runs_between(*Q4)
@@ -237,7 +243,7 @@ def test_results_of_many_runs_in_one_query(tmp_path, report):
     for n in range(1200):  # more ids than SQLite's historical limit of 999 bound parameters
         (tmp_path / "c" / f"h{n}").mkdir(parents=True)
         (tmp_path / "c" / f"h{n}" / "r.json").write_bytes(data)
-    ingest(tmp_path / "c", tmp_path / "fleet.db")
+    ingest(tmp_path / "c", tmp_path / "fleet.db", {f"h{n}": None for n in range(1200)})
     with Store.open(tmp_path / "fleet.db") as store:
         ids = [r.id for r in store.latest_runs(*Q4)]
         assert len(ids) == 1200
@@ -277,7 +283,7 @@ def test_a_version_0_database_is_migrated(tmp_path):
 
 def test_a_later_step_upgrades_an_existing_database_and_keeps_its_data(tmp_path, report, monkeypatch):
     write_run(tmp_path / "c" / "a" / "1.json", report, "2026-11-01T09:00:00+08:00")
-    ingest(tmp_path / "c", tmp_path / "fleet.db")
+    ingest(tmp_path / "c", tmp_path / "fleet.db", INVENTORY)
     monkeypatch.setattr(dbmodule, "MIGRATIONS", (*dbmodule.MIGRATIONS, ("ALTER TABLE runs ADD COLUMN note TEXT",)))
     monkeypatch.setattr(dbmodule, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     with Store.open(tmp_path / "fleet.db") as store:
@@ -305,7 +311,7 @@ def test_a_newer_database_is_refused_and_left_untouched(tmp_path, report):
     before = (tmp_path / "fleet.db").read_bytes()
     write_run(tmp_path / "c" / "a" / "1.json", report, "2026-11-01T09:00:00+08:00")
     with pytest.raises(InputError, match=f"schema version {SCHEMA_VERSION + 1} is newer"):
-        ingest(tmp_path / "c", tmp_path / "fleet.db")
+        ingest(tmp_path / "c", tmp_path / "fleet.db", INVENTORY)
     assert (tmp_path / "fleet.db").read_bytes() == before  # not even switched to WAL
 
 
@@ -313,7 +319,7 @@ def test_a_newer_database_is_refused_and_left_untouched(tmp_path, report):
 
 def test_units_from_the_example_inventory_as_the_cli_passes_them(tmp_path, report):
     inventory = load_inventory(ROOT / "inventory")
-    units = {host: unit for host in inventory.hosts if (unit := inventory.unit_of(host))}
+    units = inventory.host_units()
     write_run(tmp_path / "c" / "wjj-term-02" / "a.json", report, "2026-11-02T10:00:00+08:00")
     write_run(tmp_path / "c" / "szz-term-01" / "a.json", report, "2026-11-02T10:00:00+08:00")
     ingest(tmp_path / "c", tmp_path / "fleet.db", units)
@@ -359,7 +365,7 @@ def test_ipv6_folder_terminal_and_endpoint_files(tmp_path, report):
     assert detail["v6"] == {"ok": False, "final_url": None, "status": None, "stage": None, "error": "no AAAA record"}
     assert detail["links"]["level2"]["failing"] == [{"url": "https://x.test/", "stage": "dns", "error": "e",
                                                      "status_v6": None}]  # the non-object dropped
-    again = ingest(collected, tmp_path / "fleet.db")
+    again = ingest(collected, tmp_path / "fleet.db", INVENTORY)
     assert (again.runs_skipped, again.endpoint_runs_added) == (2, 0)
 
 
@@ -369,7 +375,7 @@ def test_latest_endpoint_run_per_unit(tmp_path):
     for when, verdict in (("2026-10-02T10:00:00+08:00", "not-ready"), ("2026-12-02T10:00:00+08:00", "ready"),
                           ("2027-01-02T10:00:00+08:00", "partial")):
         (collected / "ipv6" / "u_a-endpoints.json").write_text(json.dumps(endpoints_doc(when, www=verdict)))
-        assert ingest(collected, tmp_path / "fleet.db").endpoint_runs_added == 1
+        assert ingest(collected, tmp_path / "fleet.db", INVENTORY).endpoint_runs_added == 1
     with Store.open(tmp_path / "fleet.db") as store:
         runs = store.latest_endpoint_runs(*Q4)
         assert [r.generated for r in runs] == ["2026-12-02T10:00:00+08:00"]
@@ -391,7 +397,7 @@ def test_a_malformed_endpoint_file_is_reported_and_skipped(tmp_path, change, rea
     change(document)
     (tmp_path / "c" / "ipv6").mkdir(parents=True)
     (tmp_path / "c" / "ipv6" / "u_a-endpoints.json").write_text(json.dumps(document))
-    stats = ingest(tmp_path / "c", tmp_path / "fleet.db")
+    stats = ingest(tmp_path / "c", tmp_path / "fleet.db", INVENTORY)
     assert stats.endpoint_runs_added == 0 and len(stats.bad) == 1 and reason in stats.bad[0][1], stats.bad
     with Store.open(tmp_path / "fleet.db") as store:
         assert store.latest_endpoint_runs(0, 2**40) == []
@@ -401,12 +407,12 @@ def test_a_version_1_database_gains_the_endpoint_tables_and_keeps_its_runs(tmp_p
     write_run(tmp_path / "c" / "a" / "1.json", report, "2026-11-01T09:00:00+08:00")
     monkeypatch.setattr(dbmodule, "MIGRATIONS", dbmodule.MIGRATIONS[:1])
     monkeypatch.setattr(dbmodule, "SCHEMA_VERSION", 1)
-    ingest(tmp_path / "c", tmp_path / "fleet.db")
+    ingest(tmp_path / "c", tmp_path / "fleet.db", INVENTORY)
     monkeypatch.undo()
     (tmp_path / "c" / "ipv6").mkdir()
     (tmp_path / "c" / "ipv6" / "u_a-endpoints.json").write_text(json.dumps(endpoints_doc("2026-11-02T10:05:00+08:00",
                                                                                          www="ready")))
-    stats = ingest(tmp_path / "c", tmp_path / "fleet.db")
+    stats = ingest(tmp_path / "c", tmp_path / "fleet.db", INVENTORY)
     assert (stats.runs_skipped, stats.endpoint_runs_added) == (1, 1)
     with Store.open(tmp_path / "fleet.db") as store:
         assert store.version == SCHEMA_VERSION == 2

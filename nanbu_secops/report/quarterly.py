@@ -32,7 +32,7 @@ import datetime as dt
 import html
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any
@@ -311,18 +311,21 @@ def add_trend(current: dict[str, Any], previous: dict[str, Any]) -> dict[str, An
     return current
 
 
+def from_store(store: Store, quarter: Quarter, inventory: Inventory, settings: ScoreSettings,
+               lang: str = "zh") -> dict[str, Any]:
+    """One quarter's report (without trend), read from the store: the annual report's building block too."""
+    runs = store.latest_runs(quarter.start_utc, quarter.end_utc)
+    markers = store.unreachable(quarter.start_utc, quarter.end_utc)
+    endpoint_runs = store.latest_endpoint_runs(quarter.start_utc, quarter.end_utc)
+    return compute(quarter, inventory, runs, store.results([r.id for r in runs]), settings, markers, lang,
+                   endpoint_runs, store.endpoints([r.id for r in endpoint_runs]))
+
+
 def build(store: Store, quarter: Quarter, inventory: Inventory, settings: ScoreSettings,
           lang: str = "zh", roster_changes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The quarter's report with its trend against the previous quarter, read from the store."""
-
-    def one(q: Quarter) -> dict[str, Any]:
-        runs = store.latest_runs(q.start_utc, q.end_utc)
-        markers = store.unreachable(q.start_utc, q.end_utc)
-        endpoint_runs = store.latest_endpoint_runs(q.start_utc, q.end_utc)
-        return compute(q, inventory, runs, store.results([r.id for r in runs]), settings, markers, lang,
-                       endpoint_runs, store.endpoints([r.id for r in endpoint_runs]))
-
-    report = add_trend(one(quarter), one(quarter.previous()))
+    report = add_trend(from_store(store, quarter, inventory, settings, lang),
+                       from_store(store, quarter.previous(), inventory, settings, lang))
     if roster_changes is not None:
         report["roster_changes"] = roster_changes
     return report
@@ -424,8 +427,9 @@ def _change(value: float | None, percent: bool) -> str:
     return f"{value * 100:+.1f}%" if percent else f"{value:+.1f}"
 
 
-def _bars(items: Sequence[tuple[str, float]], key: str) -> str:
-    """A horizontal bar chart of rates in inline SVG; each bar carries its value for checking."""
+def _bars(items: Sequence[tuple[str, float]], key: str, text: Callable[[float], str] | None = None) -> str:
+    """A horizontal bar chart of rates in inline SVG; each bar carries its value for checking.
+    ``text`` writes the value beside the bar (default: as a percentage)."""
     e = html.escape
     row, label_width, bar_width = 26, 220, 400
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_width + bar_width + 80}" '
@@ -437,7 +441,7 @@ def _bars(items: Sequence[tuple[str, float]], key: str) -> str:
                      f'<rect x="{label_width}" y="{y + 3}" width="{bar_width}" height="18" fill="#eee"/>'
                      f'<rect x="{label_width}" y="{y + 3}" width="{rate * bar_width:.1f}" height="18" fill="{colour}" '
                      f'data-label="{e(label)}" data-value="{rate:.4f}"/>'
-                     f'<text x="{label_width + bar_width + 6}" y="{y + 16}" font-size="13">{_percent(rate)}</text>')
+                     f'<text x="{label_width + bar_width + 6}" y="{y + 16}" font-size="13">{(text or _percent)(rate)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -7,8 +7,9 @@ Schema (``PRAGMA user_version`` is the schema version; :data:`MIGRATIONS` step *
 database from version *n* to *n + 1*):
 
 ``runs``
-    one ``check --format json`` result file: ``host`` (the inventory name: the folder under the
-    collection directory, else the file's own ``host``), ``reported_host`` (the file's ``host``,
+    one ``check --format json`` result file: ``host`` (the inventory name, from the file's own
+    ``host`` and its folders checked against the inventory: :func:`nanbu_secops.store.ingest.attribute`),
+    ``reported_host`` (the file's ``host``,
     the terminal's own hostname, which may differ), ``unit`` (the inventory unit at ingest time,
     NULL when unknown; the report may re-resolve it), ``generated`` (the RFC 3339 text as written)
     and ``generated_utc`` (the same moment as UTC epoch seconds, for range queries), ``as_of``,
@@ -230,8 +231,9 @@ class Store:
         return self.conn.execute("PRAGMA user_version").fetchone()[0]
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT, rolled back on any exception.
+    def transaction(self, *, commit: bool = True) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any exception (and always without ``commit``:
+        a dry run).
 
         IMMEDIATE takes the write lock up front, so two concurrent ingests queue (busy timeout)
         instead of failing half-way with SQLITE_BUSY on their first insert.
@@ -242,7 +244,7 @@ class Store:
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
+        self.conn.execute("COMMIT" if commit else "ROLLBACK")
 
     def _prepare(self) -> None:
         self._refuse_newer(self.version)  # before WAL, which rewrites the header of the file

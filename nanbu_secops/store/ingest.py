@@ -1,7 +1,16 @@
 """Load the result files ``playbooks/collect.yml`` gathered into the fleet database.
 
-The collection directory holds ``DIR/<inventory hostname>/**/*.json``: ``check --format json``
-results (several runs per host, maybe in a folder per date) and ``UNREACHABLE.json`` markers.
+The collection directory holds ``check --format json`` results and ``UNREACHABLE.json`` markers
+where ``playbooks/collect.yml`` put them, ``<results>/<inventory hostname>/``, at any depth
+(``results/2026Q3/<host>/…``, ``results/<host>/2026-11-28/…``).
+
+Attribution never guesses and is never silent (:func:`attribute`): a file's host is the one it names
+(its ``host`` field) and the one its folders name, checked against the inventory. Folders that
+name no inventory host (``2026Q3``, a date) say nothing. A file whose folder names one inventory
+host while the file names another, or whose host is in no inventory and sits in no host's
+folder, is not stored: it is listed in :attr:`IngestStats.refused` with the reason. A terminal's
+own hostname that is not an inventory name (``debian`` in ``results/szz-term-01/``) is not a
+disagreement: it is kept as ``reported_host`` beside the folder's inventory name.
 Ingest is run again and again on the same, growing directory, so it must be idempotent and a
 file already loaded must cost only a read and a hash: a run is identified by (host, sha256,
 generated), and a file whose (host, sha256) is known is not even parsed. A file that is not a
@@ -20,7 +29,8 @@ import datetime as dt
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,9 +49,18 @@ class NotAResult(ValueError):
     """The file is not a check result or an unreachable marker; the message says why."""
 
 
+class Misattributed(ValueError):
+    """The file's host cannot be told for sure (a disagreement, a host outside the inventory)."""
+
+
 @dataclass
 class IngestStats:
-    """What one ingest did. ``bad`` lists (file, reason) for every file that was skipped as unreadable."""
+    """What one ingest did (or, in a dry run, would do).
+
+    ``bad`` lists (file, reason) for every file skipped as unreadable, ``refused`` every file not
+    stored because its host is in doubt, ``stored`` (dry run only) what each stored file became:
+    (file, "run"/"unreachable"/"endpoints", host or unit, unit, reported host, time).
+    """
 
     files: int = 0
     runs_added: int = 0
@@ -51,13 +70,15 @@ class IngestStats:
     endpoint_runs_added: int = 0
     endpoints_added: int = 0
     bad: list[tuple[Path, str]] = field(default_factory=list)
+    refused: list[tuple[Path, str]] = field(default_factory=list)
+    stored: list[tuple[Path, str, str, str | None, str | None, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
 class _Run:
     """A parsed check result, ready to insert."""
 
-    row: tuple[Any, ...]  # the runs columns after id, in _INSERT_RUN's order
+    row: tuple[Any, ...]  # the runs columns after id, in _INSERT_RUN's order, without unit (host: None)
     results: list[tuple[str, str, str, str, str, str | None]]
 
 
@@ -74,72 +95,120 @@ TERMINAL_SUFFIX, ENDPOINTS_SUFFIX = "-terminal.json", "-endpoints.json"
 VERDICTS = frozenset({"ready", "partial", "not-ready", "error"})
 
 
-def ingest(folder: Path, db: Path, units: Mapping[str, str] | None = None) -> IngestStats:
+def ingest(folder: Path, db: Path, inventory: Mapping[str, str | None] | None = None, *,
+           dry_run: bool = False) -> IngestStats:
     """Load every ``*.json`` under ``folder`` into the database at ``db`` (created when missing).
 
-    ``units`` maps inventory hostnames to their unit group (``Inventory.unit_of`` of
-    :mod:`nanbu_secops.fleet.inventory`); a host not in it gets NULL. Everything is written in one transaction: an interrupted ingest leaves
-    the database as it was, and running it again finishes the job.
+    ``inventory`` maps every inventory host to its unit group, None for a host outside every
+    unit (``Inventory.host_units`` of :mod:`nanbu_secops.fleet.inventory`); without it a file is
+    stored only when its folders name the host it names, or it lies directly in ``folder``.
+    Everything is written in one transaction: an interrupted ingest leaves the database as it
+    was, and running it again finishes the job. ``dry_run`` does all of it and rolls back, so the
+    stats tell what would be stored (a missing database is not created; an older schema is still
+    migrated, as by any command that opens it).
     """
     if not folder.is_dir():
         raise InputError("not a directory", folder)
     require_private_tree(folder, "results folder")  # a file planted by others must not count
-    with Store.open(db) as store, store.transaction() as conn:
-        loader = _Loader(conn, folder, units or {})
-        for path, host, unit in _result_files(folder):
-            try:
-                if unit is not None:
-                    loader.load_endpoints(path, unit)
-                else:
-                    loader.load(path, host)
-            except NotAResult as exc:
-                loader.stats.bad.append((path, str(exc)))
-        loader.flush()
+    with tempfile.TemporaryDirectory(prefix="nanbu-ingest-") as scratch:
+        target = Path(scratch) / "dry-run.db" if dry_run and not db.exists() else db
+        with Store.open(target) as store, store.transaction(commit=not dry_run) as conn:
+            loader = _Loader(conn, folder, inventory, dry_run)
+            for path, folders, unit in _result_files(folder):
+                try:
+                    if unit is not None:
+                        loader.load_endpoints(path, unit)
+                    else:
+                        loader.load(path, folders)
+                except NotAResult as exc:
+                    loader.stats.bad.append((path, str(exc)))
+                except Misattributed as exc:
+                    loader.stats.refused.append((path, str(exc)))
+            loader.flush()
     return loader.stats
+
+
+def attribute(folders: Sequence[str], reported: str, inventory: Mapping[str, str | None] | None) -> str:
+    """The inventory host a file belongs to, from the host it names and the folders it sits in.
+
+    ``folders`` are the folder names between the collection directory and the file, outermost
+    first. Misattributed (with the reason) when the two disagree or the host is unknown.
+    """
+    where = "/".join(folders)
+    if inventory is None:
+        if not folders or reported in folders:
+            return reported
+        raise Misattributed(f"the file names host {reported!r} but its folders ({where}/) do not, and without "
+                            "--inventory the folder cannot be checked: not stored")
+    listed = list(dict.fromkeys(f for f in folders if f in inventory))
+    if len(listed) > 1:
+        raise Misattributed(f"its folders ({where}/) name several inventory hosts ({', '.join(listed)}): not stored")
+    if not listed:
+        if reported in inventory:
+            return reported
+        place = f" and none of its folders ({where}/) names one" if folders else ""
+        raise Misattributed(f"host {reported!r} is not in the inventory{place}: not stored")
+    if reported != listed[0] and reported in inventory:
+        raise Misattributed(f"the file names host {reported!r} but sits in the folder of {listed[0]!r} "
+                            f"({where}/); both are inventory hosts: not stored")
+    return listed[0]
 
 
 class _Loader:
     """Inserts files one by one into an open transaction, their results in batches."""
 
-    def __init__(self, conn: sqlite3.Connection, folder: Path, units: Mapping[str, str]):
+    def __init__(self, conn: sqlite3.Connection, folder: Path, inventory: Mapping[str, str | None] | None,
+                 dry_run: bool = False):
         self.conn = conn
         self.folder = folder
-        self.units = units
+        self.root = folder.resolve()
+        self.inventory = inventory
+        self.units: Mapping[str, str | None] = inventory or {}
+        self.dry_run = dry_run
         self.stats = IngestStats()
         self.pending: list[tuple[Any, ...]] = []
 
-    def load(self, path: Path, host: str | None) -> None:
-        """Add one file: a run with its results, or an unreachable marker; NotAResult when it is neither."""
+    def load(self, path: Path, folders: Sequence[str]) -> None:
+        """Add one file: a run with its results, or an unreachable marker; NotAResult when it is
+        neither, Misattributed when its host is in doubt."""
         self.stats.files += 1
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise NotAResult(exc.strerror or str(exc)) from None
+        data = self._read(path)
         sha256 = hashlib.sha256(data).hexdigest()
-        if host is not None and self._known(host, sha256):
+        # the host a file in an inventory host's folder was stored under: its very bytes there are known
+        candidate = next((f for f in reversed(folders) if f in self.units), None)
+        if candidate is not None and self._known(candidate, sha256):
             self.stats.runs_skipped += 1
             return
         document = _load(data)
+        source = path.relative_to(self.folder).as_posix()
         if document.get("unreachable") is True:
-            self.stats.unreachable_added += self.conn.execute(_INSERT_UNREACHABLE, _marker(document, host)).rowcount
+            marker = _marker(document)
+            host = attribute(folders, marker[0], self.inventory)
+            self.stats.unreachable_added += self.conn.execute(_INSERT_UNREACHABLE, (host, *marker[1:])).rowcount
+            self._record(path, "unreachable", host, marker[0], marker[1])
             return
-        run = _parse_run(document, host, self.units, sha256, path.relative_to(self.folder).as_posix())
-        cursor = self.conn.execute(_INSERT_RUN, run.row)
+        run = _parse_run(document, sha256, source)
+        host = attribute(folders, run.row[1], self.inventory)
+        cursor = self.conn.execute(_INSERT_RUN, (host, run.row[1], self.units.get(host), *run.row[2:]))
         if cursor.rowcount == 0:  # ignored: the same run in another file (a copy), or directly in DIR
             self.stats.runs_skipped += 1
             return
         self.stats.runs_added += 1
+        self._record(path, "run", host, run.row[1], run.row[2])
         self.pending.extend((cursor.lastrowid, *result) for result in run.results)
         if len(self.pending) >= BATCH:
             self.flush()
 
+    def _record(self, path: Path, kind: str, owner: str, reported: str | None, when: str) -> None:
+        """In a dry run, what was stored (a real run's stats stay small for a large directory)."""
+        if self.dry_run:
+            unit = owner if kind == "endpoints" else self.units.get(owner)
+            self.stats.stored.append((path, kind, owner, unit, reported, when))
+
     def load_endpoints(self, path: Path, unit: str) -> None:
         """Add one ``ipv6 check`` result of ``unit``'s endpoints; NotAResult when it is not one."""
         self.stats.files += 1
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise NotAResult(exc.strerror or str(exc)) from None
+        data = self._read(path)
         sha256 = hashlib.sha256(data).hexdigest()
         if self.conn.execute("SELECT 1 FROM endpoint_runs WHERE unit = ? AND sha256 = ? LIMIT 1",
                              (unit, sha256)).fetchone() is not None:
@@ -155,8 +224,20 @@ class _Loader:
             self.stats.runs_skipped += 1
             return
         self.conn.executemany(_INSERT_ENDPOINT, [(cursor.lastrowid, *row) for row in rows])
+        self._record(path, "endpoints", unit, None, generated)
         self.stats.endpoint_runs_added += 1
         self.stats.endpoints_added += len(rows)
+
+    def _read(self, path: Path) -> bytes:
+        """The file's bytes; a symbolic link on the way is not followed (it could lead anywhere on
+        the controller, and ingest runs as whoever owns the results: often root)."""
+        relative = path.relative_to(self.folder)
+        if path.resolve() != self.root / relative:
+            raise NotAResult("a symbolic link (or inside one): not followed")
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise NotAResult(exc.strerror or str(exc)) from None
 
     def flush(self) -> None:
         self.conn.executemany(_INSERT_RESULT, self.pending)
@@ -169,27 +250,26 @@ class _Loader:
                                  (host, sha256)).fetchone() is not None
 
 
-def _result_files(folder: Path) -> Iterator[tuple[Path, str | None, str | None]]:
-    """Each ``*.json`` under ``folder`` in a stable order, as (path, host, unit).
+def _result_files(folder: Path) -> Iterator[tuple[Path, tuple[str, ...], str | None]]:
+    """Each ``*.json`` under ``folder`` in a stable order, as (path, folders, unit).
 
-    ``DIR/<host>/…/x.json`` belongs to ``<host>`` (the inventory name collect.yml used);
-    a file directly in ``DIR`` has no folder host and is attributed by its own ``host`` field.
-    In ``DIR/ipv6/``, ``<host>-terminal.json`` belongs to ``<host>`` and ``<unit>-endpoints.json``
-    is the endpoint result of ``<unit>`` (unit set, host None).
+    ``folders`` are the folder names that place the file (see :func:`attribute`). In an
+    ``ipv6/`` folder (ipv6_readiness.yml's, at any depth), ``<host>-terminal.json`` is placed by
+    the host in its name, and ``<unit>-endpoints.json`` is the endpoint result of ``<unit>``
+    (unit set, no host).
     """
     for path in sorted(folder.rglob("*.json")):
         if not path.is_file():
             continue
-        parts = path.relative_to(folder).parts
-        if len(parts) == 2 and parts[0] == IPV6_FOLDER:
-            name = parts[1]
+        *folders, name = path.relative_to(folder).parts
+        if folders and folders[-1] == IPV6_FOLDER:
             if name.endswith(ENDPOINTS_SUFFIX) and len(name) > len(ENDPOINTS_SUFFIX):
-                yield path, None, name[:-len(ENDPOINTS_SUFFIX)]
+                yield path, tuple(folders), name[:-len(ENDPOINTS_SUFFIX)]
                 continue
             if name.endswith(TERMINAL_SUFFIX) and len(name) > len(TERMINAL_SUFFIX):
-                yield path, name[:-len(TERMINAL_SUFFIX)], None
+                yield path, (*folders[:-1], name[:-len(TERMINAL_SUFFIX)]), None
                 continue
-        yield path, parts[0] if len(parts) > 1 else None, None
+        yield path, tuple(folders), None
 
 
 def _endpoints(targets: Any) -> list[tuple[str, str, str | None, str]]:
@@ -255,9 +335,9 @@ def _load(data: bytes) -> dict[str, Any]:
     return document
 
 
-def _parse_run(document: dict[str, Any], host: str | None, units: Mapping[str, str], sha256: str,
-               source: str) -> _Run:
-    """The row of ``runs`` and the rows of ``results`` of a ``check --format json`` document."""
+def _parse_run(document: dict[str, Any], sha256: str, source: str) -> _Run:
+    """The row of ``runs`` (its host and unit left to the caller) and the rows of ``results`` of a
+    ``check --format json`` document."""
     reported_host = _text(document, "host")
     generated = _text(document, "generated")
     policy_version = _text(document, "policy_version")
@@ -266,8 +346,7 @@ def _parse_run(document: dict[str, Any], host: str | None, units: Mapping[str, s
         raise NotAResult("not a check result: no 'results' list")
     tool = document.get("tool")
     tool_version = _optional_text(tool.get("version")) if isinstance(tool, dict) else None
-    host = host or reported_host
-    row = (host, reported_host, units.get(host), generated, _epoch(generated, "generated"),
+    row = (None, reported_host, generated, _epoch(generated, "generated"),
            _optional_text(document.get("as_of")), policy_version, tool_version, _optional_text(document.get("lang")),
            sha256, source)
     return _Run(row, _results(results))
@@ -299,11 +378,11 @@ def _results(results: list[Any]) -> list[tuple[str, str, str, str, str, str | No
     return rows
 
 
-def _marker(document: dict[str, Any], host: str | None) -> tuple[str, str, int, str | None]:
-    """The ``unreachable`` row of an ``UNREACHABLE.json`` marker."""
+def _marker(document: dict[str, Any]) -> tuple[str, str, int, str | None]:
+    """The ``unreachable`` row of an ``UNREACHABLE.json`` marker, with the host it names."""
     what = "not an unreachable marker"
     at = _text(document, "at", what)
-    return (host or _text(document, "host", what), at, _epoch(at, "at"), _optional_text(document.get("msg")))
+    return (_text(document, "host", what), at, _epoch(at, "at"), _optional_text(document.get("msg")))
 
 
 def _text(document: dict[str, Any], name: str, what: str = "not a check result") -> str:
