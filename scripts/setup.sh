@@ -27,7 +27,8 @@ if [[ "${1:-}" == "--test" ]]; then
   packages+=(openssh-server openssh-client iproute2 util-linux procps sudo nftables chrony age openssl
              clamav clamav-daemon clamdscan clamav-testfiles unbound chromium fonts-wqy-microhei
              nginx apache2 lighttpd lighttpd-mod-openssl lighttpd-mod-deflate nsd faketime
-             rpm)  # rpmbuild and rpm write the rpm databases tests/test_rpmdb.py reads
+             rpm    # rpmbuild and rpm write the rpm databases tests/test_rpmdb.py reads
+             libpwquality-tools)  # pwscore: libpwquality itself judges the pwquality.conf files NS26-PASS-006 reads
   extras="[test,controller]"
 fi
 
