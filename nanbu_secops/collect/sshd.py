@@ -337,6 +337,15 @@ VALUE_RULES: dict[str, str] = {
     "authenticationmethods": "authmethods",
     **{key: "algorithms" for key in _ALGORITHM_KEYS},
 }
+def seconds(value: str | None) -> int | None:
+    """A time value as sshd's convtime() reads it (``90``, ``5m``, ``1h30m``; units s m h d w in
+    either case, none meaning seconds), or None when sshd would refuse it."""
+    if value is None or not (_TIME.fullmatch(value) and value.isascii()):
+        return None
+    units = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    return sum(int(number) * units[unit.lower()] for number, unit in re.findall(r"(\d+)([sSmMhHdDwW]?)", value))
+
+
 _PERMIT_ROOT = ("yes", "prohibit-password", "without-password", "forced-commands-only", "no")
 _TIME = re.compile(r"(?:\d+[sSmMhHdDwW]?)+")
 
