@@ -278,3 +278,16 @@ def make_redhat_root(base: Path, changes: Mapping[str, str | bytes | None] | Non
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to("/usr/share/crypto-policies/DEFAULT/opensshserver.txt")  # as update-crypto-policies links it
     return root
+
+
+# RHEL 8-style (Rocky 8, Kylin Server V10): sshd.service passes the crypto policy on sshd's command line.
+RHEL8_SSHD_SERVICE = """\
+[Unit]
+Description=OpenSSH server daemon
+
+[Service]
+Type=notify
+EnvironmentFile=-/etc/crypto-policies/back-ends/opensshserver.config
+EnvironmentFile=-/etc/sysconfig/sshd
+ExecStart=/usr/sbin/sshd -D $OPTIONS $CRYPTO_POLICY
+"""

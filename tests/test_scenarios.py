@@ -10,7 +10,8 @@ touched. ``$ROOT`` (the root's path) and ``$FAMILY`` are in its environment for 
 
 Then ``nanbu-secops check --root`` judges the control. Where a real implementation can judge the
 same root, it is the oracle and must agree, run in a second namespace of the same kind:
-``sshd -T`` (with ``-C`` for each ``# connection:`` header, so Match blocks are applied) for
+``sshd -T`` (with ``-C`` for each ``# connection:`` header, so Match blocks are applied, and with
+the options a RHEL 8-style sshd.service passes, expanded by the shell) for
 NS26-SSH-*, ``useradd`` (the ageing fields it writes from login.defs) for NS26-PASS-001..003, and
 ``sudo -l -U`` for NS26-TERM-002.
 """
@@ -94,6 +95,14 @@ def in_namespace(root: Path, script: str, *args: str, env: dict[str, str] | None
 
 # --- oracles: what the real implementation makes of the same root ---------------------------------
 
+MARK = "@@nanbu-oracle@@"
+
+
+def answers(stdout: str) -> list[tuple[str, int]]:
+    """(output, exit code) of each run a namespace script framed as MARK, output, MARK and the code."""
+    parts = stdout.split(MARK)[1:]
+    return [(parts[i], int(parts[i + 1].split("\n", 1)[0])) for i in range(0, len(parts) - 1, 2)]
+
 def _interactive(root: Path) -> list[str]:
     users = []
     for line in (root / "etc/passwd").read_text().splitlines():
@@ -147,16 +156,27 @@ def sshd_oracle(control: str, root: Path, script: Path, host_key: Path) -> str:
     passwd = root / "etc/passwd"
     if "\nsshd:" not in "\n" + passwd.read_text():  # sshd -T wants its privilege-separation user
         passwd.write_text(passwd.read_text() + "sshd:x:74:74::/run/sshd:/usr/sbin/nologin\n")
+    # A RHEL 8-style sshd.service passes options (the crypto policy) on the command line: the shell
+    # sources its EnvironmentFile= files in order and expands ExecStart's words, as systemd would.
+    service = "$ROOT/usr/lib/systemd/system/sshd.service"
+    options = (f'for f in $(sed -n "s/^EnvironmentFile=-\\{{0,1\\}}//p" "{service}"); do '
+               'if [ -f "$f" ]; then set -a; . "$f"; set +a; fi; done; '
+               f'eval "set -- $(sed -n "s/^ExecStart=[^ ]* //p" "{service}")"; '
+               if (root / "usr/lib/systemd/system/sshd.service").exists() else "set --; ")
+    # one namespace for every run (the global one, then one per connection), each answer between markers
+    runs = " ".join(f"'{c}'" for c in ["", *headers(script).get("connection", [])])
+    done = in_namespace(root, f'key="$1"; {options}mkdir -p /run/sshd; for c in {runs}; do echo "{MARK}"; '
+                              f'if [ -n "$c" ]; then {SSHD} -T -f /etc/ssh/sshd_config -h "$key" -C "$c" "$@" 2>&1; '
+                              f'else {SSHD} -T -f /etc/ssh/sshd_config -h "$key" "$@" 2>&1; fi; echo "{MARK}$?"; done',
+                        str(host_key))
     verdicts = []
-    for connection in [None, *headers(script).get("connection", [])]:
-        spec = f'-C "{connection}"' if connection else ""
-        done = in_namespace(root, f'mkdir -p /run/sshd && exec {SSHD} -T -f /etc/ssh/sshd_config -h "$1" {spec}',
-                            str(host_key))
-        if done.returncode != 0:  # a refused configuration, named by file and line; anything else is a broken oracle
-            assert " line " in done.stderr or "bad configuration" in done.stderr, done.stderr
+    for output, code in answers(done.stdout):
+        if code != 0:  # a refused configuration, named by file and line; anything else is a broken oracle
+            assert " line " in output or "bad configuration" in output, output
             return "fail"
-        printed = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
+        printed = dict(line.split(" ", 1) for line in output.splitlines() if " " in line)
         verdicts.append(_sshd_compliant(control, printed))
+    assert verdicts, done.stderr
     return "pass" if all(verdicts) else "fail"
 
 
@@ -166,12 +186,14 @@ def sudo_oracle(control: str, root: Path, script: Path, host_key: Path) -> str:
     pam = root / "etc/pam.d/sudo"
     if not pam.exists():
         pam.write_text("auth sufficient pam_permit.so\naccount sufficient pam_permit.so\nsession optional pam_permit.so\n")
-    for user in _interactive(root):
-        if user in POLICY["sudo_nopasswd_allowed"]:
-            continue
-        done = in_namespace(root, 'exec sudo -l -U "$1"', user)
-        assert done.returncode == 0 or "is not allowed to run sudo" in done.stdout, done.stderr
-        if "NOPASSWD" in done.stdout or "!authenticate" in done.stdout:
+    users = [u for u in _interactive(root) if u not in POLICY["sudo_nopasswd_allowed"]]
+    done = in_namespace(root, f'for u in "$@"; do echo "{MARK}"; sudo -l -U "$u" 2>/dev/null; echo "{MARK}$?"; done',
+                        *users)
+    found = answers(done.stdout)
+    assert len(found) == len(users), done.stderr
+    for output, code in found:
+        assert code == 0 or "is not allowed to run sudo" in output, output
+        if "NOPASSWD" in output or "!authenticate" in output:
             return "fail"
     return "pass"
 

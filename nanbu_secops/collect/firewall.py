@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from xml.etree import ElementTree
 
 from nanbu_secops.collect import CollectError, Target, collector, systemd
+from nanbu_secops.collect.systemd import shell_assignments
 
 COMMAND_TIMEOUT = 15.0
 FAMILIES = ("ipv4", "ipv6")
@@ -293,19 +294,6 @@ def _iptables(target: Target) -> Firewall:
 
 UFW_CONF = "/etc/ufw/ufw.conf"
 UFW_DEFAULTS = "/etc/default/ufw"
-
-
-def shell_assignments(text: str, where: str) -> dict[str, tuple[str, str]]:
-    """``KEY=value`` lines of a shell-style file: the last wins, quotes removed, with origins."""
-    found: dict[str, tuple[str, str]] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        m = re.fullmatch(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*?)\s*", raw)
-        if m and not raw.lstrip().startswith("#"):
-            value = m.group(2)
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-                value = value[1:-1]
-            found[m.group(1)] = (value, f"{where}:{number}")
-    return found
 
 
 def _ufw(target: Target) -> Firewall:
