@@ -129,7 +129,7 @@ password\trequired\t\t\tpam_permit.so
 """
 COMMON_AUTH = """\
 auth\trequired\t\t\tpam_faillock.so preauth
-auth\t[success=1 default=ignore]\tpam_unix.so nullok
+auth\t[success=2 default=ignore]\tpam_unix.so nullok
 auth\t[default=die]\t\t\tpam_faillock.so authfail
 auth\trequisite\t\t\tpam_deny.so
 auth\trequired\t\t\tpam_permit.so

@@ -14,7 +14,8 @@ same root, it is the oracle and must agree, run in a second namespace of the sam
 the options a RHEL 8-style sshd.service passes, expanded by the shell) for
 NS26-SSH-*, ``useradd`` (the ageing fields it writes from login.defs) for NS26-PASS-001..003, and
 ``sudo -l -U`` for NS26-TERM-002, and libpam running the password stacks (``pamtester ...
-chauthtok``) for NS26-PASS-006.
+chauthtok``) for NS26-PASS-006 and the auth stacks (``pamtester ... authenticate``, wrong
+passwords, then the clock moved with faketime) for NS26-PASS-007.
 """
 
 from __future__ import annotations
@@ -240,8 +241,53 @@ def pam_oracle(control: str, root: Path, script: Path, context: Mapping[str, Pat
     return "pass"
 
 
+SECRET = "Zq7#mW2!kP9@vT4%"
+
+
+def lockout_oracle(control: str, root: Path, script: Path, context: Mapping[str, Path]) -> str | None:
+    """libpam runs each auth stack file as a service (``pamtester SERVICE alice authenticate``):
+    the right password is taken at first; after ``lockout_max_deny`` wrong ones it is refused, and
+    still refused ``lockout_min_unlock_seconds`` - 1 seconds later (faketime moves the clock
+    pam_faillock compares its records with). The tally lives in the namespace's fresh /run and is
+    cleared before each stack file.
+    pam_unix's and pam_faillock's two-second delay after a failure is switched off (``nodelay``) in
+    this copy of the root, and alice gets a known password; a module this machine lacks (pam_tally2 left Linux-PAM
+    in 1.5) means no verdict."""
+    modules = context.get("pam_modules")
+    if modules is None or not shutil.which("faketime", path=TOOL_PATH):
+        return None
+    stacks = [name for name in ("common-auth", "system-auth", "password-auth") if (root / "etc/pam.d" / name).exists()]
+    for name in stacks:
+        path = root / "etc/pam.d" / name
+        text = path.read_text()
+        if any(not (modules / module).exists() for module in re.findall(r"(pam_\w+\.so)", text)):
+            return None
+        path.write_text(re.sub(r"(pam_unix\.so|pam_faillock\.so)", r"\1 nodelay", text))
+    done = in_namespace(root, 'usermod -p "$(openssl passwd -6 "$SECRET")" alice', env={"SECRET": SECRET})
+    assert done.returncode == 0, done.stderr
+    later = POLICY["lockout_min_unlock_seconds"] - 1
+    wrong = POLICY["lockout_max_deny"]
+    script_text = (f'mount --bind "$MODULES" "$MODULE_DIR" && mkdir -p /run/faillock && for service in "$@"; do '
+                   f'rm -f /run/faillock/*; echo "{MARK}"; echo "$SECRET" | pamtester "$service" alice authenticate 2>&1; echo "{MARK}$?"; '
+                   f'i=0; while [ $i -lt {wrong} ]; do echo wrong-password | pamtester "$service" alice authenticate '
+                   f'>/dev/null 2>&1; i=$((i+1)); done; '
+                   f'echo "{MARK}"; echo "$SECRET" | pamtester "$service" alice authenticate 2>&1; echo "{MARK}$?"; '
+                   f'echo "{MARK}"; echo "$SECRET" | faketime -f "+{later}s" pamtester "$service" alice authenticate 2>&1; '
+                   f'echo "{MARK}$?"; done')
+    done = in_namespace(root, script_text, *stacks, env={"MODULES": str(modules), "SECRET": SECRET,
+                                                        "MODULE_DIR": context["pam_module_dir"].as_posix()})
+    found = answers(done.stdout)
+    assert len(found) == 3 * len(stacks), done.stderr
+    for i in range(0, len(found), 3):
+        first, locked, later_on = (code for _, code in found[i:i + 3])
+        if first != 0 or locked == 0 or later_on == 0:
+            return "fail"
+    return "pass"
+
+
 ORACLES: dict[str, tuple[str, Callable[[str, Path, Path, Mapping[str, Path]], str | None]]] = {
     "NS26-PASS-006": ("pamtester", pam_oracle),
+    "NS26-PASS-007": ("pamtester", lockout_oracle),
     **{f"NS26-PASS-00{n}": ("useradd", useradd_oracle) for n in (1, 2, 3)},
     **{f"NS26-SSH-00{n}": ("sshd", sshd_oracle) for n in range(1, 6)},
     "NS26-TERM-002": ("sudo", sudo_oracle),
