@@ -175,3 +175,28 @@ def test_quality_settings_hostile_numbers(tmp_path):
     assert settings["problems"] == ["/etc/security/pwquality.conf:1: minlen is not a number",
                                     "/etc/security/pwquality.conf:2: minclass is not a number"]
     assert quality(root).status is Status.FAIL
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_hostile_files_give_a_verdict_or_a_collect_error(tmp_path, seed):
+    """Random bytes, NULs, unbalanced brackets, endless continuations and huge lines in every file
+    the PAM collectors read: a pass, a fail or a CollectError, never a crash."""
+    import random
+
+    rng = random.Random(seed)
+    pieces = [b"password", b"auth", b"requisite", b"[", b"]", b"\\\n", b"\x00", b"=", b"#", b"pam_pwquality.so",
+              b"pam_faillock.so", b"minlen=", b"deny=", b"@include ", b"include", b"common-password", b"\n",
+              b" ", b"\xff\xfe", b"-", b"9" * 30, b"authfail", b"preauth", b"conf=/etc/security/faillock.conf"]
+
+    def junk() -> bytes:
+        return b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 400)))
+
+    changes = {path: junk() for path in ("etc/pam.d/common-password", "etc/pam.d/common-auth",
+                                         "etc/security/pwquality.conf", "etc/security/faillock.conf")}
+    root = make_root(tmp_path, changes)
+    for collect, judge in ((collect_password_quality, quality), (collect_lockout, lockout)):
+        try:
+            collect(Target(RootFS(root), AS_OF))
+        except CollectError:
+            continue
+        assert judge(root).status in (Status.PASS, Status.FAIL, Status.ERROR)

@@ -4,9 +4,12 @@ files in tests/test_scenarios.py (NS26-SSH-005); these tests pin the origins the
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
-from nanbu_secops.collect import Target
+import pytest
+
+from nanbu_secops.collect import CollectError, Target
 from nanbu_secops.collect.rootfs import RootFS
 from nanbu_secops.collect.sshd import collect, service_options
 from tests.roots import AS_OF, CRYPTO_BACKEND, RHEL8_SSHD_SERVICE, make_redhat_root, make_root
@@ -67,3 +70,24 @@ def test_an_invalid_option_on_the_command_line_is_refused(tmp_path):
     config = collect(Target(RootFS(root), AS_OF))
     assert config.invalid == ["$CRYPTO_POLICY from /etc/crypto-policies/back-ends/opensshserver.config:1 "
                               "(sshd -o Ciphers=rot13): Ciphers=rot13: bad ciphers name 'rot13' for OpenSSH 9.2"]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_hostile_unit_and_environment_files(tmp_path, seed):
+    """Random pieces of unit and environment-file syntax: options or an sshd collect error, never a crash."""
+    rng = random.Random(seed)
+    pieces = ["[Service]", "\n", "ExecStart=", "EnvironmentFile=", "-", "$CRYPTO_POLICY", "${OPTIONS}", "$",
+              "-o", "-oCiphers=", "aes256-ctr", "'", '"', " ", "=", "\x00", "/etc/sysconfig/sshd",
+              "/etc/crypto-policies/back-ends/opensshserver.config", "CRYPTO_POLICY=", "OPTIONS=", "\\", "#"]
+
+    def junk() -> str:
+        return "".join(rng.choice(pieces) for _ in range(rng.randint(0, 300)))
+
+    root = rhel8(tmp_path, {"usr/lib/systemd/system/sshd.service": junk(), "etc/sysconfig/sshd": junk(),
+                            "etc/crypto-policies/back-ends/opensshserver.config": junk()})
+    target = Target(RootFS(root), AS_OF)
+    assert all(isinstance(option, str) and isinstance(origin, str) for option, origin in service_options(target))
+    try:
+        collect(target)
+    except CollectError:
+        pass

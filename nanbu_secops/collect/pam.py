@@ -146,7 +146,7 @@ def read_stack(fs: RootFS, path: str, kind: str, depth: int = 0) -> list[PamLine
     for rule in parse_rules(fs.read_text(path), path):
         if rule.kind == "@include" or (rule.kind == kind and rule.control in ("include", "substack")):
             included = rule.module if rule.module.startswith("/") else f"{PAM_D}/{rule.module}"
-            if fs.exists(included):
+            if _is_file(fs, included):  # libpam skips an include it cannot open
                 rules += read_stack(fs, included, kind, depth + 1)
             continue
         if rule.kind == kind:
@@ -175,6 +175,10 @@ def argument_values(rule: PamLine) -> dict[str, Option]:
     return values
 
 
+def _is_file(fs: RootFS, path: str) -> bool:
+    return fs.resolve(path).is_file()
+
+
 def _module_installed(fs: RootFS, module: str) -> bool | None:
     folders = [folder for pattern in MODULE_DIRS for folder in fs.glob(pattern)]
     if not folders:
@@ -185,7 +189,7 @@ def _module_installed(fs: RootFS, module: str) -> bool | None:
 def _pwquality_files(fs: RootFS) -> dict[str, Option]:
     values: dict[str, Option] = {}
     for path in [*fs.glob(PWQUALITY_CONF_D), PWQUALITY_CONF]:
-        if fs.exists(path):
+        if _is_file(fs, path):
             values.update(key_values(fs.read_text(path), path))
     return values
 
@@ -197,7 +201,7 @@ def module_options(fs: RootFS, rule: PamLine, pwquality: dict[str, Option]) -> d
         return {**pwquality, **args}
     if rule.module == "pam_faillock.so":
         conf = args["conf"].value if "conf" in args else FAILLOCK_CONF
-        files = key_values(fs.read_text(conf), conf) if fs.exists(conf) else {}
+        files = key_values(fs.read_text(conf), conf) if _is_file(fs, conf) else {}
         return {**files, **args}
     return args
 

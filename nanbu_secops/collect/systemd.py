@@ -73,7 +73,7 @@ def unit_files(fs: RootFS, unit: str) -> list[str]:
     """A service unit's file (/etc/systemd/system replacing /run, replacing /usr/lib and /lib) and
     its drop-ins (``unit.d/*.conf``, sorted by name across those folders, /etc winning a name)."""
     folders = ("/lib/systemd/system", "/usr/lib/systemd/system", "/run/systemd/system", "/etc/systemd/system")
-    main = next((f"{folder}/{unit}" for folder in reversed(folders) if fs.exists(f"{folder}/{unit}")), None)
+    main = next((f"{folder}/{unit}" for folder in reversed(folders) if fs.resolve(f"{folder}/{unit}").is_file()), None)
     dropins: dict[str, str] = {}
     for folder in folders:
         for path in fs.glob(f"{folder}/{unit}.d/*.conf"):
@@ -107,7 +107,7 @@ def exec_start(fs: RootFS, unit: str) -> tuple[list[tuple[str, str]], str] | Non
     env: dict[str, tuple[str, str]] = {}
     for name in env_files:
         name = name.lstrip("-")
-        if fs.exists(name):
+        if fs.resolve(name).is_file():  # systemd skips a missing "-" file; a missing other one fails the unit
             env.update(shell_assignments(fs.read_text(name), name))
     words: list[tuple[str, str]] = []
     for word in start[0].split():
