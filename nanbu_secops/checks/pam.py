@@ -83,6 +83,20 @@ def quality_settings(use: ModuleUse) -> dict[str, Any]:
     return settings
 
 
+def _bypasses(rules: list[PamLine], at: int) -> list[PamLine]:
+    """Rules before ``rules[at]`` whose outcome can skip it: ``sufficient``, an action ``done``, or a
+    jump (``success=N``...) landing past it. A password changed through such a rule is never checked."""
+    found = []
+    for i, rule in enumerate(rules[:at]):
+        if rule.control == "sufficient":
+            found.append(rule)
+        elif rule.control.startswith("["):
+            actions = [item.partition("=")[2] for item in rule.control.strip("[]").split()]
+            if "done" in actions or any(a.isdigit() and i + int(a) >= at for a in actions):
+                found.append(rule)
+    return found
+
+
 def _quality_of_stack(stack: Stack, min_length: int, min_classes: int) -> dict[str, Any]:
     found: dict[str, Any] = {"stack": stack.path}
     if not stack.uses:
@@ -94,8 +108,11 @@ def _quality_of_stack(stack: Stack, min_length: int, min_classes: int) -> dict[s
     if use.installed is False:
         problems.append(f"{use.rule.module} is not installed in the root: the rule "
                         + ("is skipped" if use.rule.optional_module else "fails every password change"))
+    at = stack.rules.index(use.rule)
+    for before in _bypasses(stack.rules, at):
+        problems.append(f"{before.origin}: {before.text()} can end the stack or jump past the checker")
     unix = next((i for i, rule in enumerate(stack.rules) if rule.module == "pam_unix.so"), None)
-    after_unix = unix is not None and stack.rules.index(use.rule) > unix
+    after_unix = unix is not None and at > unix
     if after_unix:
         problems.append(f"after pam_unix.so ({stack.rules[unix].origin}): the password is set before it is checked")
     elif not _fatal(use.rule):
