@@ -184,6 +184,11 @@ def _lockout_of_stack(stack: Stack, max_deny: int, min_unlock: int) -> dict[str,
             problems.append("no 'pam_faillock.so authfail' rule: failures are never counted")
         if not refusing:
             problems.append("no 'pam_faillock.so preauth' (or authsucc) rule: a locked account still logs in")
+        for use in refusing:
+            if "preauth" in use.rule.args:
+                at = stack.rules.index(use.rule)
+                problems += [f"{before.origin}: {before.text()} can end the stack or jump past the preauth rule "
+                             f"({use.rule.origin}): a locked account logs in through it" for before in _bypasses(stack.rules, at)]
         uses = counting + [u for u in refusing if u not in counting]
     lines = [_lockout_settings(use) for use in uses]
     found.update(module=uses[0].rule.module, rules=lines)
