@@ -78,7 +78,8 @@ def test_arguments_override_the_files_which_override_conf_d(tmp_path):
 def test_faillock_reads_its_conf_argument_and_arguments_win(tmp_path):
     root = make_redhat_root(tmp_path, {
         "etc/security/other.conf": "deny=9\nunlock_time = 60\n",
-        "etc/pam.d/password-auth": REDHAT_AUTH.replace("pam_faillock.so authfail", "pam_faillock.so authfail conf=/etc/security/other.conf deny=4"),
+        "etc/pam.d/password-auth": REDHAT_AUTH.replace(
+            "pam_faillock.so authfail", "pam_faillock.so authfail conf=/etc/security/other.conf deny=4"),
     })
     found = lockout(root)
     assert found.status is Status.FAIL

@@ -230,7 +230,8 @@ def pam_oracle(control: str, root: Path, script: Path, context: Mapping[str, Pat
         path.write_text(re.sub(r"(pam_pwquality\.so)", r"\1 enforce_for_root", text))
     runs = [(name, pw) for name in stacks for pw in (STRONG, SHORT, FEW_CLASSES)]
     script_text = (f'mount --bind "$MODULES" "$MODULE_DIR" && while read -r service pw; do echo "{MARK}"; '
-                   f'printf "%s\\n%s\\n%s\\n%s\\n%s\\n%s\\n" "$pw" "$pw" "$pw" "$pw" "$pw" "$pw" | pamtester "$service" alice chauthtok 2>&1; echo "{MARK}$?"; '
+                   'for i in 1 2 3 4 5 6; do echo "$pw"; done | pamtester "$service" alice chauthtok 2>&1; '
+                   f'echo "{MARK}$?"; '
                    f'done <<RUNS\n' + "".join(f"{n} {pw}\n" for n, pw in runs) + "RUNS\n")
     done = in_namespace(root, script_text, env={"MODULES": str(modules), "MODULE_DIR": context["pam_module_dir"].as_posix()})
     found = answers(done.stdout)
@@ -268,7 +269,8 @@ def lockout_oracle(control: str, root: Path, script: Path, context: Mapping[str,
     later = POLICY["lockout_min_unlock_seconds"] - 1
     wrong = POLICY["lockout_max_deny"]
     script_text = (f'mount --bind "$MODULES" "$MODULE_DIR" && mkdir -p /run/faillock && for service in "$@"; do '
-                   f'rm -f /run/faillock/*; echo "{MARK}"; echo "$SECRET" | pamtester "$service" alice authenticate 2>&1; echo "{MARK}$?"; '
+                   f'rm -f /run/faillock/*; echo "{MARK}"; '
+                   f'echo "$SECRET" | pamtester "$service" alice authenticate 2>&1; echo "{MARK}$?"; '
                    f'i=0; while [ $i -lt {wrong} ]; do echo wrong-password | pamtester "$service" alice authenticate '
                    f'>/dev/null 2>&1; i=$((i+1)); done; '
                    f'echo "{MARK}"; echo "$SECRET" | pamtester "$service" alice authenticate 2>&1; echo "{MARK}$?"; '

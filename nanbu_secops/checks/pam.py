@@ -188,7 +188,8 @@ def _lockout_of_stack(stack: Stack, max_deny: int, min_unlock: int) -> dict[str,
             if "preauth" in use.rule.args:
                 at = stack.rules.index(use.rule)
                 problems += [f"{before.origin}: {before.text()} can end the stack or jump past the preauth rule "
-                             f"({use.rule.origin}): a locked account logs in through it" for before in _bypasses(stack.rules, at)]
+                             f"({use.rule.origin}): a locked account logs in through it"
+                             for before in _bypasses(stack.rules, at)]
         uses = counting + [u for u in refusing if u not in counting]
     lines = [_lockout_settings(use) for use in uses]
     found.update(module=uses[0].rule.module, rules=lines)

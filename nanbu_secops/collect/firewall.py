@@ -370,8 +370,10 @@ def _accepting_bindings(fs: RootFS, default: str) -> list[tuple[str, tuple[str, 
             line = raw.strip()
             if line.startswith("["):
                 section = line.strip("[]")
-            elif section == "connection" and line.partition("=")[0].strip() == "zone" and line.partition("=")[2].strip():
-                bound.append((line.partition("=")[2].strip(), f"connection {path}:{number}", FAMILIES))
+            elif section == "connection":
+                key, _, zone = (part.strip() for part in line.partition("="))
+                if key == "zone" and zone:
+                    bound.append((zone, f"connection {path}:{number}", FAMILIES))
     for path in fs.glob(IFCFG):
         zone = shell_assignments(fs.read_text(path), path).get("ZONE")
         if zone and zone[0]:
