@@ -30,7 +30,9 @@ if [[ "${1:-}" == "--test" ]]; then
   packages+=(openssh-server openssh-client iproute2 util-linux procps sudo nftables chrony age openssl systemd libcap2-bin python3-seccomp
              clamav clamav-daemon clamdscan clamav-testfiles unbound chromium fonts-wqy-microhei
              nginx apache2 lighttpd lighttpd-mod-openssl lighttpd-mod-deflate nsd faketime
-             rpm)  # rpmbuild and rpm write the rpm databases tests/test_rpmdb.py reads
+             rpm    # rpmbuild and rpm write the rpm databases tests/test_rpmdb.py reads
+             libpwquality-tools   # pwscore: libpwquality itself judges the pwquality.conf files NS26-PASS-006 reads
+             pamtester cracklib-runtime)  # the scenario suite's PAM oracle runs the password stacks (with a dictionary)
   extras="[test,controller]"
 fi
 
@@ -91,5 +93,14 @@ if [[ "${1:-}" == "--test" ]]; then
     fi
     rm -f .wheelhouse/nanbu_secops-*.whl
     echo "$want" > "$wstamp"
+  fi
+  # pam_pwquality.so for the scenario suite's PAM oracle, unpacked into .pam-modules and never
+  # installed: installing libpam-pwquality would add it to this machine's own common-password.
+  if [[ ! -f .pam-modules/pam_pwquality.so ]]; then
+    echo "setup: unpacking pam_pwquality.so into .pam-modules"
+    tmp=$(mktemp -d) && chmod 755 "$tmp"
+    (cd "$tmp" && apt-get download -qq libpam-pwquality 2>/dev/null && dpkg-deb -x libpam-pwquality_*.deb x)
+    mkdir -p .pam-modules && cp "$(find "$tmp/x" -name pam_pwquality.so | head -1)" .pam-modules/
+    rm -rf "$tmp"
   fi
 fi

@@ -119,6 +119,44 @@ FRESHCLAM_CONF = "DatabaseOwner clamav\nDatabaseDirectory /var/lib/clamav\nPriva
 AV_SCAN_CRON = "30 12 * * 3 root /opt/nanbu-secops/bin/nanbu-secops av scan /home /root /tmp\n"
 
 
+# Article 26 PAM (NS26-PASS-006/007): Debian's pam-auth-update layout with pam_pwquality before pam_unix and
+# pam_faillock around it; the thresholds in the files the modules read.
+COMMON_PASSWORD = """\
+password\trequisite\t\t\tpam_pwquality.so retry=3
+password\t[success=1 default=ignore]\tpam_unix.so obscure use_authtok try_first_pass yescrypt
+password\trequisite\t\t\tpam_deny.so
+password\trequired\t\t\tpam_permit.so
+"""
+COMMON_AUTH = """\
+auth\trequired\t\t\tpam_faillock.so preauth
+auth\t[success=2 default=ignore]\tpam_unix.so nullok
+auth\t[default=die]\t\t\tpam_faillock.so authfail
+auth\trequisite\t\t\tpam_deny.so
+auth\trequired\t\t\tpam_permit.so
+"""
+PWQUALITY_CONF = "# test pwquality.conf\nminlen = 12\nminclass = 3\n"
+FAILLOCK_CONF = "# test faillock.conf\ndeny = 5\nunlock_time = 900\n"
+
+# The Red Hat family (authselect's sssd/minimal profile with-faillock): the same rules in system-auth and
+# password-auth.
+REDHAT_AUTH = """\
+auth        required      pam_env.so
+auth        required      pam_faillock.so preauth silent
+auth        sufficient    pam_unix.so nullok
+auth        [default=die] pam_faillock.so authfail
+auth        required      pam_deny.so
+
+account     required      pam_faillock.so
+account     required      pam_unix.so
+
+password    requisite     pam_pwquality.so local_users_only
+password    sufficient    pam_unix.so sha512 shadow nullok use_authtok
+password    required      pam_deny.so
+
+session     required      pam_unix.so
+"""
+
+
 def county_time(days_before: int, hour: int = 12) -> dt.datetime:
     """``days_before`` AS_OF at ``hour`` o'clock in the county's zone (+08:00)."""
     day_ = AS_OF - dt.timedelta(days=days_before)
@@ -172,6 +210,10 @@ def make_root(base: Path, changes: Mapping[str, str | bytes | None] | None = Non
         "var/lib/nanbu-secops/av-scans.jsonl": scan_record(),
         "etc/cron.d/nanbu-av-scan": AV_SCAN_CRON,
         "usr/sbin/cron": "",
+        "etc/pam.d/common-password": COMMON_PASSWORD,
+        "etc/pam.d/common-auth": COMMON_AUTH,
+        "etc/security/pwquality.conf": PWQUALITY_CONF,
+        "etc/security/faillock.conf": FAILLOCK_CONF,
     }
     tree.update(changes or {})
     for rel, text in tree.items():
@@ -184,3 +226,68 @@ def make_root(base: Path, changes: Mapping[str, str | bytes | None] | None = Non
         else:
             path.write_text(text, encoding="utf-8")
     return base
+
+
+# The Red Hat family's layout (openEuler, Kylin Server V10, Rocky): no dpkg, PAM in system-auth and
+# password-auth, sshd's drop-in including the crypto-policies back-end (RHEL 9 style), chrony at
+# /etc/chrony.conf, firewalld instead of nftables.conf, /var/log/secure.
+REDHAT_SSHD_CONFIG = SSHD_CONFIG.replace("MACs -hmac-sha1*,umac-64*\n", "")
+REDHAT_50_CONF = "# as RHEL 9's openssh-server ships it\nInclude /etc/crypto-policies/back-ends/opensshserver.config\n"
+CRYPTO_BACKEND = """\
+Ciphers aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes256-ctr,aes128-gcm@openssh.com,aes128-ctr
+MACs hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,hmac-sha2-256,hmac-sha2-512
+KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org,ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521,diffie-hellman-group-exchange-sha256,diffie-hellman-group14-sha256,diffie-hellman-group16-sha512,diffie-hellman-group18-sha512
+HostKeyAlgorithms ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,ssh-ed25519,rsa-sha2-256,rsa-sha2-512
+PubkeyAcceptedAlgorithms ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,ssh-ed25519,rsa-sha2-256,rsa-sha2-512
+"""
+FIREWALLD_CONF = "# test firewalld.conf\nDefaultZone=public\n"
+PUBLIC_ZONE = '<?xml version="1.0" encoding="utf-8"?>\n<zone>\n  <short>Public</short>\n  <service name="ssh"/>\n</zone>\n'
+
+
+def make_redhat_root(base: Path, changes: Mapping[str, str | bytes | None] | None = None) -> Path:
+    """A compliant Red Hat-style root under ``base`` (see make_root for ``changes``)."""
+    tree: dict[str, str | bytes | None] = {
+        "etc/os-release": 'NAME="openEuler"\nID="openEuler"\nVERSION_ID="22.03"\nID_LIKE="rhel fedora"\n',
+        "var/lib/dpkg/status": None,
+        "etc/pam.d/common-password": None,
+        "etc/pam.d/common-auth": None,
+        "etc/pam.d/system-auth": REDHAT_AUTH,
+        "etc/pam.d/password-auth": REDHAT_AUTH,
+        "etc/pam.d/passwd": "auth include system-auth\npassword substack system-auth\n",
+        "etc/ssh/sshd_config": REDHAT_SSHD_CONFIG,
+        "etc/ssh/sshd_config.d/50-redhat.conf": REDHAT_50_CONF,
+        "usr/share/crypto-policies/DEFAULT/opensshserver.txt": CRYPTO_BACKEND,
+        "etc/chrony/chrony.conf": None,
+        "etc/chrony.conf": CHRONY_CONF,
+        "etc/systemd/system/multi-user.target.wants/chrony.service": None,
+        "etc/systemd/system/multi-user.target.wants/chronyd.service": "",
+        "etc/nftables.conf": None,
+        "usr/sbin/nft": None,
+        "etc/systemd/system/sysinit.target.wants/nftables.service": None,
+        "etc/firewalld/firewalld.conf": FIREWALLD_CONF,
+        "usr/lib/firewalld/zones/public.xml": PUBLIC_ZONE,
+        "etc/systemd/system/multi-user.target.wants/firewalld.service": "",
+        "etc/group": GROUP.replace("sudo:x:27:alice", "wheel:x:10:alice"),
+        "etc/sudoers": SUDOERS.replace("%sudo", "%wheel"),
+        "var/log/secure": "",
+    }
+    tree.update(changes or {})
+    root = make_root(base, tree)
+    link = root / "etc/crypto-policies/back-ends/opensshserver.config"
+    if not link.exists() and not link.is_symlink() and "etc/crypto-policies/back-ends/opensshserver.config" not in tree:
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to("/usr/share/crypto-policies/DEFAULT/opensshserver.txt")  # as update-crypto-policies links it
+    return root
+
+
+# RHEL 8-style (Rocky 8, Kylin Server V10): sshd.service passes the crypto policy on sshd's command line.
+RHEL8_SSHD_SERVICE = """\
+[Unit]
+Description=OpenSSH server daemon
+
+[Service]
+Type=notify
+EnvironmentFile=-/etc/crypto-policies/back-ends/opensshserver.config
+EnvironmentFile=-/etc/sysconfig/sshd
+ExecStart=/usr/sbin/sshd -D $OPTIONS $CRYPTO_POLICY
+"""

@@ -149,6 +149,37 @@ def test_firewalld(tmp_path, capsys, zone_target, status):
     assert found["status"] == status
 
 
+TRUSTED = '<?xml version="1.0" encoding="utf-8"?>\n<zone target="ACCEPT"><short>Trusted</short></zone>\n'
+
+
+@pytest.mark.parametrize("changes, status, note", [
+    ({}, "pass", None),  # the shipped trusted zone binds nothing
+    ({"etc/firewalld/zones/trusted.xml": TRUSTED.replace("</zone>", '<interface name="eth1"/></zone>')}, "fail",
+     "interface eth1 (/etc/firewalld/zones/trusted.xml) is in zone trusted"),
+    ({"etc/NetworkManager/system-connections/lan.nmconnection": "[connection]\nid=lan\nzone=trusted\n"}, "fail",
+     "connection /etc/NetworkManager/system-connections/lan.nmconnection:3 is in zone trusted"),
+    ({"etc/sysconfig/network-scripts/ifcfg-eth0": 'DEVICE=eth0\nZONE="trusted"\n'}, "fail",
+     "interface of /etc/sysconfig/network-scripts/ifcfg-eth0:2 is in zone trusted"),
+    # an /etc copy of the zone replaces the shipped one: no longer accepting
+    ({"etc/sysconfig/network-scripts/ifcfg-eth0": "ZONE=trusted\n",
+      "etc/firewalld/zones/trusted.xml": TRUSTED.replace('target="ACCEPT"', 'target="DROP"')}, "pass", None),
+    # bound to the default zone itself: judged as the default zone
+    ({"etc/firewalld/zones/public.xml": '<zone><interface name="eth0"/></zone>'}, "pass", None),
+])
+def test_firewalld_zone_bindings(tmp_path, capsys, changes, status, note):
+    """firewalld puts an interface's or a source's traffic in the zone it is bound to; a zone whose
+    target is ACCEPT then lets everything in, whatever the default zone says."""
+    found = result(tmp_path, capsys, "NS05-FW-001", {
+        **NO_NFT, "etc/firewalld/firewalld.conf": "DefaultZone=public\n",
+        "usr/lib/firewalld/zones/public.xml": '<zone><service name="ssh"/></zone>',
+        "usr/lib/firewalld/zones/trusted.xml": TRUSTED,
+        "etc/systemd/system/multi-user.target.wants/firewalld.service": "", **changes})
+    assert found["status"] == status
+    if note:
+        [firewalld] = found["evidence"]["firewalls"]
+        assert any(n.startswith(note) for n in firewalld["notes"]), firewalld["notes"]
+
+
 # --- NS05-PORT-001 listening ports (live only) ---------------------------------------------------
 
 def sock(port: int, address: str = "0.0.0.0", protocol: str = "tcp", process: str = "python3") -> Listener:

@@ -181,21 +181,31 @@ def test_second_uid0_account_fails(tmp_path, capsys):
 
 # --- sshd ---------------------------------------------------------------------------------------
 
+# The shipped test config allows keys only (AuthenticationMethods publickey); without that line
+# the password methods are at their defaults.
+ANY_METHOD = SSHD_CONFIG.replace("AuthenticationMethods publickey\n", "")
+
+
 @pytest.mark.parametrize("config, dropin, status", [
     (SSHD_CONFIG, None, "pass"),
-    (SSHD_CONFIG.replace("PermitRootLogin prohibit-password", "PermitRootLogin yes"), None, "fail"),
-    (SSHD_CONFIG.replace("PermitRootLogin prohibit-password", "permitrootlogin=yes"), None, "fail"),
-    # yes is harmless while every password method is off
-    (SSHD_CONFIG.replace("PermitRootLogin prohibit-password", "PermitRootLogin yes\nPasswordAuthentication no"),
+    (ANY_METHOD.replace("PermitRootLogin prohibit-password", "PermitRootLogin yes"), None, "fail"),
+    (ANY_METHOD.replace("PermitRootLogin prohibit-password", "permitrootlogin=yes"), None, "fail"),
+    # yes is harmless while every password method is off: both flags off, or AuthenticationMethods
+    # listing none (sshd -T agrees: tests/scenarios/NS26-SSH-001)
+    (ANY_METHOD.replace("PermitRootLogin prohibit-password", "PermitRootLogin yes\nPasswordAuthentication no"),
      None, "pass"),
+    (SSHD_CONFIG.replace("PermitRootLogin prohibit-password", "PermitRootLogin yes"), None, "pass"),
     # deprecated alias turns keyboard-interactive (a password method) back on, first value wins
-    (SSHD_CONFIG.replace("PermitRootLogin prohibit-password",
-                         "PermitRootLogin yes\nPasswordAuthentication no\nChallengeResponseAuthentication yes"),
+    (ANY_METHOD.replace("PermitRootLogin prohibit-password",
+                        "PermitRootLogin yes\nPasswordAuthentication no\nChallengeResponseAuthentication yes"),
      None, "fail"),
     # an Include at the top overrides the later line: the first value obtained wins
-    (SSHD_CONFIG, "PermitRootLogin yes\n", "fail"),
+    (ANY_METHOD, "PermitRootLogin yes\n", "fail"),
     (SSHD_CONFIG.replace("PermitRootLogin prohibit-password", ""), None, "pass"),  # default prohibit-password
-    (SSHD_CONFIG + "Match Address 10.0.0.0/8\n    PermitRootLogin yes\n", None, "fail"),
+    (ANY_METHOD + "Match Address 10.0.0.0/8\n    PermitRootLogin yes\n", None, "fail"),
+    # the block inherits AuthenticationMethods publickey: root still has no password way in
+    (SSHD_CONFIG + "Match Address 10.0.0.0/8\n    PermitRootLogin yes\n", None, "pass"),
+    (SSHD_CONFIG + "Match Address 10.0.0.0/8\n    PermitRootLogin yes\n    AuthenticationMethods any\n", None, "fail"),
 ])
 def test_sshd_root_password_login(tmp_path, capsys, config, dropin, status):
     changes = {"etc/ssh/sshd_config": config}

@@ -128,9 +128,9 @@ BASE = POLICY.read_text(encoding="utf-8")
 
 @pytest.mark.parametrize("edit, needle, message", [
     (lambda t: t.replace("check: uid0_only", "check: uid_zero_only"), "check: uid_zero_only",
-     "controls[5].check: unknown check 'uid_zero_only'"),
+     "controls[7].check: unknown check 'uid_zero_only'"),
     (lambda t: t.replace("value: ${ssh_max_auth_tries}", 'value: "four"'), 'value: "four"',
-     "controls[7].params.value: 'four' is not of type 'integer'"),
+     "controls[9].params.value: 'four' is not of type 'integer'"),
     (lambda t: t.replace("pass_warn_age: 7 ", "pass_warn_age: seven "), "value: ${pass_warn_age}",
      "controls[2].params.value: 'seven' is not of type 'integer'"),
     (lambda t: t.replace('  - id: NS26-PASS-002\n    article: "26"\n', "  - id: NS26-PASS-002\n"),

@@ -103,3 +103,29 @@ def test_garbage_rows_are_skipped(tmp_path):
         db.executemany("INSERT INTO Packages (blob) VALUES (?)", [(b"\x00",), (b"\xff" * 40,)])
     db.close()
     assert rpmdb.package_version(RootFS(tmp_path), "openssh-server") is None
+
+
+REMOTE_SPEC = SPEC.replace("Name: openssh-server", "Name: todesk")
+
+
+def test_software_reads_the_rpm_database_for_the_remote_control_catalogue(tmp_path, capsys, rpm_file):
+    """A ToDesk rpm recorded by the real rpm fails NS26-TERM-001 with the database as the origin;
+    the openssh-server package alone passes it."""
+    root = rpm_root(tmp_path / "clean", rpm_file, "/var/lib/rpm")
+    assert main(["check", "--root", str(root), "--as-of", AS_OF.isoformat(), "--format", "json",
+                 "--only", "NS26-TERM-001"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["evidence"]["rpm_database"] == "/var/lib/rpm/rpmdb.sqlite"
+    top = tmp_path / "build"
+    top.mkdir()
+    spec = top / "todesk.spec"
+    spec.write_text(REMOTE_SPEC.format(version="4.7.2.0", release="1"))
+    subprocess.run(["rpmbuild", "-bb", "--define", f"_topdir {top}", str(spec)], check=True, capture_output=True)
+    [todesk] = top.glob("RPMS/noarch/*.rpm")
+    root = rpm_root(tmp_path / "todesk", rpm_file, "/usr/lib/sysimage/rpm")
+    subprocess.run(["rpm", "--root", str(root), "--dbpath", "/usr/lib/sysimage/rpm", "-i", "--justdb", "--nodeps",
+                    "--noscripts", str(todesk)], check=True, capture_output=True)
+    assert main(["check", "--root", str(root), "--as-of", AS_OF.isoformat(), "--format", "json",
+                 "--only", "NS26-TERM-001"]) == 1
+    [found] = json.loads(capsys.readouterr().out)["results"][0]["evidence"]["found"]
+    assert found["installed"] == [{"package": "todesk", "version": "4.7.2.0-1",
+                                   "origin": "/usr/lib/sysimage/rpm/rpmdb.sqlite"}]

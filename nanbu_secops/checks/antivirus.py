@@ -70,7 +70,7 @@ def other_products(software: Software, products: Sequence[Mapping[str, Any]]) ->
     """Catalogue products found installed (package, unit, path) or running, with what is unverified."""
     found = []
     for product in products:
-        installed: list[str] = [f"package {p.name} {p.version} (/var/lib/dpkg/status:{p.line})"
+        installed: list[str] = [f"package {p.name} {p.version} ({p.origin})"
                                 for p in software.packages.values() if _match(p.name, product.get("packages", []))]
         installed += [f"unit {path}" for path in software.paths
                       if "/systemd/system/" in path and _match(path.rsplit("/", 1)[1], product.get("units", []))]

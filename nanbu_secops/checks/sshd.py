@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nanbu_secops.checks import COMPARATORS, COMPARE_PARAMS, Outcome, check, failed, passed, skipped, threshold
-from nanbu_secops.collect.sshd import Conditional, SshdConfig
+from nanbu_secops.collect.sshd import Conditional, SshdConfig, seconds
 
 # PermitRootLogin values that refuse a root password (without-password is the old spelling).
 NO_ROOT_PASSWORD = frozenset({"no", "prohibit-password", "without-password", "forced-commands-only"})
@@ -33,10 +33,10 @@ def _refused(sshd: SshdConfig) -> Outcome:
 @check("sshd_root_password_login", facts=("sshd",))
 def sshd_root_password_login(sshd: SshdConfig) -> Outcome:
     """Root must not be able to log in with a password, globally or in any Match block.
-
-    ``PermitRootLogin yes`` is harmless only while every password method is off, so the check
-    reads all three settings; a Match block that sets ``PermitRootLogin yes`` fails outright,
-    since which connections it applies to cannot be known offline.
+    ``PermitRootLogin yes`` is harmless only while every password method is off (both flags, or
+    an AuthenticationMethods that lists none), so the check reads all four settings. A Match block
+    is judged with the global values it inherits and its own: which connections it applies to
+    cannot be known offline, so any block that lets root use a password fails.
     """
     if not sshd.installed:
         return skipped("sshd is not installed")
@@ -45,15 +45,22 @@ def sshd_root_password_login(sshd: SshdConfig) -> Outcome:
     evidence = _base(sshd)
     permit, origin = sshd.get("permitrootlogin")
     evidence["permitrootlogin"] = {"value": permit, "origin": origin}
-    methods_on = []
-    for key in PASSWORD_METHODS:
+    effective: dict[str, str | None] = {}
+    for key in (*PASSWORD_METHODS, "authenticationmethods"):
         value, where = sshd.get(key)
         evidence[key] = {"value": value, "origin": where}
-        if (value or "").lower() == "yes":
-            methods_on.append(key)
-    risky = [c for c in sshd.conditional if c.key == "permitrootlogin" and c.value.lower() == "yes"]
+        effective[key] = value
+    methods_on = _password_methods(effective)  # AuthenticationMethods without a password method shuts them out
+    keys = (*PASSWORD_METHODS, "authenticationmethods", "permitrootlogin")
+    risky = []
+    for match, settings in _blocks(sshd, keys).items():
+        inside = {**effective, "permitrootlogin": permit, **{k: c.value for k, c in settings.items()}}
+        if (inside["permitrootlogin"] or "").lower() not in NO_ROOT_PASSWORD and _password_methods(inside):
+            risky.append({"match": match, "permitrootlogin": inside["permitrootlogin"],
+                          "password_methods": _password_methods(inside),
+                          "origins": sorted(c.origin for c in settings.values())})
     if risky:
-        evidence["match_blocks"] = [{"match": c.match, "value": c.value, "origin": c.origin} for c in risky]
+        evidence["match_blocks"] = risky
     if risky or ((permit or "").lower() not in NO_ROOT_PASSWORD and methods_on):
         return failed(**evidence)
     return passed(**evidence)
@@ -153,9 +160,12 @@ IDLE_KEYS = ("clientaliveinterval", "clientalivecountmax")
 
 def _idle_problem(interval: str | None, countmax: str | None, max_seconds: int) -> tuple[int | None, str | None]:
     """(seconds until an unresponsive session is dropped, what is wrong or None)."""
+    every = seconds(interval)  # a time: "5m" is 300 s, as sshd reads it
     try:
-        every, count = int(interval or ""), int(countmax or "")
+        count = int(countmax or "")
     except ValueError:
+        count = None
+    if every is None or count is None:
         return None, "not a number"
     if every <= 0:
         return None, "ClientAliveInterval is 0: unresponsive sessions are never dropped"

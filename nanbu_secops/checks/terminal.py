@@ -41,7 +41,7 @@ def _found(software: Software, product: Mapping[str, Any]) -> tuple[list[dict[st
     packages = product.get("packages", [])
     processes = product.get("processes", [])
     installed: list[dict[str, Any]] = [
-        {"package": p.name, "version": p.version, "origin": f"/var/lib/dpkg/status:{p.line}"}
+        {"package": p.name, "version": p.version, "origin": p.origin}
         for p in software.packages.values() if _match(p.name, packages)]
     installed += [{"path": path} for path in software.paths if _match(path, product.get("paths", []))]
     installed += [{"desktop": d.path, "origin": f"{d.path}:{d.line}", "program": d.program}
@@ -74,6 +74,7 @@ def remote_control_software(software: Software, *, products: Sequence[Mapping[st
     evidence: dict[str, Any] = {
         "products_checked": [p["name"] for p in products], "found": findings, "allowed": approved,
         "dpkg_status": "read" if software.dpkg_status else "absent (not a dpkg system)",
+        **({"rpm_database": software.rpm_database} if software.rpm_database else {}),
         "running": "checked" if software.live else "not checked (offline: processes need the live system)"}
     return failed(**evidence) if findings else passed(**evidence)
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from xml.etree import ElementTree
 
 from nanbu_secops.collect import CollectError, Target, collector, systemd
+from nanbu_secops.collect.rootfs import RootFS
+from nanbu_secops.collect.systemd import shell_assignments
 
 COMMAND_TIMEOUT = 15.0
 FAMILIES = ("ipv4", "ipv6")
@@ -295,19 +297,6 @@ UFW_CONF = "/etc/ufw/ufw.conf"
 UFW_DEFAULTS = "/etc/default/ufw"
 
 
-def shell_assignments(text: str, where: str) -> dict[str, tuple[str, str]]:
-    """``KEY=value`` lines of a shell-style file: the last wins, quotes removed, with origins."""
-    found: dict[str, tuple[str, str]] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        m = re.fullmatch(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*?)\s*", raw)
-        if m and not raw.lstrip().startswith("#"):
-            value = m.group(2)
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-                value = value[1:-1]
-            found[m.group(1)] = (value, f"{where}:{number}")
-    return found
-
-
 def _ufw(target: Target) -> Firewall:
     fs = target.fs
     if not fs.exists(UFW_CONF):
@@ -341,6 +330,58 @@ ZONE_DIRS = ("/etc/firewalld/zones", "/usr/lib/firewalld/zones")
 DENYING_TARGETS = frozenset({"DROP", "REJECT", "%%REJECT%%", "default"})
 
 
+NM_CONNECTIONS = "/etc/NetworkManager/system-connections/*.nmconnection"
+IFCFG = "/etc/sysconfig/network-scripts/ifcfg-*"
+
+
+def _zones(fs: RootFS) -> dict[str, str]:
+    """Zone name -> its file; a zone in /etc/firewalld/zones replaces the shipped one of that name."""
+    zones: dict[str, str] = {}
+    for folder in reversed(ZONE_DIRS):
+        for path in fs.glob(f"{folder}/*.xml"):
+            zones[path.rsplit("/", 1)[1][:-4]] = path
+    return zones
+
+
+def _accepting_bindings(fs: RootFS, default: str) -> list[tuple[str, tuple[str, ...]]]:
+    """Interfaces and sources bound to a zone other than the default one whose target is ACCEPT,
+    with the address families they open: firewalld puts their traffic in that zone, which accepts
+    everything. Bindings come from the zone files (``<interface>``, ``<source>``), NetworkManager
+    keyfiles (``zone=``) and ifcfg files (``ZONE=``, RHEL 8-style network-scripts)."""
+    zones = _zones(fs)
+    targets: dict[str, str] = {}
+    bound: list[tuple[str, str, tuple[str, ...]]] = []  # zone, what, families
+    for name, path in zones.items():
+        try:
+            tree = ElementTree.fromstring(fs.read_text(path))
+        except ElementTree.ParseError as exc:
+            raise CollectError(f"{path}: not valid XML: {exc}") from None
+        targets[name] = tree.get("target", "default")
+        for iface in tree.findall("interface"):
+            bound.append((name, f"interface {iface.get('name')} ({path})", FAMILIES))
+        for source in tree.findall("source"):
+            address = source.get("address") or source.get("ipset") or source.get("mac") or "?"
+            families = ("ipv6",) if ":" in address and source.get("mac") is None else \
+                ("ipv4",) if source.get("address") else FAMILIES
+            bound.append((name, f"source {address} ({path})", families))
+    for path in fs.glob(NM_CONNECTIONS):
+        section = ""
+        for number, raw in enumerate(fs.read_text(path).splitlines(), start=1):
+            line = raw.strip()
+            if line.startswith("["):
+                section = line.strip("[]")
+            elif section == "connection":
+                key, _, zone = (part.strip() for part in line.partition("="))
+                if key == "zone" and zone:
+                    bound.append((zone, f"connection {path}:{number}", FAMILIES))
+    for path in fs.glob(IFCFG):
+        zone = shell_assignments(fs.read_text(path), path).get("ZONE")
+        if zone and zone[0]:
+            bound.append((zone[0], f"interface of {zone[1]}", FAMILIES))
+    return [(f"{what} is in zone {zone}, whose target ACCEPT accepts all its traffic", families)
+            for zone, what, families in bound if zone != default and targets.get(zone) == "ACCEPT"]
+
+
 def _firewalld(target: Target) -> Firewall:
     fs = target.fs
     if not fs.exists(FIREWALLD_CONF):
@@ -362,6 +403,10 @@ def _firewalld(target: Target) -> Firewall:
                 deny[family] = f"default zone {zone} ({zone_at}) has target {zone_target} ({zone_file})"
         else:
             notes.append(f"default zone {zone} ({zone_at}) has target {zone_target} ({zone_file}): accepts by default")
+    for binding, families in _accepting_bindings(fs, zone):
+        notes.append(binding)
+        for family in families:
+            deny.pop(family, None)
     if target.live and shutil.which("firewall-cmd"):
         # exits 252 with "not running" on stdout when the daemon is down: that is an answer
         state = _run([shutil.which("firewall-cmd") or "firewall-cmd", "--state"], check=False).strip()

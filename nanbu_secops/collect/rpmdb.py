@@ -45,8 +45,9 @@ def header_strings(blob: bytes, tags: tuple[int, ...]) -> dict[int, str]:
     return found
 
 
-def package_version(fs: RootFS, name: str) -> tuple[str, str] | None:
-    """(``VERSION-RELEASE``, the database's path) of installed package ``name``, or None."""
+def installed(fs: RootFS) -> tuple[dict[str, str], str] | None:
+    """({name: ``VERSION-RELEASE``}, the database's path) of every package in the first rpm
+    database found, or None when the root has none that opens. A malformed header is skipped."""
     for path in PATHS:
         real = fs.resolve(path)
         if not real.is_file():
@@ -65,11 +66,21 @@ def package_version(fs: RootFS, name: str) -> tuple[str, str] | None:
                     db.close()
             except sqlite3.Error:
                 continue
+        packages: dict[str, str] = {}
         for (blob,) in rows:
             try:
                 tags = header_strings(bytes(blob), (NAME, VERSION, RELEASE))
-            except ValueError:
+            except (ValueError, TypeError):
                 continue
-            if tags.get(NAME) == name and VERSION in tags:
-                return f"{tags[VERSION]}-{tags.get(RELEASE, '')}".rstrip("-"), path
+            if NAME in tags and VERSION in tags:
+                packages[tags[NAME]] = f"{tags[VERSION]}-{tags.get(RELEASE, '')}".rstrip("-")
+        return packages, path
     return None
+
+
+def package_version(fs: RootFS, name: str) -> tuple[str, str] | None:
+    """(``VERSION-RELEASE``, the database's path) of installed package ``name``, or None."""
+    found = installed(fs)
+    if found is None or name not in found[0]:
+        return None
+    return found[0][name], found[1]

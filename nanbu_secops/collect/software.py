@@ -1,4 +1,5 @@
-"""Installed and running software: dpkg's status file, install folders, .desktop files, processes.
+"""Installed and running software: dpkg's status file (Debian family) or the rpm database
+(rpmdb.sqlite, Red Hat family), install folders, .desktop files, processes.
 
 The collector does not know which products the policy looks for (that catalogue is policy data,
 so an operator adds a product without Python); it gathers what the checks match against:
@@ -12,7 +13,7 @@ import os
 import shlex
 from dataclasses import dataclass, field
 
-from nanbu_secops.collect import CollectError, Target, collector
+from nanbu_secops.collect import CollectError, Target, collector, rpmdb
 
 DPKG_STATUS = "/var/lib/dpkg/status"
 
@@ -33,7 +34,12 @@ class Package:
     name: str
     version: str
     status: str
-    line: int  # line of its Package: field in the status file
+    line: int  # line of its Package: field in the status file (0 for an rpm database)
+    source: str = DPKG_STATUS  # the package database it was read from
+
+    @property
+    def origin(self) -> str:
+        return f"{self.source}:{self.line}" if self.line else self.source
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class Software:
     live: bool
     packages: dict[str, Package] = field(default_factory=dict)
     dpkg_status: bool = False  # the status file exists (a non-dpkg system has none)
+    rpm_database: str = ""  # the rpmdb.sqlite read, when there is one
     paths: list[str] = field(default_factory=list)
     desktops: list[Desktop] = field(default_factory=list)
     processes: list[Process] = field(default_factory=list)
@@ -125,6 +132,10 @@ def collect_software(target: Target) -> Software:
         packages = parse_dpkg_status(fs.read_text(DPKG_STATUS)) if dpkg else {}
     except OSError as exc:
         raise CollectError(f"cannot read {DPKG_STATUS}: {exc.strerror}") from None
+    rpm = rpmdb.installed(fs)
+    if rpm is not None:
+        packages.update({name: Package(name, version, "installed", 0, rpm[1]) for name, version in rpm[0].items()
+                         if name not in packages})
     paths = sorted({p for folder in INSTALL_FOLDERS for p in fs.glob(f"{folder}/*")})
     desktops = []
     for pattern in DESKTOP_GLOBS:
@@ -133,4 +144,5 @@ def collect_software(target: Target) -> Software:
                 desktops.append(_desktop(path, fs.read_text(path)))
             except OSError:
                 continue  # a dangling or unreadable launcher starts nothing
-    return Software(target.live, packages, dpkg, paths, desktops, _processes() if target.live else [])
+    return Software(target.live, packages, dpkg, rpm[1] if rpm else "", paths, desktops,
+                    _processes() if target.live else [])

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from nanbu_secops.collect import CollectError, Target, collector, rpmdb
+from nanbu_secops.collect import CollectError, Target, collector, rpmdb, systemd
 
 CONFIG = "/etc/ssh/sshd_config"
 BINARIES = ("/usr/sbin/sshd", "/usr/bin/sshd", "/sbin/sshd")
@@ -142,6 +142,9 @@ def detect_version(target: Target, binary: str | None) -> tuple[str | None, str]
 
 # Deprecated spellings sshd still accepts.
 ALIASES = {"challengeresponseauthentication": "kbdinteractiveauthentication"}
+#: Keywords OpenSSH renamed and still accepts under the old name (8.5: ...KeyTypes became
+#: ...Algorithms); before 8.5 the old name is the only one. Either way one setting.
+RENAMED = {"pubkeyacceptedkeytypes": "pubkeyacceptedalgorithms"}
 
 
 @dataclass(frozen=True)
@@ -257,43 +260,53 @@ class _FileParser:
             raise CollectError(f"{path}: Include nested more than {MAX_INCLUDE_DEPTH} deep")
         text = self.fs.read_text(path)
         for number, raw in enumerate(text.splitlines(), start=1):
-            separate = self.defaults.challenge_response_enables_kbdinteractive and match is None
-            key, value = split_line(raw, aliases=not separate)
-            if not key:
-                continue
-            origin = f"{path}:{number}"
-            problem = self._keyword_problem(split_line(raw, aliases=False)[0], match is not None)
+            match = self.line(raw, f"{path}:{number}", match, depth)
+
+    def options(self, options: list[tuple[str, str]]) -> None:
+        """``-o`` options of sshd's command line: sshd reads them before its configuration file,
+        so, the first value obtained winning, they override it (RHEL 8's crypto policy does this)."""
+        for option, origin in options:
+            self.line(option, f"{origin} (sshd -o {option})", None, 0)
+
+    def line(self, raw: str, origin: str, match: str | None, depth: int) -> str | None:
+        """Read one line; returns the Match criteria in force after it."""
+        separate = self.defaults.challenge_response_enables_kbdinteractive and match is None
+        written, value = split_line(raw, aliases=False)
+        if not written:
+            return match
+        key = RENAMED.get(written, written)
+        key = key if separate else ALIASES.get(key, key)
+        problem = self._keyword_problem(written, match is not None)
+        if problem:
+            self.invalid.append(f"{origin}: {raw.strip()}: {problem}")
+            return match
+        if key == "match":
+            # A Match block runs to the next Match or the end of the file that holds it.
+            return None if value.lower() == "all" else value
+        if key == "include":
+            try:
+                patterns = shlex.split(value)
+            except ValueError as exc:  # an unclosed quote: sshd itself refuses such a file
+                raise CollectError(f"{origin}: Include {value!r}: {exc}") from None
+            for pattern in patterns:
+                if not pattern.startswith("/"):
+                    pattern = f"/etc/ssh/{pattern}"
+                found = self.fs.glob(pattern)
+                if not found and not any(ch in pattern for ch in "*?["):
+                    self.notes.append(f"{origin}: included file {pattern} does not exist")
+                for included in found:
+                    self.parse(included, depth + 1, match)
+            return match
+        if key in VALUE_RULES:
+            problem, value = check_value(key, value, self.defaults)
             if problem:
                 self.invalid.append(f"{origin}: {raw.strip()}: {problem}")
-                continue
-            if key == "match":
-                # A Match block runs to the next Match or the end of the file that holds it.
-                match = None if value.lower() == "all" else value
-                continue
-            if key == "include":
-                try:
-                    patterns = shlex.split(value)
-                except ValueError as exc:  # an unclosed quote: sshd itself refuses such a file
-                    raise CollectError(f"{origin}: Include {value!r}: {exc}") from None
-                for pattern in patterns:
-                    if not pattern.startswith("/"):
-                        pattern = f"/etc/ssh/{pattern}"
-                    found = self.fs.glob(pattern)
-                    if not found and not any(ch in pattern for ch in "*?["):
-                        self.notes.append(f"{origin}: included file {pattern} does not exist")
-                    for included in found:
-                        self.parse(included, depth + 1, match)
-                continue
-            if key in VALUE_RULES:
-                problem, value = check_value(key, value, self.defaults)
-                if problem:
-                    self.invalid.append(f"{origin}: {raw.strip()}: {problem}")
-            if match is not None:
-                self.conditional.append(Conditional(match, key, value, origin))
-            elif key not in self.settings:
-                self.settings[key] = value
-                self.origins[key] = origin
-
+        if match is not None:
+            self.conditional.append(Conditional(match, key, value, origin))
+        elif key not in self.settings:
+            self.settings[key] = value
+            self.origins[key] = origin
+        return match
 
     def _keyword_problem(self, keyword: str, in_match: bool) -> str:
         """Why sshd refuses this keyword here: unknown to this version, or not allowed in a Match block."""
@@ -321,7 +334,7 @@ def split_line(raw: str, aliases: bool = True) -> tuple[str, str]:
         return "", ""  # sshd ignores a line that is only quotes
     key = found.group(1).lower()
     value = re.split(r"\s+#", found.group(2), maxsplit=1)[0].strip()
-    return (ALIASES.get(key, key) if aliases else key), value
+    return (ALIASES.get(RENAMED.get(key, key), RENAMED.get(key, key)) if aliases else key), value
 
 
 # --- what sshd accepts as a value (servconf.c process_server_config_line) ---------------------------
@@ -341,6 +354,15 @@ VALUE_RULES: dict[str, str] = {
     "authenticationmethods": "authmethods",
     **{key: "algorithms" for key in _ALGORITHM_KEYS},
 }
+def seconds(value: str | None) -> int | None:
+    """A time value as sshd's convtime() reads it (``90``, ``5m``, ``1h30m``; units s m h d w in
+    either case, none meaning seconds), or None when sshd would refuse it."""
+    if value is None or not (_TIME.fullmatch(value) and value.isascii()):
+        return None
+    units = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    return sum(int(number) * units[unit.lower()] for number, unit in re.findall(r"(\d+)([sSmMhHdDwW]?)", value))
+
+
 _PERMIT_ROOT = ("yes", "prohibit-password", "without-password", "forced-commands-only", "no")
 _TIME = re.compile(r"(?:\d+[sSmMhHdDwW]?)+")
 
@@ -406,6 +428,29 @@ def _auth_methods_problem(words: list[str]) -> str:
     return ""
 
 
+SERVICES = ("sshd.service", "ssh.service")  # Red Hat's name, Debian's (which aliases sshd.service to it)
+
+
+def service_options(target: Target) -> list[tuple[str, str]]:
+    """(``Keyword=value``, where it came from) for each ``-o`` option systemd's sshd.service gives
+    sshd, its ``$VARIABLES`` expanded from the unit's EnvironmentFile= files. On RHEL 8-likes
+    (Rocky 8, Kylin Server V10, openEuler's RHEL 8-style builds) the crypto-policies back-end
+    /etc/crypto-policies/back-ends/opensshserver.config is such a file, setting CRYPTO_POLICY to
+    ``-oCiphers=... -oMACs=...``, and /etc/sysconfig/sshd (read after it) may empty it to opt out.
+    Debian's ssh.service passes $SSHD_OPTS from /etc/default/ssh the same way."""
+    found = next((f for f in (systemd.exec_start(target.fs, unit) for unit in SERVICES) if f is not None), None)
+    if found is None:
+        return []
+    words, _ = found
+    options: list[tuple[str, str]] = []
+    for i, (word, origin) in enumerate(words):
+        if word == "-o" and i + 1 < len(words):
+            options.append(words[i + 1])
+        elif word.startswith("-o") and len(word) > 2:
+            options.append((word[2:], origin))
+    return options
+
+
 def _running_sshd_options() -> list[str] | None:
     """The listening sshd's ``-f``/``-o`` options, or None when no sshd runs here."""
     import psutil
@@ -451,6 +496,7 @@ def collect(target: Target) -> SshdConfig:
     version, origin = detect_version(target, binary)
     defaults = defaults_for(version, _distribution(target), origin)
     parser = _FileParser(target, defaults)
+    parser.options(service_options(target))
     parser.parse(CONFIG)
     notes = parser.notes
     if target.live and binary is not None:

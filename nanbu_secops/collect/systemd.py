@@ -54,3 +54,70 @@ def list_setting(fs: RootFS, files: list[str], section: str, key: str) -> list[t
                 words = match.group(1).split()
                 values = values + [(w, f"{path}:{number}") for w in words] if words else []
     return values
+
+
+def shell_assignments(text: str, where: str) -> dict[str, tuple[str, str]]:
+    """``KEY=value`` lines of a shell-style file: the last wins, quotes removed, with origins."""
+    found: dict[str, tuple[str, str]] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        m = re.fullmatch(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*?)\s*", raw)
+        if m and not raw.lstrip().startswith("#"):
+            value = m.group(2)
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            found[m.group(1)] = (value, f"{where}:{number}")
+    return found
+
+
+def unit_files(fs: RootFS, unit: str) -> list[str]:
+    """A service unit's file (/etc/systemd/system replacing /run, replacing /usr/lib and /lib) and
+    its drop-ins (``unit.d/*.conf``, sorted by name across those folders, /etc winning a name)."""
+    folders = ("/lib/systemd/system", "/usr/lib/systemd/system", "/run/systemd/system", "/etc/systemd/system")
+    main = next((f"{folder}/{unit}" for folder in reversed(folders) if fs.resolve(f"{folder}/{unit}").is_file()), None)
+    dropins: dict[str, str] = {}
+    for folder in folders:
+        for path in fs.glob(f"{folder}/{unit}.d/*.conf"):
+            dropins[path.rsplit("/", 1)[1]] = path
+    return ([main] if main else []) + [dropins[n] for n in sorted(dropins)]
+
+
+def exec_start(fs: RootFS, unit: str) -> tuple[list[tuple[str, str]], str] | None:
+    """The words of a service's ExecStart= with ``$VAR`` (split on blanks) and ``${VAR}`` (one
+    word) expanded from its EnvironmentFile= files, each word with where it came from, and the
+    ExecStart line's origin; None without a unit or an ExecStart. A later EnvironmentFile
+    overrides an earlier one's variables; an empty ExecStart= or EnvironmentFile= resets."""
+    env_files: list[str] = []
+    start: tuple[str, str] | None = None
+    for path in unit_files(fs, unit):
+        section = ""
+        for number, raw in enumerate(fs.read_text(path).splitlines(), start=1):
+            line = raw.strip()
+            if line.startswith("["):
+                section = line.strip("[]")
+                continue
+            key, sep, value = line.partition("=")
+            if section != "Service" or not sep:
+                continue
+            if key.strip() == "EnvironmentFile":
+                env_files = env_files + [value.strip()] if value.strip() else []
+            elif key.strip() == "ExecStart":
+                start = (value.strip().lstrip("-@:+!"), f"{path}:{number}") if value.strip() else None
+    if start is None:
+        return None
+    env: dict[str, tuple[str, str]] = {}
+    for name in env_files:
+        name = name.lstrip("-")
+        if fs.resolve(name).is_file():  # systemd skips a missing "-" file; a missing other one fails the unit
+            env.update(shell_assignments(fs.read_text(name), name))
+    words: list[tuple[str, str]] = []
+    for word in start[0].split():
+        whole = re.fullmatch(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", word)
+        split = re.fullmatch(r"\$([A-Za-z_][A-Za-z0-9_]*)", word)
+        if whole or split:
+            name = (whole or split).group(1)  # type: ignore[union-attr]
+            value, origin = env.get(name, ("", ""))
+            parts = [value] if whole and value else value.split()
+            words += [(part, f"${name} from {origin}") for part in parts]
+        else:
+            words.append((word, start[1]))
+    return words, start[1]

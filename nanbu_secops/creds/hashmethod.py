@@ -22,10 +22,9 @@ truncates the password to 8 characters or that article 26's controls would flag.
 
 from __future__ import annotations
 
-import re
-
 from nanbu_secops.collect.logindefs import LoginDefs
 from nanbu_secops.collect.logindefs import parse as parse_login_defs
+from nanbu_secops.collect.pam import parse_rules
 from nanbu_secops.creds.generate import HashMethod
 
 #: pam_unix's hash options and the libxcrypt prefix each writes.
@@ -44,28 +43,12 @@ _SHADOW_METHODS = {"SHA512": "sha512", "SHA256": "sha256", "YESCRYPT": "yescrypt
 
 
 def pam_unix_password_line(text: str) -> tuple[int, list[str]] | None:
-    """(line number, module options) of the last ``password … pam_unix.so`` line, or None.
-
-    PAM lines are ``[-]type control module [options]``; a control may be a bracketed list with
-    spaces, a trailing backslash continues a line, and ``#`` starts a comment."""
+    """(line number, module options) of the last ``password … pam_unix.so`` line, or None
+    (PAM's own line syntax: collect/pam.py)."""
     found = None
-    logical: list[tuple[int, str]] = []
-    pending, start = "", 0
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not pending:
-            start = number
-        line = raw.split("#", 1)[0]
-        if line.rstrip().endswith("\\"):
-            pending += line.rstrip()[:-1] + " "
-            continue
-        logical.append((start, pending + line))
-        pending = ""
-    if pending:
-        logical.append((start, pending))
-    for number, line in logical:
-        match = re.match(r"\s*-?password\s+(\[[^\]]*\]|\S+)\s+(\S+)(.*)", line)
-        if match and match.group(2).rsplit("/", 1)[-1] == "pam_unix.so":
-            found = (number, match.group(3).split())
+    for rule in parse_rules(text, ""):
+        if rule.kind == "password" and rule.module == "pam_unix.so":
+            found = (rule.line, list(rule.args))
     return found
 
 

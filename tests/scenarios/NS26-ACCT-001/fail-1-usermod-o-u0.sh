@@ -1,0 +1,3 @@
+#!/bin/sh
+# expect: fail
+usermod -o -u 0 alice

@@ -1,0 +1,3 @@
+#!/bin/sh
+# expect: pass
+useradd -M -u 1501 -s /bin/bash bob

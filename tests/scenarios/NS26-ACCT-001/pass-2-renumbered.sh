@@ -1,0 +1,3 @@
+#!/bin/sh
+# expect: pass
+usermod -u 1600 alice

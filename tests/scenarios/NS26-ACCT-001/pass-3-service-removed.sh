@@ -1,0 +1,3 @@
+#!/bin/sh
+# expect: pass
+userdel svc

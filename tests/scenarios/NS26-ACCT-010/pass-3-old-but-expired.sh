@@ -1,0 +1,4 @@
+#!/bin/sh
+# expect: pass
+chage -d 2025-01-01 alice
+usermod -e 2026-01-01 alice

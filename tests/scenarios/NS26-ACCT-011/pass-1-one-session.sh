@@ -1,0 +1,3 @@
+#!/bin/sh
+# expect: pass
+printf '[7] [01000] [ts/0] [alice   ] [pts/0       ] [10.0.0.5            ] [10.0.0.5       ] [2026-11-20T01:00:00,000000+00:00]\n' | utmpdump -r -o "$ROOT/var/log/wtmp" 2>/dev/null

@@ -1,0 +1,4 @@
+#!/bin/sh
+# expect: fail
+# why: passwd -d deletes the password
+passwd -d alice

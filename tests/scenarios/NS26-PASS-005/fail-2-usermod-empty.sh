@@ -1,0 +1,3 @@
+#!/bin/sh
+# expect: fail
+usermod -p '' svc

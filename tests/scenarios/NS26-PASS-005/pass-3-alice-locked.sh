@@ -1,0 +1,3 @@
+#!/bin/sh
+# expect: pass
+passwd -l alice

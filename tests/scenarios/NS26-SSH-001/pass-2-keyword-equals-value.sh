@@ -1,0 +1,3 @@
+#!/bin/sh
+# expect: pass
+sed -i '/^AuthenticationMethods/d; s/^PermitRootLogin.*/permitrootlogin=no/' /etc/ssh/sshd_config

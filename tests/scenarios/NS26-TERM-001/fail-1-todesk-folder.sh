@@ -1,0 +1,3 @@
+#!/bin/sh
+# expect: fail
+mkdir -p "$ROOT/opt/todesk/bin"

@@ -1,0 +1,3 @@
+#!/bin/sh
+# expect: pass
+mkdir -p "$ROOT/opt/wps-office"

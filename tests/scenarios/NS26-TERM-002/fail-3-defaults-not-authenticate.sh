@@ -1,0 +1,3 @@
+#!/bin/sh
+# expect: fail
+printf 'Defaults !authenticate\n' > /etc/sudoers.d/noauth

@@ -1,0 +1,3 @@
+#!/bin/sh
+# expect: fail
+printf 'PATH="/usr/bin:.:/bin"\n' > /etc/environment
