@@ -62,7 +62,7 @@ def _stage(stage: str | None, error: str | None, status: int | None, zh: bool) -
 def _step(stage: str | None, error: str | None, status: int | None, zh: bool) -> str:
     """"STEP: detail", the detail left out when the step says it all (an HTTP status)."""
     name = _stage(stage, error, status, zh)
-    return f"{name}: {error}" if error and error != f"HTTP status {status}" else name
+    return f"{name}: {i18n.say(error, 'zh' if zh else 'en')}" if error and error != f"HTTP status {status}" else name
 
 
 def causes(result: dict[str, Any], lang: str) -> list[str]:
