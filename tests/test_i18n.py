@@ -111,13 +111,22 @@ def test_the_detector_finds_english_prose_and_lets_code_through():
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_check_and_av_status(tmp_path, capsys, lang):
     compliant, broken = make_root(tmp_path / "ok"), make_root(tmp_path / "no-av", NO_CLAMAV)
+    bare = make_root(tmp_path / "bare", dict.fromkeys(("usr/sbin/sshd", "etc/nftables.conf", "etc/chrony/chrony.conf",
+                                                       "etc/resolv.conf", "var/log/wtmp", "etc/clamav/freshclam.conf",
+                                                       "etc/clamav/clamd.conf")))
     outputs = {}
-    for root in (compliant, broken):
+    for root in (compliant, broken, bare):
         for command in (["check"], ["av", "status"]):
             code, out = run(capsys, *command, "--root", str(root), "--as-of", AS_OF.isoformat(), "--lang", lang)
             assert code in (0, 1) and out
             assert_speaks(lang, out)
             outputs[root, command[0]] = out
+    for status in sorted((PROJECT / "tests" / "fixtures" / "defender").glob("*.json")):
+        if status.name != "malformed.json":
+            code, out = run(capsys, "av", "status", "--windows-defender", str(status), "--as-of", AS_OF.isoformat(),
+                            "--lang", lang)
+            assert code in (0, 1) and out
+            assert_speaks(lang, out)
     # the skip reason of a --root run and the antivirus verdict, as sentences
     out = outputs[broken, "check"]
     assert ("须在运行中的系统上检查" in out and "判定：未安装" in out) if lang == "zh" else \

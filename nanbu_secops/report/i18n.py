@@ -73,7 +73,7 @@ LABELS: dict[str, tuple[str, str]] = {
 
 # Codes and fixed notes, whole values: value -> (zh, en).
 WORDS: dict[str, tuple[str, str]] = {
-    "protected": ("已防护", "protected"), "stale": ("病毒库过期", "stale"), "not running": ("未运行", "not running"),
+    "live": ("在线（运行中的系统）", "live"), "protected": ("已防护", "protected"), "stale": ("病毒库过期", "stale"), "not running": ("未运行", "not running"),
     "absent": ("未安装", "absent"), "unknown": ("无法核实", "unknown"),
     "files": ("配置文件", "files"), "read": ("已读取", "read"), "login log": ("登录日志", "login log"),
     "accounts file": ("账号文件", "accounts file"), "never": ("从未登录", "never"),
@@ -139,6 +139,71 @@ PHRASES: list[tuple[re.Pattern[str], str]] = [(re.compile(p), zh) for p, zh in (
     (r"cron: (.+)", "cron：{0}"),
     (r"chain (\S+) (\S+) (\S+): policy (\S+) \((\S+)\)", "{0}/{1}/{2} 链：默认策略 {3}（{4}）"),
     (r"OpenSSH (\S+) \((.+)\): its defaults", "OpenSSH {0}（{1}）：采用其默认值"),
+    # antivirus: ClamAV (collect/antivirus.py), Defender (collect/defender.py), the verdict (checks/antivirus.py)
+    (r"(.+) is not installed; (.+) found: (.+)", "{0} 未安装；发现 {1}：{2}"),
+    (r"signature age cannot be verified; whether it runs, is up to date and scans is not reported by the "
+     r"product in a form the agent reads", "无法核实病毒库日期；该产品是否运行、是否最新、是否查杀，均未以代理可读的形式报告"),
+    (r"(.+) is not running: (.+)", "{0} 未运行：{1}"),
+    (r"whether (.+) runs could not be established: (.+)", "无法确定 {0} 是否在运行：{1}"),
+    (r"signature database age cannot be read: (.+)", "无法读取病毒库日期：{0}"),
+    (r"no signature database", "没有病毒库"),
+    (r"signatures are (-?\d+) days old \(maximum (\d+)\)", "病毒库已有 {0} 天（最长 {1} 天）"),
+    (r"signatures built (\d+) days after the as-of date (\S+): the clock or the header is wrong",
+     "病毒库生成时间比基准日期 {1} 晚 {0} 天：系统时钟或病毒库文件头有误"),
+    (r"(.+): the update source is not in its status \((.+)\)", "{0}：其状态中没有更新来源（{1}）"),
+    (r"Windows Update / WSUS \(not shown by Get-MpComputerStatus\)", "Windows Update / WSUS（Get-MpComputerStatus 不显示）"),
+    (r"no enabled timer or cron entry scans, and no on-access scanning is in force",
+     "没有启用的定时器或 cron 任务执行查杀，也没有启用实时查杀"),
+    (r"AMRunningMode (.+): Defender only scans on demand; the primary product's state is not in this file",
+     "AMRunningMode {0}：Defender 只做按需扫描；主防病毒产品的状态不在此文件中"),
+    (r"AMRunningMode (.+): another antivirus product is the primary one", "AMRunningMode {0}：另一防病毒产品为主防护"),
+    (r"neither AntivirusSignatureLastUpdated nor AntivirusSignatureAge is in the file",
+     "文件中既没有 AntivirusSignatureLastUpdated 也没有 AntivirusSignatureAge"),
+    (r"(.+) not in the file", "文件中没有 {0}"),
+    (r"no quick or full scan ever completed \(QuickScanAge and FullScanAge (\d+)\)",
+     "从未完成快速或全盘扫描（QuickScanAge 与 FullScanAge 为 {0}）"),
+    (r"IsTamperProtected false: malware with administrator rights can switch Defender off",
+     "IsTamperProtected false：有管理员权限的恶意软件可关闭 Defender"),
+    (r"tamper protection on", "防篡改已开启"),
+    (r"truncated: (\d+) bytes, the header alone is (\d+)", "文件不完整：{0} 字节，仅文件头就需 {1} 字节"),
+    (r"no answer to PING within (\S+) s \(clamd may be loading its database\)", "{0} 秒内未应答 PING（clamd 可能正在加载病毒库）"),
+    (r"(.+): the socket cannot be asked \(run the agent as root\)", "{0}：无法访问该套接字（请以 root 运行代理）"),
+    (r"clamd \(clamav-daemon\) is not installed: nothing answers scan requests", "clamd（clamav-daemon）未安装：没有服务响应查杀请求"),
+    (r"clamd cannot start", "clamd 无法启动"),
+    (r"the 'Example' line makes (\S+) refuse to (?:start|run)", "“Example”一行使 {0} 拒绝运行"),
+    (r"neither LocalSocket nor TCPSocket is set: clamd listens nowhere", "LocalSocket 与 TCPSocket 均未设置：clamd 不监听任何地址"),
+    (r"offline: not checked whether it runs; no unit of (.+) is enabled at boot", "离线：未检查是否在运行；{0} 均未开机启用"),
+    (r"clamd pid (.+)", "clamd 进程 {0}"), (r"no clamd process", "没有 clamd 进程"),
+    (r"(\S+) runs a scan but is not enabled at boot", "{0} 执行查杀但未开机启用"),
+    (r"freshclam is not configured", "freshclam 未配置"),
+    (r"no DatabaseMirror or PrivateMirror: nowhere to update from", "没有 DatabaseMirror 或 PrivateMirror：无处更新"),
+    (r"freshclam is neither running, nor enabled at boot, nor in a cron job", "freshclam 既未运行、未开机启用，也不在 cron 任务中"),
+    (r"on-access paths are configured in (\S+) but clamonacc does not run", "{0} 配置了实时查杀路径，但 clamonacc 未运行"),
+    (r"on-access paths are configured in (\S+) but clamonacc is not enabled at boot",
+     "{0} 配置了实时查杀路径，但 clamonacc 未开机启用"),
+    (r"(.+); clamonacc enabled at boot \((\S+)\)", "{0}；clamonacc 已开机启用（{1}）"),
+    (r"no scan was recorded by nanbu-secops av scan", "nanbu-secops av scan 没有记录过查杀"),
+    (r"no completed scan recorded", "没有完成的查杀记录"),
+    (r"finished time has no UTC offset", "完成时间没有 UTC 时差"),
+    (r"scan of (.+) did not complete: (.+)", "{0} 的查杀未完成：{1}"),
+    (r"cron entries scan but no cron daemon \((.+)\) is installed", "cron 任务执行查杀，但未安装 cron 服务（{0}）"),
+    # network, time, firewall, IPv6, sshd and account controls (checks/*.py)
+    (r"the C library then asks (\S+)", "此时 C 库向 {0} 查询"),
+    (r"installed but (.+) does not exist", "已安装，但 {0} 不存在"),
+    (r"no host firewall \((.+)\) is installed", "未安装主机防火墙（{0}）"),
+    (r"no time synchronisation daemon \((.+)\) is installed", "未安装时间同步服务（{0}）"),
+    (r"no daemon is (running|enabled at boot) with only approved servers configured", "没有只配置了认可服务器并且{0}的时间同步服务"),
+    (r"sshd refuses this configuration \(as sshd -t would\): fix the lines named", "sshd 拒绝此配置（与 sshd -t 相同）：请修改所列的行"),
+    (r"no name server with an IPv6 address \(and no ipv6_probe_name to ask for AAAA\)",
+     "没有带 IPv6 地址的 DNS 服务器（也未设置 ipv6_probe_name 以查询 AAAA）"),
+    (r"no login records on this terminal \((.+)\)", "本终端没有登录记录（{0}）"),
+    (r"no wtmp on this terminal: sessions cannot be compared", "本终端没有 wtmp：无法比对会话"),
+    (r"the policy variable (\S+) is empty: state the unit's (gateways|resolvers)", "策略变量 {0} 为空：请填写本单位的{1}"),
+    (r"no default route: the terminal reaches only its directly connected networks", "没有默认路由：终端只能访问直连网络"),
+    (r"no service ports in ipv6_service_ports: nothing to check", "ipv6_service_ports 中没有服务端口：无需检查"),
+    (r"none of the service ports is served to the network: nothing to serve over IPv6", "没有服务端口对网络开放：无需经 IPv6 提供服务"),
+    (r"IPv6 is off in the kernel: (\S+) does not exist \(ipv6.disable=1 on the kernel command line\?\)",
+     "内核已关闭 IPv6：{0} 不存在（内核命令行是否有 ipv6.disable=1？）"),
     (r"employment is (\S+)", "在职状态为{0}"),
     (r"establishment is (\S+)", "编制为{0}"),
     (r"(account|holder) matches a generic name", "{0}与通用账号名相符"),
@@ -164,22 +229,42 @@ PHRASES: list[tuple[re.Pattern[str], str]] = [(re.compile(p), zh) for p, zh in (
     (r"lookup failed: (.+)", "查询失败：{0}"),
     (r"name servers of (\S+) unknown: (.+)", "{0} 的权威 DNS 服务器未知：{1}"),
     (r"(\S+): CNAME chain longer than (\d+)", "{0}：CNAME 链超过 {1} 级"),
+    # last: "where: what" (a file, file:line or address, then the note), the note translated on its own
+    (r"(\S*[/.]\S*): (.+)", "{0}：{1}"),
     (r"last completed scan is (\d+) days old \(period (\d+)\)", "最近一次完成的查杀已过去 {0} 天（周期 {1} 天）"),
 )]
-_GROUP_WORDS = {"level2": ("二级链接", "level2"), "level3": ("三级链接", "level3")}
+_GROUP_WORDS = {"level2": ("二级链接", "level2"), "level3": ("三级链接", "level3"), "gateways": ("网关", "gateways"),
+                "resolvers": ("DNS 服务器", "resolvers"), "running": ("在运行", "running"),
+                "enabled at boot": ("开机启用", "enabled at boot")}
 
 
-def say(text: str, lang: str) -> str:
-    """A collector's or check's English note in ``lang``; clauses joined by "; " each on their own."""
-    if lang != "zh" or not text:
-        return text
+def _known(text: str) -> str | None:
+    """The Chinese of a whole note that :data:`WORDS` or :data:`PHRASES` knows, else None."""
     if text in WORDS:
         return WORDS[text][0]
     for pattern, template in PHRASES:
         found = pattern.fullmatch(text)
         if found:
-            return template.format(*(_GROUP_WORDS[g][0] if g in _GROUP_WORDS else _word(g, lang)
+            return template.format(*(_GROUP_WORDS[g][0] if g in _GROUP_WORDS else _word(g, "zh")
                                      for g in found.groups()))
+    return None
+
+
+def say(text: str, lang: str) -> str:
+    """A collector's or check's English note in ``lang``. Notes are joined by "; " and ": " (and a
+    known note may itself contain them), so the longest known leading note is taken first and the
+    rest said on its own; what no pattern knows stays as written."""
+    if lang != "zh" or not text:
+        return text
+    known = _known(text)
+    if known is not None:
+        return known
+    for sep, zh_sep in (("; ", "；"), (": ", "：")):
+        parts = text.split(sep)
+        for j in range(len(parts) - 1, 0, -1):
+            head = _known(sep.join(parts[:j]))
+            if head is not None:
+                return head + zh_sep + say(sep.join(parts[j:]), lang)
     if "; " in text:
         return "；".join(say(part, lang) for part in text.split("; "))
     return text
