@@ -506,3 +506,32 @@ def test_report_quarterly_command(inventory_dir, tmp_path, capsys):
     assert "--quarter: not a quarter in YYYYQn form" in capsys.readouterr().err
     assert cli.main([*base[:3], str(tmp_path / "none.db"), *base[4:]]) == 2
     assert "no such database" in capsys.readouterr().err
+
+
+def test_html_has_generation_time_legend_and_inventory_relative_paths(inventory_dir):
+    from nanbu_secops.timeutil import use_clock
+
+    with use_clock(dt.datetime(2027, 1, 4, 9, 30, tzinfo=COUNTY_TZ)):
+        report = quarterly.build(FakeStore(), quarter.parse("2026Q4"), load_inventory(inventory_dir), SETTINGS)
+    assert report["generated"] == "2027-01-04T09:30:00+08:00"
+    page = quarterly.render_html(report, "zh", inventory_dir)
+    assert '生成时间 <span data-key="generated">2027-01-04T09:30:00+08:00</span>' in page
+    assert 'data-legend="1"' in page and "通过率 ≥ 90%" in page and "通过率 &lt; 60%" in page
+    for colour in (quarterly.GOOD, quarterly.FAIR, quarterly.POOR):      # every bar colour is explained
+        assert f"background:{colour}" in page
+    sources = [f["source"] for u in report["units"] for f in u["metadata_findings"]]
+    assert sources and all(s.startswith(str(inventory_dir)) for s in sources)   # the JSON keeps the full path
+    assert str(inventory_dir) not in page
+    assert "group_vars/u_b.yml:" in page
+    assert "Legend" in quarterly.render_html(report, "en", inventory_dir)
+    sheet = openpyxl.load_workbook(io.BytesIO(quarterly.render_xlsx(report, "zh", inventory_dir)))
+    assert not any(str(inventory_dir) in str(c) for ws in sheet for row in ws.iter_rows(values_only=True) for c in row)
+
+
+def test_titles_follow_the_language_asked_not_the_stored_one(report):
+    policies = load_policies(PROJECT / "policies")
+    english = {c.id: c.title.get("en") for c in policies.controls}
+    quarterly.retitle(report, english)
+    failing = [c for u in report["units"] for c in u["failing"]]
+    assert failing and all(c["title"] == english.get(c["control"], "t") for c in failing)
+    assert any(c["control"] in english for c in failing)
