@@ -363,7 +363,7 @@ def test_verdicts_reach_the_quarterly_report(server: WebServer, sites: Sites, tm
     assert targets["https://www.web.test/partial.html"]["causes"] == [
         "二级链接 https://v4only.web.test/: DNS: v4only.web.test 无 AAAA 记录"]
     assert targets["https://v4cert.web.test/"]["causes"][0].startswith(
-        "首页（IPv6） https://v4cert.web.test/: TLS 证书名称不符: certificate verification failed: Hostname mismatch")
+        "首页（IPv6） https://v4cert.web.test/: TLS 证书名称不符: 证书验证失败：主机名不符")
     # (1 + 0.5 + 0) / 3 = 0.5; no terminal reported, so the unit scores 0 (nothing verified on it),
     # but article 9(2)'s part is shown: rate 0.5 of weight 1, the only judged article → 50 points
     assert unit["ipv6_score"] == {"terminal_rate": None, "endpoint_rate": 0.5, "rate": 0.5, "weight": 1.0,

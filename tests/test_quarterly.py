@@ -327,8 +327,7 @@ def test_endpoints_of_each_unit_with_ratios_and_causes(report):
     assert targets["https://www.a.test/partial.html"]["causes"] == [
         "二级链接 https://v4only.a.test/: DNS: v4only.a.test 无 AAAA 记录"]
     assert targets["https://api.a.test/"]["causes"] == [
-        "首页（IPv6） https://api.a.test/: TLS 证书名称不符: certificate verification failed: Hostname mismatch, "
-        "certificate is not valid for 'api.a.test'."]
+        "首页（IPv6） https://api.a.test/: TLS 证书名称不符: 证书验证失败：主机名不符，证书对 api.a.test 无效"]
     assert u["u_b"]["ipv6_endpoints"] is None  # its only endpoint run is of the previous quarter
     assert u["u_a"]["score"] == 29.3  # unchanged: not scored
     page = quarterly.render_html(report)
