@@ -95,7 +95,7 @@ def render_text(report: dict[str, Any], lang: str) -> str:
     if report["problems"]:
         console.print(Text(WORDS[lang]["problems"]))
     for problem in report["problems"]:
-        console.print(Text(f"! {problem}"))
+        console.print(Text(f"! {i18n.say(problem, lang)}"))
     return out.getvalue()
 
 
@@ -171,6 +171,6 @@ def render_html(report: dict[str, Any], lang: str) -> str:
         parts.append(f"<p>{e(TITLES[lang][4])}</p>")
     if report["problems"]:
         parts.append(f"<h2>{e(WORDS[lang]['problems'])}</h2><ul>"
-                     + "".join(f"<li>{e(p)}</li>" for p in report["problems"]) + "</ul>")
+                     + "".join(f"<li>{e(i18n.say(p, lang))}</li>" for p in report["problems"]) + "</ul>")
     parts.append("</body></html>\n")
     return "".join(parts)

@@ -194,6 +194,14 @@ PHRASES: list[tuple[re.Pattern[str], str]] = [(re.compile(p), zh) for p, zh in (
     (r"finished time has no UTC offset", "完成时间没有 UTC 时差"),
     (r"scan of (.+) did not complete: (.+)", "{0} 的查杀未完成：{1}"),
     (r"cron entries scan but no cron daemon \((.+)\) is installed", "cron 任务执行查杀，但未安装 cron 服务（{0}）"),
+    # rows of the account, login and roster files that could not be used (accounts/sources.py)
+    (r"(\d+) fields, the header has (\d+)", "有 {0} 个字段，表头有 {1} 个"),
+    (r"empty (\S+)", "{0}为空"),
+    (r"(\S+): unknown value '(.*)' \(expected (.+)\)", "{0}：未知取值“{1}”（应为 {2}）"),
+    (r"not a date and time: '(.*)'(?: \(.+\))?", "不是日期时间：“{0}”"),
+    (r"not a date: number (\S+) is no Excel date serial", "不是日期：数字 {0} 不是 Excel 日期序号"),
+    (r"a time of day without a date: (.+)", "只有时间没有日期：{0}"),
+    (r"(\S+) (\S+ \S+) is before (\S+) (\S+ \S+)", "{0} {1} 早于{2} {3}"),
     # network, time, firewall, IPv6, sshd and account controls (checks/*.py)
     (r"the C library then asks (\S+)", "此时 C 库向 {0} 查询"),
     (r"installed but (.+) does not exist", "已安装，但 {0} 不存在"),
@@ -283,6 +291,10 @@ def say(text: str, lang: str) -> str:
             head = _known(sep.join(parts[:j]))
             if head is not None:
                 return head + zh_sep + say(sep.join(parts[j:]), lang)
+        for j in range(1, len(parts)):       # "what: known note", what being a column or a name
+            tail = _known(sep.join(parts[j:]))
+            if tail is not None:
+                return say(sep.join(parts[:j]), lang) + zh_sep + tail
     if "; " in text:
         return "；".join(say(part, lang) for part in text.split("; "))
     return text
