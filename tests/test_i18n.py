@@ -2,7 +2,8 @@
 our own Chinese in the English output (issue 19).
 
 English prose is a run of three or more plain words (``[A-Za-z][a-z]+`` or "a": lower case or
-capitalised) with nothing but spaces between them; a single capital letter (terminal "A") is data. These never count as plain words, by design:
+capitalised) with nothing but spaces between them; a single capital letter (terminal "A") is data.
+These never count as plain words, by design:
 - code-like tokens: anything with a digit, ``/ . _ - = : @ * +`` inside, or a capital after the first
   letter (file paths, URLs, control ids such as NS26-PASS-001, setting names such as
   PasswordAuthentication, versions, addresses, host names);

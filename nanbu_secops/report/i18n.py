@@ -73,7 +73,8 @@ LABELS: dict[str, tuple[str, str]] = {
 
 # Codes and fixed notes, whole values: value -> (zh, en).
 WORDS: dict[str, tuple[str, str]] = {
-    "live": ("在线（运行中的系统）", "live"), "protected": ("已防护", "protected"), "stale": ("病毒库过期", "stale"), "not running": ("未运行", "not running"),
+    "live": ("在线（运行中的系统）", "live"), "protected": ("已防护", "protected"), "stale": ("病毒库过期", "stale"),
+    "not running": ("未运行", "not running"),
     "absent": ("未安装", "absent"), "unknown": ("无法核实", "unknown"),
     "files": ("配置文件", "files"), "read": ("已读取", "read"), "login log": ("登录日志", "login log"),
     "accounts file": ("账号文件", "accounts file"), "never": ("从未登录", "never"),
@@ -355,7 +356,8 @@ def _account_shared(ev: dict[str, Any], lang: str, ctx: dict[str, Any]) -> str:
     for pair in ev.get("pairs") or []:
         a, b = pair["first"], pair["second"]
         parts.append(f"{a['login']} 在 {a['terminal']} 登录、{b['login']} 又在 {b['terminal']} 登录，会话重叠" if zh else
-                     f"logged in on {a['terminal']} at {a['login']} and on {b['terminal']} at {b['login']}: sessions overlap")
+                     f"logged in on {a['terminal']} at {a['login']} and on {b['terminal']} at {b['login']}: "
+                     "sessions overlap")
     for busy in ev.get("busy_days") or []:
         terminals = ("、" if zh else ", ").join(busy["terminals"])
         parts.append(f"{busy['day']} 一天内在 {len(busy['terminals'])} 个终端登录（{terminals}）" if zh else

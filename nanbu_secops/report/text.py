@@ -35,7 +35,8 @@ def render(report: Report, stream: TextIO, color: bool = False) -> None:
             table.add_column(words[column], overflow="fold")
         for r in results:
             table.add_row(Text(r.control), Text(status_words[r.status.value], style=STYLE[r.status.value]),
-                          Text(severity_words[r.severity]), Text(r.title), Text(i18n.evidence(r.evidence, lang, EVIDENCE_WIDTH)))
+                          Text(severity_words[r.severity]), Text(r.title),
+                          Text(i18n.evidence(r.evidence, lang, EVIDENCE_WIDTH)))
         console.print(table)
     todo = [r for r in ordered if r.status in (Status.FAIL, Status.ERROR)]
     if todo:
