@@ -950,7 +950,8 @@ def cmd_report_quarterly(args: argparse.Namespace) -> int:
         raise InputError("--previous-roster, --roster and --accounts go together (staff changes, article 8)")
     if args.format == "xlsx" and not args.output:
         raise InputError("--format xlsx is binary: give --output FILE")
-    settings = render.ScoreSettings.from_policy(load_policies(args.policy))
+    policies = load_policies(args.policy)
+    settings = render.ScoreSettings.from_policy(policies)
     inventory = load_inventory(Path(args.inventory))
     changes = None
     if all(rosters):
@@ -960,12 +961,13 @@ def cmd_report_quarterly(args: argparse.Namespace) -> int:
             print(f"nanbu-secops: skipped {problem}", file=sys.stderr)
     with Store.open(Path(args.db), create=False) as store:
         report = render.build(store, period, inventory, settings, args.lang, changes)
+    render.retitle(report, {c.id: c.title.get(args.lang) for c in policies.controls})
     if args.format == "json":
         _write(args.output, render.render_json(report))
     elif args.format == "xlsx":
-        _write(args.output, render.render_xlsx(report, args.lang))
+        _write(args.output, render.render_xlsx(report, args.lang, Path(args.inventory)))
     else:
-        _write(args.output, render.render_html(report, args.lang))
+        _write(args.output, render.render_html(report, args.lang, Path(args.inventory)))
     return EXIT_CLEAR if render.clear(report) else EXIT_FINDINGS
 
 

@@ -160,3 +160,31 @@ def test_bad_policy_variable_names_file_and_line(exports, tmp_path):
 def test_xlsx_needs_an_output_file(exports, capsys):
     assert main(audit(exports, "--format", "xlsx")) == 2
     assert "give --output" in capsys.readouterr().err
+
+
+def test_findings_can_be_acted_on_in_every_format(exports, tmp_path, capsys):
+    """Article and action in the text; the evidence as a sentence (never raw JSON) in text, HTML and
+    xlsx; the accounts that log in but are missing from the account list named in every format."""
+    exports["logins"].write_text(LOGINS + "ghost,2026-11-05 08:00:00,2026-11-05 08:05:00,10.9.9.9,X\n", encoding="utf-8")
+    assert main(audit(exports)) == 1
+    text = capsys.readouterr().out
+    assert "条款" in text and "处置措施" in text and "第二十六条" in text
+    assert "由县政府办公室禁用或收回账号" in text                     # the dormant rule's action from the policy
+    assert "登录日志中有 1 个账号不在账号清单中" in text and "ghost" in text
+    assert main(audit(exports, "--format", "html", "--output", str(tmp_path / "r.html"))) == 1
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert 'data-unknown="1"' in page and "ghost" in page
+    assert "最后登录 2026-08-27（登录日志），已超过 3 个月未登录（截止 2026-11-28）（账号文件第 2 行）" in page
+    assert "账号登记在“县卫生健康局”，花名册（第 6 行）为“升钟镇”" in page
+    assert "{&quot;" not in page and '{"' not in page.split("<body>")[1]
+    assert main(audit(exports, "--format", "xlsx", "--output", str(tmp_path / "r.xlsx"))) == 1
+    book = openpyxl.load_workbook(tmp_path / "r.xlsx")
+    overview = [c for row in book["汇总"].iter_rows(values_only=True) for c in row if c]
+    assert any("ghost" in str(c) and "不在账号清单中" in str(c) for c in overview)
+    evidence = {r[1]: r[6] for r in book["升钟镇"].iter_rows(min_row=2, values_only=True) if r[0] == "疑似转借/共用"}
+    assert evidence["zhengshi"] == "2026-11-04 一天内在 4 个终端登录（A、B、C、D）（账号文件第 10 行）"
+    assert not any(str(v).startswith("{") or "=" in str(v) for v in evidence.values())
+    widths = book["升钟镇"].column_dimensions
+    assert widths["C"].width >= 10 and widths["D"].width >= 20 and widths["G"].width >= 60
+    assert main(audit(exports, "--format", "json")) == 1
+    assert json.loads(capsys.readouterr().out)["summary"]["log_accounts_unknown"] == ["ghost"]

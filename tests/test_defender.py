@@ -129,7 +129,7 @@ def test_text_report_in_chinese(capsys):
     code = main(["av", "status", "--windows-defender", str(FIXTURES / "stale-signatures.json"),
                  "--as-of", AS_OF.isoformat()])
     out = capsys.readouterr().out
-    assert code == 1 and "第二十七条" in out and "不通过" in out and "verdict=stale" in out
+    assert code == 1 and "第二十七条" in out and "不通过" in out and "判定：病毒库过期" in out
 
 
 # --- bad input: exit 2 naming the file --------------------------------------------------------

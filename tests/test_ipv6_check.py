@@ -192,3 +192,15 @@ def test_text_names_the_failing_probe(world: World) -> None:
     assert done.returncode == 1, done.stderr
     assert "partial" in done.stdout
     assert "homepage over IPv6, 1 of 2 probes failed: HTTP status 503" in done.stdout, done.stdout
+
+
+def test_chinese_text_has_no_english_prose(world: World) -> None:
+    """Reasons and causes of real partial, not-ready and error targets, rendered in Chinese (issue 19)."""
+    from tests.test_i18n import english_runs
+
+    done = cli("ipv6", "check", "www.nanbu.test", "v4only.nanbu.test", "dead6.nanbu.test", "diff.nanbu.test",
+               "badcert6.nanbu.test", "nosuch.nanbu.test", "--resolver", world.resolver, "--ca-file",
+               str(world.ca_file), "--probes", "2", "--timeout", "3")
+    assert done.returncode == 1, done.stderr
+    assert "未就绪" in done.stdout and "部分支持" in done.stdout
+    assert english_runs(done.stdout) == [], done.stdout

@@ -324,7 +324,7 @@ def test_text_and_html_say_why(server: WebServer, sites: Sites, tmp_path: Path) 
     body = page.read_text()
     assert "三级链接" in body or "二级链接" in body
     assert f"二级链接 https://[{b6}]/: TLS 证书名称不符" in body and "二级链接 https://v6404.web.test/news.html: HTTP 状态码 404" in body
-    assert f"二级链接 https://v4only.web.test/: DNS: no AAAA record for v4only.web.test" in body
+    assert f"二级链接 https://v4only.web.test/: DNS: v4only.web.test 无 AAAA 记录" in body
 
 
 def test_verdicts_reach_the_quarterly_report(server: WebServer, sites: Sites, tmp_path: Path) -> None:
@@ -361,9 +361,9 @@ def test_verdicts_reach_the_quarterly_report(server: WebServer, sites: Sites, tm
     targets = {t["target"]: t for t in endpoints["targets"]}
     assert targets["https://www.web.test/partial.html"]["level2"] == {"ipv6": 4, "total": 5, "ratio": 0.8}
     assert targets["https://www.web.test/partial.html"]["causes"] == [
-        "二级链接 https://v4only.web.test/: DNS: no AAAA record for v4only.web.test"]
+        "二级链接 https://v4only.web.test/: DNS: v4only.web.test 无 AAAA 记录"]
     assert targets["https://v4cert.web.test/"]["causes"][0].startswith(
-        "首页（IPv6） https://v4cert.web.test/: TLS 证书名称不符: certificate verification failed: Hostname mismatch")
+        "首页（IPv6） https://v4cert.web.test/: TLS 证书名称不符: 证书验证失败：主机名不符")
     # (1 + 0.5 + 0) / 3 = 0.5; no terminal reported, so the unit scores 0 (nothing verified on it),
     # but article 9(2)'s part is shown: rate 0.5 of weight 1, the only judged article → 50 points
     assert unit["ipv6_score"] == {"terminal_rate": None, "endpoint_rate": 0.5, "rate": 0.5, "weight": 1.0,
@@ -374,4 +374,4 @@ def test_verdicts_reach_the_quarterly_report(server: WebServer, sites: Sites, tm
     assert html_run.returncode in (0, 1), html_run.stderr
     body = page.read_text()
     assert "4/5 (80.0%)" in body and "部分支持" in body and "就绪" in body and "未就绪" in body
-    assert "二级链接 https://v4only.web.test/: DNS: no AAAA record for v4only.web.test" in body
+    assert "二级链接 https://v4only.web.test/: DNS: v4only.web.test 无 AAAA 记录" in body

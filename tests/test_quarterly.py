@@ -298,6 +298,7 @@ def test_the_real_store_gives_the_same_report(inventory_dir, report, tmp_path):
         assert (stats.bad, stats.endpoint_runs_added) == ([], len(runs))
     with Store.open(tmp_path / "fleet.db", create=False) as store:
         stored = quarterly.build(store, quarter.parse("2026Q4"), load_inventory(inventory_dir), SETTINGS)
+    assert stored.pop("generated") and report.pop("generated")    # when each was made: differs by design
     assert stored == report
 
 
@@ -326,15 +327,14 @@ def test_endpoints_of_each_unit_with_ratios_and_causes(report):
     assert list(targets) == ["https://api.a.test/", "https://www.a.test/", "https://www.a.test/partial.html"]
     assert targets["https://www.a.test/partial.html"]["level2"] == {"ipv6": 4, "total": 5, "ratio": 0.8}
     assert targets["https://www.a.test/partial.html"]["causes"] == [
-        "二级链接 https://v4only.a.test/: DNS: no AAAA record for v4only.a.test"]
+        "二级链接 https://v4only.a.test/: DNS: v4only.a.test 无 AAAA 记录"]
     assert targets["https://api.a.test/"]["causes"] == [
-        "首页（IPv6） https://api.a.test/: TLS 证书名称不符: certificate verification failed: Hostname mismatch, "
-        "certificate is not valid for 'api.a.test'."]
+        "首页（IPv6） https://api.a.test/: TLS 证书名称不符: 证书验证失败：主机名不符，证书对 api.a.test 无效"]
     assert u["u_b"]["ipv6_endpoints"] is None  # its only endpoint run is of the previous quarter
     assert u["u_a"]["score"] == 29.3  # unchanged: not scored
     page = quarterly.render_html(report)
     assert "门户网站与移动端接口的 IPv6 支持情况" in page and "4/5 (80.0%)" in page and "部分支持" in page
-    assert "二级链接 https://v4only.a.test/: DNS: no AAAA record for v4only.a.test" in page
+    assert "二级链接 https://v4only.a.test/: DNS: v4only.a.test 无 AAAA 记录" in page
     assert 'data-endpoint="https://api.a.test/"' in page and 'data-verdict="not-ready"' in page
     assert report["unlisted_endpoint_units"] == ["u_zz"]
     assert '<p data-key="unlisted_endpoint_units">u_zz</p>' in page
@@ -342,8 +342,8 @@ def test_endpoints_of_each_unit_with_ratios_and_causes(report):
     rows = list(book["网站与接口 IPv6"].values)
     assert rows[0] == ("单位", "网站或接口", "结论", "二级链接", "三级链接", "问题", "原因", "检测时间")
     assert rows[3] == ("甲镇人民政府", "https://www.a.test/partial.html", "部分支持", "4/5 (80.0%)", "—",
-                       "level2 IPv6 link ratio 80% below 85%",
-                       "二级链接 https://v4only.a.test/: DNS: no AAAA record for v4only.a.test",
+                       "二级链接的 IPv6 链接比例 80%，低于 85%",
+                       "二级链接 https://v4only.a.test/: DNS: v4only.a.test 无 AAAA 记录",
                        "2026-12-05T10:00:00+08:00")
 
 
@@ -573,3 +573,32 @@ def test_nested_results_and_an_ini_inventory_give_the_same_figures(inventory_dir
     assert (by_unit["u_a"]["reporting_hosts"], by_unit["u_a"]["silent_hosts"], by_unit["u_b"]["reporting_hosts"]) == (
         2, ["a3"], 1)
     assert by_unit["u_a"]["addresses"] == {"a3": "192.0.2.3"} and by_unit["u_a"]["passed"] == 3
+
+
+def test_html_has_generation_time_legend_and_inventory_relative_paths(inventory_dir):
+    from nanbu_secops.timeutil import use_clock
+
+    with use_clock(dt.datetime(2027, 1, 4, 9, 30, tzinfo=COUNTY_TZ)):
+        report = quarterly.build(FakeStore(), quarter.parse("2026Q4"), load_inventory(inventory_dir), SETTINGS)
+    assert report["generated"] == "2027-01-04T09:30:00+08:00"
+    page = quarterly.render_html(report, "zh", inventory_dir)
+    assert '生成时间 <span data-key="generated">2027-01-04T09:30:00+08:00</span>' in page
+    assert 'data-legend="1"' in page and "通过率 ≥ 90%" in page and "通过率 &lt; 60%" in page
+    for colour in (quarterly.GOOD, quarterly.FAIR, quarterly.POOR):      # every bar colour is explained
+        assert f"background:{colour}" in page
+    sources = [f["source"] for u in report["units"] for f in u["metadata_findings"]]
+    assert sources and all(s.startswith(str(inventory_dir)) for s in sources)   # the JSON keeps the full path
+    assert str(inventory_dir) not in page
+    assert "group_vars/u_b.yml:" in page
+    assert "Legend" in quarterly.render_html(report, "en", inventory_dir)
+    sheet = openpyxl.load_workbook(io.BytesIO(quarterly.render_xlsx(report, "zh", inventory_dir)))
+    assert not any(str(inventory_dir) in str(c) for ws in sheet for row in ws.iter_rows(values_only=True) for c in row)
+
+
+def test_titles_follow_the_language_asked_not_the_stored_one(report):
+    policies = load_policies(PROJECT / "policies")
+    english = {c.id: c.title.get("en") for c in policies.controls}
+    quarterly.retitle(report, english)
+    failing = [c for u in report["units"] for c in u["failing"]]
+    assert failing and all(c["title"] == english.get(c["control"], "t") for c in failing)
+    assert any(c["control"] in english for c in failing)

@@ -5,7 +5,9 @@ resolving to nothing), driven over the DevTools protocol on a pipe (``--remote-d
 any request other than the file itself, any console message, script exception or log error fails
 the test, and the numbers read from the rendered DOM must equal the computed report. A control
 page with an external image and a script error proves the harness sees such things. A screenshot
-is taken as an operator would, with ``--screenshot``.
+is taken as an operator would, with ``--screenshot``. The quarterly and the account audit pages are
+measured in the rendered layout: no table cell narrower than two Chinese characters in its own font
+(a name or a unit squeezed to one character per line is unreadable).
 """
 
 from __future__ import annotations
@@ -46,6 +48,23 @@ READ_BACK = """JSON.stringify({
     tr.dataset.failing, tr.querySelector('[data-key=hosts]').textContent]),
   silent: [...document.querySelectorAll('li[data-silent]')].map(li => li.dataset.silent),
   title: document.title, scrollWidth: document.documentElement.scrollWidth})"""
+
+
+# Every table cell's content width against the width of two Chinese characters in the cell's own
+# font, measured by the page's canvas text metrics; the cells narrower than that, with their text.
+NARROW_CELLS = """(() => {
+  const ctx = document.createElement('canvas').getContext('2d');
+  const cells = [...document.querySelectorAll('td, th')];
+  const narrow = cells.map(cell => {
+    const style = getComputedStyle(cell);
+    ctx.font = style.font;
+    const two = ctx.measureText('中文').width;
+    const inner = cell.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    return {text: cell.textContent.slice(0, 40), inner: inner, two: two};
+  }).filter(c => c.inner + 0.5 < c.two);
+  return JSON.stringify({cells: cells.length, narrow: narrow,
+                         fonts: [...new Set(cells.map(c => getComputedStyle(c).fontFamily))]});
+})()"""
 
 
 def home(profile: Path) -> dict[str, str]:
@@ -256,3 +275,49 @@ def test_the_annual_page_shows_the_computed_numbers_and_fetches_nothing(site, br
     assert {label: value for label, (value, _) in bars.items()} == {
         u["name"]: round(u["annual_score"] / 100, 4) for u in report["units"] if u["annual_score"] is not None}
     assert all(abs(width - 400 * value) < 1 for value, width in bars.values())
+
+
+NARROW_WINDOW = 800   # CSS pixels: half a laptop screen, where a table squeezes its columns first
+
+
+def narrow_cells(browser: Browser, page: Path) -> dict[str, Any]:
+    """The page laid out in a window NARROW_WINDOW wide, then measured."""
+    session = browser.open(page.as_uri())
+    browser.call("Emulation.setDeviceMetricsOverride", {"width": NARROW_WINDOW, "height": 1000,
+                                                        "deviceScaleFactor": 1, "mobile": False}, session)
+    assert browser.evaluate("window.innerWidth", session) == NARROW_WINDOW
+    measured = json.loads(browser.evaluate(NARROW_CELLS, session))
+    assert browser.problems() == []
+    assert measured["cells"] > 20                  # the page has its tables
+    return measured
+
+
+def test_quarterly_cells_are_at_least_two_chinese_characters_wide(report, browser, tmp_path):
+    page = tmp_path / "report.html"
+    page.write_text(quarterly.render_html(report), encoding="utf-8")
+    assert narrow_cells(browser, page)["narrow"] == []
+
+
+def test_account_audit_cells_are_at_least_two_chinese_characters_wide(browser, tmp_path):
+    from nanbu_secops.cli import main
+    from tests.test_accounts_audit import ACCOUNTS, LOGINS, ROSTER
+
+    files = {}
+    for name, text in {"accounts": ACCOUNTS, "logins": LOGINS, "roster": ROSTER}.items():
+        files[name] = tmp_path / f"{name}.csv"
+        files[name].write_text(text, encoding="utf-8")
+    page = tmp_path / "accounts.html"
+    assert main(["accounts", "audit", "--accounts", str(files["accounts"]), "--logins", str(files["logins"]),
+                 "--roster", str(files["roster"]), "--as-of", "2026-11-28", "--format", "html",
+                 "--output", str(page)]) == 1
+    assert narrow_cells(browser, page)["narrow"] == []
+    session = browser.open(page.as_uri())
+    browser.call("Emulation.setDeviceMetricsOverride", {"width": NARROW_WINDOW, "height": 1000,
+                                                        "deviceScaleFactor": 1, "mobile": False}, session)
+    # the short cells (rule, account, name, unit, severity, article) keep their text on one line
+    folded = json.loads(browser.evaluate(
+        "JSON.stringify([...document.querySelectorAll('td.n')].filter(td => {"
+        " const range = document.createRange(); range.selectNodeContents(td);"
+        " return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size > 1;"
+        "}).map(td => td.textContent))", session))
+    assert folded == []

@@ -209,6 +209,7 @@ def _audit(accounts_path: Path, logins_path: Path, roster_path: Path, settings: 
         "login_events": scanner.events,
         "units": len({a.unit for a in accounts}),
         "cut": cut.date().isoformat(),
+        "dormant_months": settings.dormant_months,
         "findings": {rule: counts.get(rule, 0) for rule in RULES},
         "accounts_with_findings": len({f.account for f in findings}),
         "log_accounts_unknown": sorted(set(scanner.states) - known)[:100],

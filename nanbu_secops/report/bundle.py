@@ -12,6 +12,7 @@ from rich.text import Text
 
 from nanbu_secops.bundle.package import Verification
 from nanbu_secops.incident.form import LABELS, IncidentForm
+from nanbu_secops.report.labels import STATUS as STATUS_WORDS
 from nanbu_secops.report.labels import article_label
 
 
@@ -38,7 +39,8 @@ def incident_markdown(form: IncidentForm, evidence: list[dict[str, Any]], findin
     if findings:
         out += [f"| {'控制项' if zh else 'Control'} | {'条款' if zh else 'Article'} | {'状态' if zh else 'Status'} | "
                 f"{'说明' if zh else 'Title'} |", "|---|---|---|---|"]
-        out += [f"| {f['id']} | {f['article']} | {f['status']} | {_cell(f['title'])} |" for f in findings]
+        out += [f"| {f['id']} | {f['article']} | {STATUS_WORDS[lang].get(f['status'], f['status'])} | "
+                f"{_cell(f['title'])} |" for f in findings]
     else:
         out.append("无" if zh else "None")
     out += ["", f"## {'证据文件' if zh else 'Evidence files'}", "",

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from nanbu_secops.report import i18n
+
 STATE = {
     "zh": {"verified": "已更换并验证", "rolled-back": "已回滚（沿用原口令）", "not-applied": "未应用（沿用原口令）",
            "found-in-use": "已生效但未验证", "applied": "已下发、未验证", "escrowed": "已托管、主机未更改",
@@ -39,9 +41,9 @@ def render_text(rows: list[dict[str, Any]], lang: str) -> str:
     for column in head[:7]:
         table.add_column(column, overflow="fold")
     for r in rows:
-        table.add_row(r["host"], r["account"] or "-", r["kind"] or "-",
+        table.add_row(r["host"], r["account"] or "-", i18n.credential_kind(r["kind"], lang) if r["kind"] else "-",
                       Text(words.get(r["state"], r["state"]), style=STYLE.get(r["state"], "bold yellow")),
-                      r["since"] or "-", r["detail"] or "", r["entry"] or "-")
+                      r["since"] or "-", i18n.say(r["detail"] or "", lang), r["entry"] or "-")
     console.print(table)
     if any(not r["settled"] and r["state"] != "no-entry" for r in rows):
         console.print(head[7], markup=False)

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from nanbu_secops.report import i18n
 from nanbu_secops.report.labels import article_label
 
 VERDICTS = {"ready": ("就绪", "ready", "green"), "partial": ("部分支持", "partial", "yellow"),
@@ -40,7 +41,7 @@ def _cells(result: dict[str, Any], lang: str) -> list[str]:
     return [result["target"], VERDICTS[result["verdict"]][0 if zh else 1], aaaa,
             "—" if rate is None else f"{rate:.0%}", match,
             "—" if not parity else f"{parity['similarity']:.2f}", _ratio(links.get("level2")), _ratio(links.get("level3")),
-            result.get("reason") or ""]
+            i18n.say(result.get("reason") or "", lang)]
 
 
 STAGES = {"dns": ("DNS", "DNS"), "tcp": ("TCP 连接", "TCP"), "tls": ("TLS", "TLS"), "http": ("HTTP", "HTTP"),
@@ -61,7 +62,7 @@ def _stage(stage: str | None, error: str | None, status: int | None, zh: bool) -
 def _step(stage: str | None, error: str | None, status: int | None, zh: bool) -> str:
     """"STEP: detail", the detail left out when the step says it all (an HTTP status)."""
     name = _stage(stage, error, status, zh)
-    return f"{name}: {error}" if error and error != f"HTTP status {status}" else name
+    return f"{name}: {i18n.say(error, 'zh' if zh else 'en')}" if error and error != f"HTTP status {status}" else name
 
 
 def causes(result: dict[str, Any], lang: str) -> list[str]:
@@ -105,7 +106,7 @@ def _client_lines(doc: dict[str, Any], lang: str) -> list[tuple[str, str, str]]:
             ("不能在纯 IPv6 网络使用" if zh else "fails on IPv6-only")
         dual = ("双栈全部就绪" if zh else "dual-stack ready") if client["dual_stack"] else \
             ("双栈未全部就绪" if zh else "dual-stack not all ready")
-        rows.append((client["client"], f"{only}; {dual}", client.get("reason") or ""))
+        rows.append((client["client"], f"{only}; {dual}", i18n.say(client.get("reason") or "", lang)))
     return rows
 
 

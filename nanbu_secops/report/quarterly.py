@@ -35,14 +35,17 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 from nanbu_secops.fleet.inventory import Inventory, unit_findings
 from nanbu_secops.fleet.quarter import Quarter
 from nanbu_secops.policy import PolicySet, require_variables
-from nanbu_secops.report.labels import SEVERITY, article_key, article_label
+from nanbu_secops.report import i18n
 from nanbu_secops.report import ipv6 as ipv6_report
+from nanbu_secops.report.labels import SEVERITY, article_key, article_label
 from nanbu_secops.store.db import EndpointRow, EndpointRun, ResultRow, Run, Store, Unreachable
+from nanbu_secops.timeutil import now, rfc3339
 
 # Summaries of the controls behind the county's recurring questions, by control id prefix.
 SUMMARIES = {"accounts": ("NS26-ACC", "NS26-PASS-"), "antivirus": ("NS27-AV-",), "ipv6": ("NS09-",)}
@@ -326,9 +329,33 @@ def build(store: Store, quarter: Quarter, inventory: Inventory, settings: ScoreS
     """The quarter's report with its trend against the previous quarter, read from the store."""
     report = add_trend(from_store(store, quarter, inventory, settings, lang),
                        from_store(store, quarter.previous(), inventory, settings, lang))
+    report["generated"] = rfc3339(now())
     if roster_changes is not None:
         report["roster_changes"] = roster_changes
     return report
+
+
+def retitle(report: dict[str, Any], titles: dict[str, str]) -> dict[str, Any]:
+    """Control titles in the language asked now, from the policy by control id: the store keeps
+    the title in the language of the run; a control the policy no longer has keeps that one."""
+    for unit in report["units"]:
+        for key in ("failing", "unverified"):
+            for control in unit[key]:
+                control["title"] = titles.get(control["control"], control["title"])
+    return report
+
+
+def relative_source(source: str, base: Path | None) -> str:
+    """A ``path:line`` under the inventory's folder as a path relative to it, so a report names the
+    file as the office's copy of the inventory has it, not the controller's absolute path."""
+    if base is None:
+        return source
+    path, sep, line = source.rpartition(":") if source.rpartition(":")[2].isdigit() else (source, "", "")
+    folder = base if base.is_dir() else base.parent
+    try:
+        return Path(path).resolve().relative_to(folder.resolve()).as_posix() + sep + line
+    except ValueError:
+        return source
 
 
 # --- renderings --------------------------------------------------------------------------------
@@ -408,13 +435,33 @@ _WORDS = {
     "article_rate": ("该条款得分率", "article rate"),
     "weight": ("权重", "weight"),
     "points": ("计分", "points"),
+    "generated": ("生成时间", "Generated"),
+    "legend": ("图例", "Legend"),
+    "legend_good": ("通过率 ≥ 90%", "pass rate ≥ 90%"),
+    "legend_fair": ("60% ≤ 通过率 < 90%", "60% ≤ pass rate < 90%"),
+    "legend_poor": ("通过率 < 60%", "pass rate < 60%"),
+    "legend_bad": ("红字：不通过、未就绪、未上报或须整改的项", "red text: failing, not ready, silent or to be fixed"),
 }
 WORDS = {lang: {key: pair[i] for key, pair in _WORDS.items()} for i, lang in enumerate(("zh", "en"))}
 STYLE = ("body{font-family:'Noto Sans CJK SC','Source Han Sans SC','WenQuanYi Micro Hei','Microsoft YaHei',sans-serif;"
          "margin:1.5em;color:#222}table{border-collapse:collapse;margin:0.5em 0 1.5em}"
          "td,th{border:1px solid #999;padding:3px 6px;vertical-align:top;font-size:13px}th{background:#eee}"
          "td.n{text-align:right}.bad{color:#b00}svg{display:block;margin:0.5em 0 1.5em}"
-         "h2{border-bottom:2px solid #345;padding-bottom:2px}small{color:#555}")
+         "h2{border-bottom:2px solid #345;padding-bottom:2px}small{color:#555}"
+         "th,td:first-child{white-space:nowrap}td{min-width:2.2em}"
+         ".sw{display:inline-block;width:1em;height:0.8em;margin:0 0.3em 0 0.6em;vertical-align:baseline}")
+
+
+GOOD, FAIR, POOR = "#2a7", "#e90", "#c33"   # the bars' colours, explained by the legend
+
+
+def _legend(w: dict[str, str]) -> str:
+    """What the colours mean, beside the charts that use them."""
+    swatch = '<span class="sw" style="background:{}"></span>{}'
+    items = [swatch.format(c, html.escape(w[k])) for c, k in ((GOOD, "legend_good"), (FAIR, "legend_fair"),
+                                                                (POOR, "legend_poor"))]
+    items.append(f'<span class="bad">{html.escape(w["legend_bad"])}</span>')
+    return f'<p class="legend" data-legend="1"><small>{html.escape(w["legend"])}: ' + " · ".join(items) + "</small></p>"
 
 
 def _percent(rate: float | None) -> str:
@@ -436,7 +483,7 @@ def _bars(items: Sequence[tuple[str, float]], key: str, text: Callable[[float], 
              f'height="{row * len(items) + 10}" role="img" data-chart="{e(key)}">']
     for i, (label, rate) in enumerate(items):
         y = 5 + i * row
-        colour = "#2a7" if rate >= 0.9 else "#e90" if rate >= 0.6 else "#c33"
+        colour = GOOD if rate >= 0.9 else FAIR if rate >= 0.6 else POOR
         parts.append(f'<text x="{label_width - 6}" y="{y + 16}" text-anchor="end" font-size="13">{e(label)}</text>'
                      f'<rect x="{label_width}" y="{y + 3}" width="{bar_width}" height="18" fill="#eee"/>'
                      f'<rect x="{label_width}" y="{y + 3}" width="{rate * bar_width:.1f}" height="18" fill="{colour}" '
@@ -491,7 +538,7 @@ def _control_rows(items: list[dict[str, Any]], lang: str, w: dict[str, str], kin
     return _table([w["control"], w["article"], w["severity"], w["check"], w["host"]], rows)
 
 
-def _unit_section(unit: dict[str, Any], lang: str, w: dict[str, str]) -> str:
+def _unit_section(unit: dict[str, Any], lang: str, w: dict[str, str], base: Path | None) -> str:
     e = html.escape
     parts = [f'<h2 id="{e(unit["unit"])}">{e(unit["name"])} <small>{e(unit["unit"])}</small></h2>',
              f'<p>{e(w["hosts"])} {unit["hosts"]} · {e(w["reporting"])} {unit["reporting_hosts"]} · '
@@ -516,7 +563,7 @@ def _unit_section(unit: dict[str, Any], lang: str, w: dict[str, str]) -> str:
     if unit.get("ipv6_endpoints"):
         parts.append(_endpoint_section(unit, lang, w))
     if unit["metadata_findings"]:
-        rows = [f'<tr class="bad"><td>{e(f["label"])}</td><td>{e(w[f["problem"]])}</td><td>{e(f["source"])}</td></tr>'
+        rows = [f'<tr class="bad"><td>{e(f["label"])}</td><td>{e(w[f["problem"]])}</td><td>{e(relative_source(f["source"], base))}</td></tr>'
                 for f in unit["metadata_findings"]]
         parts.append(f'<h3>{e(w["metadata"])}</h3>' + _table([w["field"], w["problem"], w["source"]], rows))
     return "".join(parts)
@@ -537,7 +584,7 @@ def _endpoint_section(unit: dict[str, Any], lang: str, w: dict[str, str]) -> str
         rows.append(f'<tr data-endpoint="{e(t["target"])}"><td>{e(t["target"])}</td>'
                     f'<td data-key="verdict" data-verdict="{e(css)}"{bad}>{e(label)}</td>'
                     + _cell(_links_text(t["level2"]), "level2") + _cell(_links_text(t["level3"]), "level3")
-                    + f'<td>{e(t["reason"] or "")}{f"<ul>{why}</ul>" if why else ""}</td></tr>')
+                    + f'<td>{e(i18n.say(t["reason"] or "", lang))}{f"<ul>{why}</ul>" if why else ""}</td></tr>')
     share = (f'{w["terminal_rate"]} {_percent(part["terminal_rate"])} · {w["endpoint_rate"]} '
              f'{_percent(part["endpoint_rate"])} · {w["article_rate"]} {_percent(part["rate"])} · '
              f'{w["weight"]} {part["weight"]:g} · {w["points"]} {"—" if part["points"] is None else part["points"]}')
@@ -564,21 +611,24 @@ def _last_day(report: dict[str, Any]) -> str:
     return (dt.date.fromisoformat(report["end"][:10]) - dt.timedelta(days=1)).isoformat()
 
 
-def render_html(report: dict[str, Any], lang: str = "zh") -> str:
-    """One self-contained page: inline CSS and SVG, no script, nothing to fetch."""
+def render_html(report: dict[str, Any], lang: str = "zh", base: Path | None = None) -> str:
+    """One self-contained page: inline CSS and SVG, no script, nothing to fetch. Files are named
+    relative to ``base``, the inventory."""
     e, w = html.escape, WORDS[lang]
     title = f'{w["title"]}（{report["quarter"]}）' if lang == "zh" else f'{w["title"]} ({report["quarter"]})'
     parts = [f'<!DOCTYPE html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">'
              f"<title>{e(title)}</title><style>{STYLE}</style></head><body>",
              f"<h1>{e(title)}</h1><p><small>{e(article_label('29', lang))} · {e(w['period'])} "
-             f"{e(report['start'][:10])} – {_last_day(report)} (Asia/Shanghai)</small></p>",
+             f"{e(report['start'][:10])} – {_last_day(report)} (Asia/Shanghai)"
+             + (f" · {e(w['generated'])} <span data-key=\"generated\">{e(report['generated'])}</span>"
+                if report.get("generated") else "") + "</small></p>",
              f"<h2>{e(w['overview'])}</h2>", _overview(report, w), f"<p><small>{e(w['score_rule'])}</small></p>",
              f"<h3>{e(w['by_unit'])}</h3>",
              _bars([(u["name"], u["pass_rate"]) for u in report["units"] if _judged_rate(u) is not None], "units"),
              f"<h3>{e(w['by_article'])}</h3>",
              _bars([(article_label(a, lang), c["pass_rate"]) for a, c in report["articles"].items()
-                   if _judged_rate(c) is not None], "articles")]
-    parts += [_unit_section(u, lang, w) for u in report["units"]]
+                   if _judged_rate(c) is not None], "articles"), _legend(w)]
+    parts += [_unit_section(u, lang, w, base) for u in report["units"]]
     if "roster_changes" in report:
         parts.append(_roster_section(report["roster_changes"], w))
     if report["unlisted_hosts"]:
@@ -601,7 +651,7 @@ def _marker_cells(unit: dict[str, Any], host: str) -> list[Any]:
     return [marker["markers"], f'{marker["last_at"]} {marker["last_msg"]}'.strip()] if marker else [0, ""]
 
 
-def render_xlsx(report: dict[str, Any], lang: str = "zh") -> bytes:
+def render_xlsx(report: dict[str, Any], lang: str = "zh", base: Path | None = None) -> bytes:
     """The workbook the office files: one row per unit, then failing controls and silent terminals."""
     from openpyxl import Workbook
 
@@ -623,7 +673,8 @@ def render_xlsx(report: dict[str, Any], lang: str = "zh") -> bytes:
                      u["failed"], u["errors"], _hundredths(_judged_rate(u)), u["score"],
                      _hundredths(previous), trend.get("previous_score"),
                      *(_hundredths(_judged_rate(u["articles"][a])) if a in u["articles"] else None for a in articles),
-                     "; ".join(f'{f["label"]}: {w[f["problem"]]}' for f in u["metadata_findings"])])
+                     "; ".join(f'{f["label"]}: {w[f["problem"]]} ({relative_source(f["source"], base)})'
+                               for f in u["metadata_findings"])])
     table(units, header, rows, (16, 24, 8, 8, 8, 8, 8, 8, 10, 8, 12, 10, *(12 for _ in articles), 40))
     failing = book.create_sheet(w["failing"])
     table(failing, [w["unit"], w["control"], w["article"], w["severity"], w["check"], w["host"]],
@@ -635,7 +686,7 @@ def render_xlsx(report: dict[str, Any], lang: str = "zh") -> bytes:
           [[u["name"], h, u["addresses"].get(h, ""), *_marker_cells(u, h)] for u in report["units"]
            for h in u["silent_hosts"]], (24, 20, 20, 10, 50))
     endpoint_rows = [[u["name"], t["target"], ipv6_report.VERDICTS[t["verdict"]][0 if lang == "zh" else 1],
-                      _links_text(t["level2"]), _links_text(t["level3"]), t["reason"] or "", "\n".join(t["causes"]),
+                      _links_text(t["level2"]), _links_text(t["level3"]), i18n.say(t["reason"] or "", lang), "\n".join(t["causes"]),
                       u["ipv6_endpoints"]["generated"]]
                      for u in report["units"] if u.get("ipv6_endpoints") for t in u["ipv6_endpoints"]["targets"]]
     if endpoint_rows:

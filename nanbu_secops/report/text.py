@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from itertools import groupby
 from typing import Any, TextIO
@@ -11,24 +10,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from nanbu_secops.report import i18n
 from nanbu_secops.report.labels import SEVERITY, STATUS, WORDS, article_key, article_label
 from nanbu_secops.results import Report, Status
 
 STYLE = {"pass": "green", "fail": "bold red", "error": "bold yellow", "skip": "dim"}
 EVIDENCE_WIDTH = 160
-
-
-def summarize(evidence: dict[str, Any], limit: int = EVIDENCE_WIDTH) -> str:
-    """Evidence in one line: ``key=value`` pairs, nested values as compact JSON, cut at ``limit``."""
-    parts = []
-    for key, value in evidence.items():
-        if isinstance(value, (dict, list)):
-            if not value:
-                continue
-            value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        parts.append(f"{key}={value}")
-    text = "; ".join(parts)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def render(report: Report, stream: TextIO, color: bool = False) -> None:
@@ -48,7 +35,8 @@ def render(report: Report, stream: TextIO, color: bool = False) -> None:
             table.add_column(words[column], overflow="fold")
         for r in results:
             table.add_row(Text(r.control), Text(status_words[r.status.value], style=STYLE[r.status.value]),
-                          Text(severity_words[r.severity]), Text(r.title), Text(summarize(r.evidence)))
+                          Text(severity_words[r.severity]), Text(r.title),
+                          Text(i18n.evidence(r.evidence, lang, EVIDENCE_WIDTH)))
         console.print(table)
     todo = [r for r in ordered if r.status in (Status.FAIL, Status.ERROR)]
     if todo:

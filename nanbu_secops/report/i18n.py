@@ -1,0 +1,409 @@
+"""The one place where machine-readable evidence becomes a sentence in the report's language.
+
+Checks and audits keep their evidence as data (keys, codes and the English notes the collectors
+write); the JSON carries it unchanged so programs can rely on it. Every human rendering (text,
+HTML, xlsx) passes evidence through :func:`evidence` and free-form reasons through :func:`say`,
+so a report asked for in Chinese reads in Chinese and one asked for in English in English,
+whatever language the results were stored in.
+
+The Chinese of a collector's English note is found by pattern (:data:`PHRASES`): a note that
+no pattern knows is shown as written, and the language test (tests/test_i18n.py) fails on it,
+so a new English note is caught where it is added.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+# Evidence keys as a reader names them: key -> (zh, en).
+LABELS: dict[str, tuple[str, str]] = {
+    "accounts": ("账号", "accounts"), "accounts_checked": ("已检查账号数", "accounts checked"),
+    "active": ("在运行", "active"), "address": ("地址", "address"), "age_days": ("距今天数", "age in days"),
+    "allowed": ("允许", "allowed"), "approved": ("认可范围", "approved"), "as_of": ("基准日期", "as of"),
+    "authenticationmethods": ("AuthenticationMethods", "AuthenticationMethods"),
+    "built": ("生成时间", "built"), "checked": ("已检查", "checked"),
+    "clientalivecountmax": ("ClientAliveCountMax", "ClientAliveCountMax"),
+    "clientaliveinterval": ("ClientAliveInterval", "ClientAliveInterval"), "config": ("配置文件", "config"),
+    "configured": ("已配置", "configured"), "cut": ("截止日", "cut-off day"), "daemon": ("服务", "daemon"),
+    "daemons": ("时间同步服务", "daemons"), "databases": ("病毒库", "databases"),
+    "default_deny": ("默认拒绝", "default deny"), "dormant": ("休眠账号", "dormant"),
+    "dpkg_status": ("软件包数据库", "package database"), "enabled_at_boot": ("开机启用", "enabled at boot"),
+    "engine": ("引擎", "engine"), "entry": ("条目", "entry"), "evidence_since": ("记录起始", "records since"),
+    "exempted": ("已豁免", "exempted"), "exemptions": ("豁免登记数", "exemptions"), "family": ("协议族", "family"),
+    "files": ("文件", "files"), "finished": ("完成时间", "finished"), "firewalls": ("防火墙", "firewalls"),
+    "found": ("发现", "found"), "how": ("方式", "how"), "installed": ("已安装", "installed"),
+    "ipv4": ("IPv4", "IPv4"), "ipv6": ("IPv6", "IPv6"), "ipv6_resolvers": ("IPv6 DNS 服务器", "IPv6 name servers"),
+    "kbdinteractiveauthentication": ("KbdInteractiveAuthentication", "KbdInteractiveAuthentication"),
+    "key": ("配置项", "setting"), "kind": ("类型", "kind"), "last_scan": ("最近查杀", "last scan"),
+    "locked": ("已锁定", "locked"), "max_age_days": ("最长天数", "maximum age in days"),
+    "max_days": ("最长天数", "maximum days"), "mirrors": ("更新源", "mirrors"), "missing": ("缺少", "missing"),
+    "mode": ("方式", "mode"), "months": ("月数", "months"), "name": ("名称", "name"),
+    "nopasswd_rules": ("NOPASSWD 规则", "NOPASSWD rules"), "note": ("说明", "note"),
+    "notes": ("说明", "notes"), "on_access": ("实时查杀", "on-access scanning"), "openssh": ("OpenSSH", "OpenSSH"),
+    "origin": ("位置", "origin"), "password_methods": ("口令方式", "password methods"),
+    "passwordauthentication": ("PasswordAuthentication", "PasswordAuthentication"), "path": ("路径", "path"),
+    "permitrootlogin": ("PermitRootLogin", "PermitRootLogin"), "products_checked": ("已检查产品", "products checked"),
+    "protecting": ("防护中", "protecting"), "proxies": ("代理", "proxies"), "reason": ("原因", "reason"),
+    "reasons": ("原因", "reasons"), "required": ("要求", "required"), "resolvers": ("DNS 服务器", "name servers"),
+    "running": ("运行情况", "running"), "scan_period_days": ("查杀周期（天）", "scan period in days"),
+    "scheduled": ("定时查杀", "scheduled"), "server": ("服务器", "server"), "servers": ("服务器", "servers"),
+    "sessions": ("会话数", "sessions"), "shared": ("疑似共用", "shared"), "signatures": ("特征码数", "signatures"),
+    "source": ("来源", "source"), "sources": ("来源", "sources"), "sudo_users_checked": ("已检查 sudo 用户", "sudo users checked"),
+    "synchronised_by": ("同步服务", "synchronised by"), "timeout_seconds": ("超时秒数", "timeout in seconds"),
+    "uid0_accounts": ("UID 为 0 的账号", "UID 0 accounts"), "unsafe": ("不安全", "unsafe"),
+    "unverifiable": ("无法核实", "unverifiable"), "updates": ("更新", "updates"), "value": ("取值", "value"),
+    "verdict": ("判定", "verdict"), "version": ("版本", "version"), "weak": ("弱算法", "weak"),
+    "problem": ("问题", "problem"), "problems": ("问题", "problems"), "error": ("错误", "error"),
+    "expired": ("已过期", "expired"), "probe": ("探测", "probe"), "aaaa": ("AAAA", "AAAA"),
+    "ports": ("端口", "ports"), "ipv4_only": ("只在 IPv4 上监听", "IPv4 only"), "ready": ("就绪", "ready"),
+    "addresses": ("地址", "addresses"), "accepted": ("认可范围", "accepted"), "other_primary": ("其他主防护", "other primary"),
+    "other_products": ("其他防病毒产品", "other products"), "other_products_running": ("其他产品运行情况", "other products running"),
+    "row": ("行", "row"), "holder": ("持有人", "holder"), "pattern": ("匹配", "pattern"),
+    "account_unit": ("账号单位", "account unit"), "roster_unit": ("花名册单位", "roster unit"),
+    "roster": ("花名册", "roster"), "staff_id": ("工号", "staff id"), "unit": ("单位", "unit"),
+    "employment": ("在职状态", "employment"), "establishment": ("编制", "establishment"),
+    "roster_row": ("花名册行", "roster row"), "overlaps": ("重叠次数", "overlaps"),
+    "first": ("先", "first"), "second": ("后", "second"), "terminal": ("终端", "terminal"),
+    "login": ("登录", "login"), "end": ("退出", "end"), "day": ("日期", "day"), "terminals": ("终端", "terminals"),
+    "busy_days": ("多终端日", "busy days"), "last_login": ("最后登录", "last login"),
+    "last_login_from": ("最后登录来源", "last login from"), "created": ("创建时间", "created"),
+}
+
+# Codes and fixed notes, whole values: value -> (zh, en).
+WORDS: dict[str, tuple[str, str]] = {
+    "live": ("在线（运行中的系统）", "live"), "protected": ("已防护", "protected"), "stale": ("病毒库过期", "stale"),
+    "not running": ("未运行", "not running"),
+    "absent": ("未安装", "absent"), "unknown": ("无法核实", "unknown"),
+    "files": ("配置文件", "files"), "read": ("已读取", "read"), "login log": ("登录日志", "login log"),
+    "accounts file": ("账号文件", "accounts file"), "never": ("从未登录", "never"),
+    "active": ("在职", "active"), "left": ("离职", "left"), "retired": ("退休", "retired"),
+    "seconded": ("借调", "seconded"), "established": ("在编", "established"), "contract": ("聘用", "contract"),
+    "temporary": ("临时", "temporary"),
+    "built-in default": ("内置默认值", "built-in default"), "OpenSSH default": ("OpenSSH 默认值", "OpenSSH default"),
+    "not checked (offline)": ("未检查（离线）", "not checked (offline)"),
+    "not checked (offline: processes need the live system)":
+        ("未检查（离线：进程须在运行中的系统上查看）", "not checked (offline: processes need the live system)"),
+    "offline (--root): running means enabled at boot":
+        ("离线（--root）：“运行”指开机启用", "offline (--root): running means enabled at boot"),
+    "offline: configuration enabled at boot": ("离线：按开机启用的配置判断", "offline: configuration enabled at boot"),
+    "offline: the environment of running processes is not checked":
+        ("离线：未检查运行中进程的环境变量", "offline: the environment of running processes is not checked"),
+    "IPv6 addresses": ("IPv6 地址", "IPv6 addresses"), "routes": ("路由", "routes"),
+    "listening sockets": ("监听端口", "listening sockets"),
+    "holder not in the roster": ("持有人不在花名册中", "holder not in the roster"),
+    "holder is a unit's name": ("持有人是单位名称", "holder is a unit's name"),
+    "no holder named": ("未填写持有人", "no holder named"),
+    "account": ("账号", "account"), "holder": ("持有人", "holder"),
+    "status code differs between IPv4 and IPv6": ("IPv4 与 IPv6 的状态码不同", "status code differs between IPv4 and IPv6"),
+    "final URL differs between IPv4 and IPv6": ("IPv4 与 IPv6 的最终网址不同", "final URL differs between IPv4 and IPv6"),
+    "no IPv4 response to compare with": ("无 IPv4 响应可供比较", "no IPv4 response to compare with"),
+    "not set": ("未设置", "not set"), "not a number": ("不是数字", "not a number"),
+    "no completed scan found": ("未找到完成的查杀记录", "no completed scan found"),
+    "no firewall is active": ("没有防火墙在运行", "no firewall is active"),
+    "name does not exist": ("域名不存在", "name does not exist"),
+    "name server name does not exist": ("DNS 服务器的域名不存在", "name server name does not exist"),
+    # operating system errors (strerror) that name a network failure
+    "Connection refused": ("连接被拒绝", "Connection refused"), "Connection timed out": ("连接超时", "Connection timed out"),
+    "Network is unreachable": ("网络不可达", "Network is unreachable"),
+    "No route to host": ("没有到主机的路由", "No route to host"),
+    "Connection reset by peer": ("连接被对方重置", "Connection reset by peer"), "timed out": ("超时", "timed out"),
+    "no rotation has been escrowed for this host": ("本主机没有托管过任何更换记录", "no rotation has been escrowed for this host"),
+}
+
+
+# Kinds of escrowed credentials (``creds status``): kind -> (zh, en).
+CREDENTIAL_KINDS: dict[str, tuple[str, str]] = {"password": ("口令", "password"), "ssh-key": ("SSH 密钥", "SSH key")}
+
+
+def credential_kind(kind: str, lang: str) -> str:
+    pair = CREDENTIAL_KINDS.get(kind)
+    return (pair[0] if lang == "zh" else pair[1]) if pair else kind
+
+
+def _word(text: str, lang: str) -> str:
+    pair = WORDS.get(text)
+    return (pair[0] if lang == "zh" else pair[1]) if pair else say(text, lang)
+
+
+# Patterns of the collectors' and checks' English notes, with their Chinese. ``{0}``... are the
+# groups, each itself passed through :func:`say` (a group may be a code or another note).
+PHRASES: list[tuple[re.Pattern[str], str]] = [(re.compile(p), zh) for p, zh in (
+    (r"needs the live system: (.+) exist only in a running kernel, not in a --root tree",
+     "须在运行中的系统上检查：{0}只存在于运行中的内核，--root 目录树中没有"),
+    (r"needs the live system: (.+)", "须在运行中的系统上检查：{0}"),
+    (r"(\S+) is not installed: the antivirus verdict \(antivirus_status\) reports it",
+     "{0} 未安装：见防病毒判定（antivirus_status）"),
+    (r"no antivirus: (\S+) is not installed and no product of the catalogue was found",
+     "无防病毒软件：{0} 未安装，也未发现目录中的其他防病毒产品"),
+    (r"no /etc/sudoers: sudo is not installed", "无 /etc/sudoers：未安装 sudo"),
+    (r"(.+) is not installed", "{0} 未安装"),
+    (r"(\S+) does not exist: (.+)", "{0} 不存在：{1}"),
+    (r"(\S+) does not exist", "{0} 不存在"),
+    (r"offline: enabled at boot by (\S+)", "离线：由 {0} 开机启用"),
+    (r"offline: not checked whether it runs; enabled at boot \((\S+)\)", "离线：未检查是否在运行；已开机启用（{0}）"),
+    (r"enabled at boot: (\S+)", "开机启用：{0}"),
+    (r"cron: (.+)", "cron：{0}"),
+    (r"chain (\S+) (\S+) (\S+): policy (\S+) \((\S+)\)", "{0}/{1}/{2} 链：默认策略 {3}（{4}）"),
+    (r"OpenSSH (\S+) \((.+)\): its defaults", "OpenSSH {0}（{1}）：采用其默认值"),
+    # antivirus: ClamAV (collect/antivirus.py), Defender (collect/defender.py), the verdict (checks/antivirus.py)
+    (r"(.+) is not installed; (.+) found: (.+)", "{0} 未安装；发现 {1}：{2}"),
+    (r"signature age cannot be verified; whether it runs, is up to date and scans is not reported by the "
+     r"product in a form the agent reads", "无法核实病毒库日期；该产品是否运行、是否最新、是否查杀，均未以代理可读的形式报告"),
+    (r"(.+) is not running: (.+)", "{0} 未运行：{1}"),
+    (r"whether (.+) runs could not be established: (.+)", "无法确定 {0} 是否在运行：{1}"),
+    (r"signature database age cannot be read: (.+)", "无法读取病毒库日期：{0}"),
+    (r"no signature database", "没有病毒库"),
+    (r"signatures are (-?\d+) days old \(maximum (\d+)\)", "病毒库已有 {0} 天（最长 {1} 天）"),
+    (r"signatures built (\d+) days after the as-of date (\S+): the clock or the header is wrong",
+     "病毒库生成时间比基准日期 {1} 晚 {0} 天：系统时钟或病毒库文件头有误"),
+    (r"(.+): the update source is not in its status \((.+)\)", "{0}：其状态中没有更新来源（{1}）"),
+    (r"Windows Update / WSUS \(not shown by Get-MpComputerStatus\)", "Windows Update / WSUS（Get-MpComputerStatus 不显示）"),
+    (r"no enabled timer or cron entry scans, and no on-access scanning is in force",
+     "没有启用的定时器或 cron 任务执行查杀，也没有启用实时查杀"),
+    (r"AMRunningMode (.+): Defender only scans on demand; the primary product's state is not in this file",
+     "AMRunningMode {0}：Defender 只做按需扫描；主防病毒产品的状态不在此文件中"),
+    (r"AMRunningMode (.+): another antivirus product is the primary one", "AMRunningMode {0}：另一防病毒产品为主防护"),
+    (r"neither AntivirusSignatureLastUpdated nor AntivirusSignatureAge is in the file",
+     "文件中既没有 AntivirusSignatureLastUpdated 也没有 AntivirusSignatureAge"),
+    (r"(.+) not in the file", "文件中没有 {0}"),
+    (r"no quick or full scan ever completed \(QuickScanAge and FullScanAge (\d+)\)",
+     "从未完成快速或全盘扫描（QuickScanAge 与 FullScanAge 为 {0}）"),
+    (r"IsTamperProtected false: malware with administrator rights can switch Defender off",
+     "IsTamperProtected false：有管理员权限的恶意软件可关闭 Defender"),
+    (r"tamper protection on", "防篡改已开启"),
+    (r"truncated: (\d+) bytes, the header alone is (\d+)", "文件不完整：{0} 字节，仅文件头就需 {1} 字节"),
+    (r"no answer to PING within (\S+) s \(clamd may be loading its database\)", "{0} 秒内未应答 PING（clamd 可能正在加载病毒库）"),
+    (r"(.+): the socket cannot be asked \(run the agent as root\)", "{0}：无法访问该套接字（请以 root 运行代理）"),
+    (r"clamd \(clamav-daemon\) is not installed: nothing answers scan requests", "clamd（clamav-daemon）未安装：没有服务响应查杀请求"),
+    (r"clamd cannot start", "clamd 无法启动"),
+    (r"the 'Example' line makes (\S+) refuse to (?:start|run)", "“Example”一行使 {0} 拒绝运行"),
+    (r"neither LocalSocket nor TCPSocket is set: clamd listens nowhere", "LocalSocket 与 TCPSocket 均未设置：clamd 不监听任何地址"),
+    (r"offline: not checked whether it runs; no unit of (.+) is enabled at boot", "离线：未检查是否在运行；{0} 均未开机启用"),
+    (r"clamd pid (.+)", "clamd 进程 {0}"), (r"no clamd process", "没有 clamd 进程"),
+    (r"(\S+) runs a scan but is not enabled at boot", "{0} 执行查杀但未开机启用"),
+    (r"freshclam is not configured", "freshclam 未配置"),
+    (r"no DatabaseMirror or PrivateMirror: nowhere to update from", "没有 DatabaseMirror 或 PrivateMirror：无处更新"),
+    (r"freshclam is neither running, nor enabled at boot, nor in a cron job", "freshclam 既未运行、未开机启用，也不在 cron 任务中"),
+    (r"on-access paths are configured in (\S+) but clamonacc does not run", "{0} 配置了实时查杀路径，但 clamonacc 未运行"),
+    (r"on-access paths are configured in (\S+) but clamonacc is not enabled at boot",
+     "{0} 配置了实时查杀路径，但 clamonacc 未开机启用"),
+    (r"(.+); clamonacc enabled at boot \((\S+)\)", "{0}；clamonacc 已开机启用（{1}）"),
+    (r"no scan was recorded by nanbu-secops av scan", "nanbu-secops av scan 没有记录过查杀"),
+    (r"no completed scan recorded", "没有完成的查杀记录"),
+    (r"finished time has no UTC offset", "完成时间没有 UTC 时差"),
+    (r"scan of (.+) did not complete: (.+)", "{0} 的查杀未完成：{1}"),
+    (r"cron entries scan but no cron daemon \((.+)\) is installed", "cron 任务执行查杀，但未安装 cron 服务（{0}）"),
+    # rows of the account, login and roster files that could not be used (accounts/sources.py)
+    (r"(\d+) fields, the header has (\d+)", "有 {0} 个字段，表头有 {1} 个"),
+    (r"empty (\S+)", "{0}为空"),
+    (r"(\S+): unknown value '(.*)' \(expected (.+)\)", "{0}：未知取值“{1}”（应为 {2}）"),
+    (r"not a date and time: '(.*)'(?: \(.+\))?", "不是日期时间：“{0}”"),
+    (r"not a date: number (\S+) is no Excel date serial", "不是日期：数字 {0} 不是 Excel 日期序号"),
+    (r"a time of day without a date: (.+)", "只有时间没有日期：{0}"),
+    (r"(\S+) (\S+ \S+) is before (\S+) (\S+ \S+)", "{0} {1} 早于{2} {3}"),
+    # network, time, firewall, IPv6, sshd and account controls (checks/*.py)
+    (r"the C library then asks (\S+)", "此时 C 库向 {0} 查询"),
+    (r"installed but (.+) does not exist", "已安装，但 {0} 不存在"),
+    (r"no host firewall \((.+)\) is installed", "未安装主机防火墙（{0}）"),
+    (r"no time synchronisation daemon \((.+)\) is installed", "未安装时间同步服务（{0}）"),
+    (r"no daemon is (running|enabled at boot) with only approved servers configured", "没有只配置了认可服务器并且{0}的时间同步服务"),
+    (r"sshd refuses this configuration \(as sshd -t would\): fix the lines named", "sshd 拒绝此配置（与 sshd -t 相同）：请修改所列的行"),
+    (r"no name server with an IPv6 address \(and no ipv6_probe_name to ask for AAAA\)",
+     "没有带 IPv6 地址的 DNS 服务器（也未设置 ipv6_probe_name 以查询 AAAA）"),
+    (r"no login records on this terminal \((.+)\)", "本终端没有登录记录（{0}）"),
+    (r"no wtmp on this terminal: sessions cannot be compared", "本终端没有 wtmp：无法比对会话"),
+    (r"the policy variable (\S+) is empty: state the unit's (gateways|resolvers)", "策略变量 {0} 为空：请填写本单位的{1}"),
+    (r"no default route: the terminal reaches only its directly connected networks", "没有默认路由：终端只能访问直连网络"),
+    (r"no service ports in ipv6_service_ports: nothing to check", "ipv6_service_ports 中没有服务端口：无需检查"),
+    (r"none of the service ports is served to the network: nothing to serve over IPv6", "没有服务端口对网络开放：无需经 IPv6 提供服务"),
+    (r"IPv6 is off in the kernel: (\S+) does not exist \(ipv6.disable=1 on the kernel command line\?\)",
+     "内核已关闭 IPv6：{0} 不存在（内核命令行是否有 ipv6.disable=1？）"),
+    (r"employment is (\S+)", "在职状态为{0}"),
+    (r"establishment is (\S+)", "编制为{0}"),
+    (r"(account|holder) matches a generic name", "{0}与通用账号名相符"),
+    (r"IPv6 success rate (\S+) below (\S+)", "IPv6 成功率 {0}，低于 {1}"),
+    (r"content similarity (\S+) below (\S+)", "内容相似度 {0}，低于 {1}"),
+    (r"name server (\S+) has no IPv6 address", "DNS 服务器 {0} 没有 IPv6 地址"),
+    (r"name server (\S+) does not answer over IPv6", "DNS 服务器 {0} 不经 IPv6 应答"),
+    (r"(level2|level3) IPv6 link ratio (\S+) below (\S+)", "{0}的 IPv6 链接比例 {1}，低于 {2}"),
+    (r"not usable over IPv6: (.+)", "不能经 IPv6 使用：{0}"),
+    (r"HTTP status (\d+) over IPv4 and IPv6 alike: (.+)", "IPv4 与 IPv6 均返回 HTTP 状态码 {0}：{1}"),
+    (r"malformed URL: (.+)", "网址格式错误：{0}"),
+    (r"malformed target: empty or contains spaces", "目标格式错误：为空或含空格"),
+    (r"scheme '(\S*)' is not http or https", "协议 {0} 不是 http 或 https"),
+    (r"'(\S*)' is not a valid host name", "{0} 不是有效的主机名"),
+    (r"no host", "缺少主机名"),
+    (r"Invalid IPv6 URL", "IPv6 地址格式无效"),
+    (r"no AAAA record for (\S+)", "{0} 无 AAAA 记录"),
+    (r"no AAAA record", "无 AAAA 记录"),
+    (r"no successful HTTP\(S\) response over IPv6", "经 IPv6 没有成功的 HTTP(S) 响应"),
+    (r"cannot connect to (.+)", "无法连接：{0}"),
+    (r"(\S+) port (\d+): (.+)", "{0} 端口 {1}：{2}"),
+    (r"cannot resolve (\S+): (.+)", "无法解析 {0}：{1}"),
+    (r"cannot open an IPv(\d) socket: (.+)", "无法打开 IPv{0} 套接字：{1}"),
+    (r"certificate verification failed: (.+)", "证书验证失败：{0}"),
+    (r"Hostname mismatch, certificate is not valid for '(\S+)'\.?", "主机名不符，证书对 {0} 无效"),
+    (r"IP address mismatch, certificate is not valid for '(\S+)'\.?", "IP 地址不符，证书对 {0} 无效"),
+    (r"TLS handshake failed: (.+)", "TLS 握手失败：{0}"),
+    (r"redirect to '(\S*)', not an http\(s\) URL", "重定向到 {0}，不是 http(s) 网址"),
+    (r"more than (\d+) redirects \(limit (\d+)\), last to (\S+)", "重定向超过 {0} 次（上限 {1}），最后到 {2}"),
+    (r"no A record for (\S+)", "{0} 无 A 记录"),
+    (r"(\S+) does not exist \(NXDOMAIN\)", "{0} 不存在（NXDOMAIN）"),
+    (r"(resolver \S+|system resolver(?: \(.+\))?) unreachable: (.+)", "DNS 服务器（{0}）不可达：{1}"),
+    (r"no answer within (\S+) s", "{0} 秒内无应答"),
+    (r"lookup failed: (.+)", "查询失败：{0}"),
+    (r"name servers of (\S+) unknown: (.+)", "{0} 的权威 DNS 服务器未知：{1}"),
+    (r"(\S+): CNAME chain longer than (\d+)", "{0}：CNAME 链超过 {1} 级"),
+    # last: "where: what" (a file, file:line or address, then the note), the note translated on its own
+    (r"(\S*[/.]\S*): (.+)", "{0}：{1}"),
+    (r"last completed scan is (\d+) days old \(period (\d+)\)", "最近一次完成的查杀已过去 {0} 天（周期 {1} 天）"),
+)]
+_GROUP_WORDS = {"level2": ("二级链接", "level2"), "level3": ("三级链接", "level3"), "gateways": ("网关", "gateways"),
+                "resolvers": ("DNS 服务器", "resolvers"), "running": ("在运行", "running"),
+                "enabled at boot": ("开机启用", "enabled at boot")}
+
+
+def _known(text: str) -> str | None:
+    """The Chinese of a whole note that :data:`WORDS` or :data:`PHRASES` knows, else None."""
+    if text in WORDS:
+        return WORDS[text][0]
+    for pattern, template in PHRASES:
+        found = pattern.fullmatch(text)
+        if found:
+            return template.format(*(_GROUP_WORDS[g][0] if g in _GROUP_WORDS else _word(g, "zh")
+                                     for g in found.groups()))
+    return None
+
+
+def say(text: str, lang: str) -> str:
+    """A collector's or check's English note in ``lang``. Notes are joined by "; " and ": " (and a
+    known note may itself contain them), so the longest known leading note is taken first and the
+    rest said on its own; what no pattern knows stays as written."""
+    if lang != "zh" or not text:
+        return text
+    known = _known(text)
+    if known is not None:
+        return known
+    for sep, zh_sep in (("; ", "；"), (": ", "：")):
+        parts = text.split(sep)
+        for j in range(len(parts) - 1, 0, -1):
+            head = _known(sep.join(parts[:j]))
+            if head is not None:
+                return head + zh_sep + say(sep.join(parts[j:]), lang)
+        for j in range(1, len(parts)):       # "what: known note", what being a column or a name
+            tail = _known(sep.join(parts[j:]))
+            if tail is not None:
+                return say(sep.join(parts[:j]), lang) + zh_sep + tail
+    if "; " in text:
+        return "；".join(say(part, lang) for part in text.split("; "))
+    return text
+
+
+def label(key: str, lang: str) -> str:
+    pair = LABELS.get(key)
+    return (pair[0] if lang == "zh" else pair[1]) if pair else key
+
+
+def value(item: Any, lang: str) -> str:
+    """One evidence value: codes and notes translated, lists and mappings spelled out."""
+    zh = lang == "zh"
+    if item is None:
+        return "无" if zh else "none"
+    if isinstance(item, bool):
+        return ("是" if item else "否") if zh else ("yes" if item else "no")
+    if isinstance(item, (int, float)):
+        return str(item)
+    if isinstance(item, str):
+        return _word(item, lang)
+    if isinstance(item, list):
+        return ("、" if zh else ", ").join(value(x, lang) for x in item) or ("无" if zh else "none")
+    if isinstance(item, dict):
+        inner = ("，" if zh else ", ").join(f"{label(k, lang)} {value(v, lang)}" for k, v in item.items()
+                                             if v not in ([], {}))
+        return f"（{inner}）" if zh else f"({inner})"
+    return str(item)
+
+
+def evidence(items: dict[str, Any], lang: str, limit: int | None = None) -> str:
+    """Evidence as one line: "label：value；..." (zh) or "label: value; ..." (en), cut at ``limit``."""
+    zh = lang == "zh"
+    text = ("；" if zh else "; ").join(f"{label(k, lang)}{'：' if zh else ': '}{value(v, lang)}"
+                                      for k, v in items.items() if v not in ([], {}))
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _account_dormant(ev: dict[str, Any], lang: str, ctx: dict[str, Any]) -> str:
+    zh, months, as_of = lang == "zh", ctx.get("months"), ctx.get("as_of")
+    last = (ev.get("last_login") or "")[:10]
+    since = f"{months} 个月" if zh else f"{months} months"
+    if not last:
+        created = (ev.get("created") or "")[:10]
+        head = (f"从未登录（创建于 {created}）" if created else "从未登录") if zh else \
+            (f"never logged in (created {created})" if created else "never logged in")
+    else:
+        origin = _word(ev.get("last_login_from") or "", lang)
+        head = f"最后登录 {last}（{origin}）" if zh else f"last login {last} ({origin})"
+    if months is None:
+        return head
+    return (f"{head}，已超过 {since}未登录（截止 {as_of}）" if zh
+            else f"{head}: no login for more than {since} (as of {as_of})")
+
+
+def _account_shared(ev: dict[str, Any], lang: str, ctx: dict[str, Any]) -> str:
+    zh, parts = lang == "zh", []
+    for pair in ev.get("pairs") or []:
+        a, b = pair["first"], pair["second"]
+        parts.append(f"{a['login']} 在 {a['terminal']} 登录、{b['login']} 又在 {b['terminal']} 登录，会话重叠" if zh else
+                     f"logged in on {a['terminal']} at {a['login']} and on {b['terminal']} at {b['login']}: "
+                     "sessions overlap")
+    for busy in ev.get("busy_days") or []:
+        terminals = ("、" if zh else ", ").join(busy["terminals"])
+        parts.append(f"{busy['day']} 一天内在 {len(busy['terminals'])} 个终端登录（{terminals}）" if zh else
+                     f"{len(busy['terminals'])} terminals on {busy['day']} ({terminals})")
+    more = ev.get("overlaps", 0) - len(ev.get("pairs") or [])
+    if more > 0:
+        parts.append(f"另有 {more} 次重叠（见 JSON）" if zh else f"{more} more overlaps (see the JSON)")
+    return ("；" if zh else "; ").join(parts)
+
+
+def _account_staff(ev: dict[str, Any], lang: str, ctx: dict[str, Any]) -> str:
+    zh = lang == "zh"
+    head = say(ev.get("reason", ""), lang)
+    roster = ev.get("roster")
+    if roster:
+        head += (f"（花名册第 {roster['roster_row']} 行：{roster['name']}，{roster['unit']}，"
+                 f"{_word(roster['employment'], lang)}，{_word(roster['establishment'], lang)}）" if zh else
+                 f" (roster row {roster['roster_row']}: {roster['name']}, {roster['unit']}, "
+                 f"{roster['employment']}, {roster['establishment']})")
+    return head
+
+
+def _account_unit(ev: dict[str, Any], lang: str, ctx: dict[str, Any]) -> str:
+    row = (ev.get("roster") or {}).get("roster_row")
+    return (f"账号登记在“{ev['account_unit']}”，花名册（第 {row} 行）为“{ev['roster_unit']}”" if lang == "zh" else
+            f"account registered in {ev['account_unit']}, roster (row {row}) says {ev['roster_unit']}")
+
+
+def _account_generic(ev: dict[str, Any], lang: str, ctx: dict[str, Any]) -> str:
+    text = say(ev.get("reason", ""), lang)
+    if ev.get("pattern"):
+        text += f"（{ev['pattern']}）" if lang == "zh" else f" ({ev['pattern']})"
+    return text
+
+
+ACCOUNT_RULES: dict[str, Callable[[dict[str, Any], str, dict[str, Any]], str]] = {
+    "dormant": _account_dormant, "shared": _account_shared, "not-current-staff": _account_staff,
+    "unit-mismatch": _account_unit, "generic-name": _account_generic,
+}
+
+
+def account_evidence(rule: str, ev: dict[str, Any], lang: str, as_of: str | None = None,
+                     months: int | None = None) -> str:
+    """A platform account finding's evidence as the sentence an officer acts on, with its row."""
+    text = ACCOUNT_RULES[rule](ev, lang, {"as_of": as_of, "months": months}) if rule in ACCOUNT_RULES \
+        else evidence(ev, lang)
+    if "row" in ev:
+        text += f"（账号文件第 {ev['row']} 行）" if lang == "zh" else f" (accounts file row {ev['row']})"
+    return text

@@ -1,0 +1,236 @@
+"""Every covered command speaks the language asked: no English prose in the Chinese output, none of
+our own Chinese in the English output (issue 19).
+
+English prose is a run of three or more plain words (``[A-Za-z][a-z]+`` or "a": lower case or
+capitalised) with nothing but spaces between them; a single capital letter (terminal "A") is data.
+These never count as plain words, by design:
+- code-like tokens: anything with a digit, ``/ . _ - = : @ * +`` inside, or a capital after the first
+  letter (file paths, URLs, control ids such as NS26-PASS-001, setting names such as
+  PasswordAuthentication, versions, addresses, host names);
+- upper-case words and abbreviations (IPv6, AAAA, DNS, HTTPS, TLS, VNC);
+- the names in :data:`NAMES`: products and commands named as they are (ClamAV's tools, Windows
+  Defender, the remote-control products of the policy's catalogue, ``nanbu-secops`` subcommands).
+Punctuation around a word (brackets, commas, colons, quotes) is stripped first, so "is not installed:"
+counts as three words.
+
+"Our own Chinese" in English output is any run of CJK characters that is not in the command's
+input (names, units and proposal texts are the users' data, shown as given) and not one of
+:data:`CJK_DATA` (Chinese that the shipped policies carry as data: a product's Chinese name).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import re
+import socket
+from pathlib import Path
+
+import openpyxl
+import pyrage
+import pytest
+
+from nanbu_secops.accounts import sources
+from nanbu_secops.cli import main
+from nanbu_secops.creds import escrow
+from tests.roots import AS_OF, make_root
+from tests.test_accounts_audit import ACCOUNTS, LOGINS, ROSTER
+from tests.test_check_antivirus import NO_CLAMAV
+
+PROJECT = Path(__file__).resolve().parents[1]
+NAMES = {"ClamAV", "Windows", "Defender", "ToDesk", "Sunlogin", "AnyDesk", "TeamViewer", "RustDesk", "OpenSSH",
+         "clamd", "clamscan", "clamdscan", "freshclam", "sshd", "sudo", "chrony", "nftables", "iptables", "ufw",
+         "firewalld", "cron", "apt", "clamav", "systemctl", "av", "scan", "status", "check", "audit", "accounts",
+         "root", "alice"}
+CJK_DATA = {"向日葵"}
+_STRIP = "()（）[]【】,，;；:：.。'\"“”‘’!?、|│┃"
+_WORD = re.compile(r"[A-Za-z][a-z]+|a")
+_CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+")
+_SPACE = re.compile(r"[\s│┃┆║|─━┏┓┗┛┡┩┣┫╇╋┳┻╭╮╰╯├┤┼┬┴└┘┌┐]+")
+
+
+def english_runs(text: str) -> list[str]:
+    """Runs of three or more plain English words (see the module's docstring)."""
+    found: list[str] = []
+    run: list[str] = []
+    for token in _SPACE.split(_CJK.sub(" # ", text)) + [""]:       # Chinese between words ends a run
+        word = token.strip(_STRIP)
+        if word and _WORD.fullmatch(word) and word not in NAMES and not (word.isupper() and len(word) > 1):
+            run.append(word)
+            continue
+        if len(run) >= 3:
+            found.append(" ".join(run))
+        run = []
+    return found
+
+
+def own_chinese(text: str, inputs: str) -> list[str]:
+    return [run for run in _CJK.findall(text) if run not in inputs and run not in CJK_DATA
+            and not all(ch in "　、。，；：（）“”" for ch in run)]
+
+
+def visible(page: str) -> str:
+    """An HTML page's text as a reader sees it: no style, no tags, entities decoded."""
+    page = re.sub(r"<style>.*?</style>", " ", page, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+def sheet_text(path: Path) -> str:
+    book = openpyxl.load_workbook(path)
+    return "\n".join(str(cell) for sheet in book for row in sheet.iter_rows(values_only=True)
+                     for cell in row if cell is not None) + "\n" + "\n".join(book.sheetnames)
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(list(args))
+    return code, capsys.readouterr().out
+
+
+def assert_speaks(lang: str, text: str, inputs: str = "") -> None:
+    if lang == "zh":
+        assert english_runs(text) == [], text
+    else:
+        assert own_chinese(text, inputs) == [], text
+
+
+# --- the detector itself ------------------------------------------------------------------------
+
+def test_the_detector_finds_english_prose_and_lets_code_through():
+    assert english_runs("原因：needs the live system: routes") == ["needs the live system routes"]
+    assert english_runs("reason=holder not in the roster") == ["not in the roster"]
+    assert english_runs("判定：未运行 verdict=not running") == []          # two words only
+    assert english_runs("│ employment │ is │ left │") == ["employment is left"]   # across table cells too
+    assert english_runs("/etc/ssh/sshd_config:3 PasswordAuthentication NS26-PASS-001 https://a.test/x y") == []
+    assert english_runs("ClamAV Windows Defender 未安装; IPv6 AAAA DNS") == []
+    assert english_runs("协议 ftp 不是 http 或 https；终端 A、B、C、D") == []
+    assert own_chinese("holder 张三 is 离职", "张三,升钟镇") == ["离职"]
+    assert own_chinese("Sunlogin (向日葵)", "") == []
+
+
+# --- the commands -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_check_and_av_status(tmp_path, capsys, lang):
+    compliant, broken = make_root(tmp_path / "ok"), make_root(tmp_path / "no-av", NO_CLAMAV)
+    bare = make_root(tmp_path / "bare", dict.fromkeys(("usr/sbin/sshd", "etc/nftables.conf", "etc/chrony/chrony.conf",
+                                                       "etc/resolv.conf", "var/log/wtmp", "etc/clamav/freshclam.conf",
+                                                       "etc/clamav/clamd.conf")))
+    outputs = {}
+    for root in (compliant, broken, bare):
+        for command in (["check"], ["av", "status"]):
+            code, out = run(capsys, *command, "--root", str(root), "--as-of", AS_OF.isoformat(), "--lang", lang)
+            assert code in (0, 1) and out
+            assert_speaks(lang, out)
+            outputs[root, command[0]] = out
+    for status in sorted((PROJECT / "tests" / "fixtures" / "defender").glob("*.json")):
+        if status.name != "malformed.json":
+            code, out = run(capsys, "av", "status", "--windows-defender", str(status), "--as-of", AS_OF.isoformat(),
+                            "--lang", lang)
+            assert code in (0, 1) and out
+            assert_speaks(lang, out)
+    # the skip reason of a --root run and the antivirus verdict, as sentences
+    out = outputs[broken, "check"]
+    assert ("须在运行中的系统上检查" in out and "判定：未安装" in out) if lang == "zh" else \
+        ("needs the live system" in out and "verdict: absent" in out)
+
+
+@pytest.fixture
+def exports(tmp_path: Path) -> dict[str, Path]:
+    files = {"accounts": ACCOUNTS + "bad01,某人,升钟镇,编辑,半开,2025-01-05 09:00,\n",
+             "logins": LOGINS + "ghost,2026-11-05 08:00:00,2026-11-05 08:05:00,10.1.1.9,X\n"
+                                "lisi,昨天,,10.1.1.6,Y\nlisi,2026-11-05 09:00:00,2026-11-05 08:00:00,10.1.1.6,Y\n",
+             "roster": ROSTER + "钱一,S009,升钟镇,在职\n"}
+    out = {}
+    for name, text in files.items():
+        out[name] = tmp_path / f"{name}.csv"
+        out[name].write_text(text, encoding="utf-8")
+    return out
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_accounts_audit_text_html_xlsx(exports, tmp_path, capsys, lang):
+    base = ["accounts", "audit", "--accounts", str(exports["accounts"]), "--logins", str(exports["logins"]),
+            "--roster", str(exports["roster"]), "--as-of", "2026-11-28", "--lang", lang]
+    # the files' own words, and the Chinese values their columns accept (a row problem lists them)
+    inputs = "".join(p.read_text(encoding="utf-8") for p in exports.values()) + " ".join(
+        [*sources.STATUS, *sources.EMPLOYMENT, *sources.ESTABLISHMENT])
+    code, text = run(capsys, *base)
+    assert code == 1 and "!" in text                   # the unusable rows are listed
+    assert_speaks(lang, text, inputs)
+    assert main([*base, "--format", "html", "--output", str(tmp_path / "a.html")]) == 1
+    page = visible((tmp_path / "a.html").read_text(encoding="utf-8"))
+    assert_speaks(lang, page, inputs)
+    assert main([*base, "--format", "xlsx", "--output", str(tmp_path / "a.xlsx")]) == 1
+    assert_speaks(lang, sheet_text(tmp_path / "a.xlsx"), inputs)
+    if lang == "zh":
+        assert "最后登录 2026-08-27（登录日志），已超过 3 个月未登录（截止 2026-11-28）" in page
+        assert "在职状态为离职" in page and "持有人不在花名册中" in page
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_creds_status(tmp_path, capsys, lang):
+    identity = pyrage.x25519.Identity.generate()
+    escrow.deposit(tmp_path, "h01", "clerk", "password", b"one", [identity.to_public()])
+    done = escrow.deposit(tmp_path, "h01", "ops", "ssh-key", b"two", [identity.to_public()])
+    escrow.mark(done, "verified")
+    (tmp_path / "h02").mkdir()
+    code, out = run(capsys, "creds", "status", "--escrow", str(tmp_path), "--lang", lang)
+    assert code == 1 and "h02" in out
+    assert_speaks(lang, out)
+    assert ("口令" in out and "SSH 密钥" in out) if lang == "zh" else ("password" in out)
+
+
+def _dead_port() -> int:
+    """A loopback UDP port nothing answers on: bound, then closed."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_ipv6_check_reasons(capsys, lang):
+    code, out = run(capsys, "ipv6", "check", "ftp://x.test/", "www.nanbu.test", "http://[::1", "--resolver",
+                    f"127.0.0.1:{_dead_port()}", "--timeout", "1", "--probes", "1", "--lang", lang)
+    assert code == 1
+    assert_speaks(lang, out)
+    assert ("协议 ftp 不是 http 或 https" in out and "不可达" in out) if lang == "zh" else "unreachable" in out
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_report_quarterly_html(tmp_path, capsys, lang):
+    from nanbu_secops.store import ingest
+    from tests.test_quarterly import GROUP_VARS, HOSTS, RESULTS, RUNS
+
+    inventory = tmp_path / "inventory"
+    (inventory / "group_vars").mkdir(parents=True)
+    (inventory / "hosts.yml").write_text(HOSTS, encoding="utf-8")
+    for group, text in GROUP_VARS.items():
+        (inventory / "group_vars" / f"{group}.yml").write_text(text, encoding="utf-8")
+    collected = tmp_path / "collected"
+    for r in RUNS:
+        rows = [{"control": x.control, "article": x.article, "title": "检查项" if lang == "en" else "a check",
+                 "status": x.status, "severity": x.severity} for x in RESULTS if x.run_id == r.id]
+        (collected / r.host).mkdir(parents=True, exist_ok=True)
+        (collected / r.host / f"run{r.id}.json").write_text(
+            json.dumps({"host": r.host, "generated": r.generated, "policy_version": "t", "results": rows}),
+            encoding="utf-8")
+    ingest(collected, tmp_path / "fleet.db")
+    page = tmp_path / "q.html"
+    assert main(["report", "quarterly", "--db", str(tmp_path / "fleet.db"), "--quarter", "2026Q4", "--inventory",
+                 str(inventory), "--policy", str(PROJECT / "policies"), "--lang", lang, "--output", str(page)]) == 1
+    shown = visible(page.read_text(encoding="utf-8"))
+    # stored titles are in the other language: the page shows the policy's title in the language asked
+    inputs = HOSTS + "".join(GROUP_VARS.values())
+    assert_speaks(lang, shown, inputs)
+    assert ("口令最长使用期限" in shown) if lang == "zh" else ("PASS_MAX_DAYS" in shown and "检查项" not in shown)
+    assert str(tmp_path) not in shown                  # the inventory's files named relative to it
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_proposal_aggregate(capsys, lang):
+    folder = PROJECT / "tests" / "fixtures" / "proposals"
+    code, out = run(capsys, "proposal", "aggregate", str(folder), "--lang", lang)
+    assert code == 0
+    inputs = "".join(p.read_text(encoding="utf-8") for p in folder.rglob("*.yml"))
+    assert_speaks(lang, out, inputs)
