@@ -63,21 +63,29 @@ def runs(db: Path) -> list[str]:
         return [row[0] for row in conn.execute("SELECT host FROM runs ORDER BY host")]
 
 
+def hosts_inventory(folder: Path, *hosts: str) -> Path:
+    """An inventory folder that lists ``hosts`` (ingest stores only inventory hosts)."""
+    folder.mkdir(parents=True)
+    (folder / "hosts.ini").write_text("[terminals]\n" + "".join(f"{h}\n" for h in hosts), encoding="utf-8")
+    return folder
+
+
 @pytest.mark.parametrize("mode", [0o777, 0o770, 0o757])
 def test_a_result_planted_in_a_writable_results_folder_is_refused(tmp_path, report, capsys, mode):
     results, db = tmp_path / "results", tmp_path / "fleet.sqlite"
+    inventory = hosts_inventory(tmp_path / "inventory", "h01", "h02")
     put(results / "h01" / "20261128T010000.000000Z-h01.json", report, "h01")
     put(results / "h02" / "20261128T010000.000000Z-h02.json", report, "h02")  # planted: h02 is offline
     os.chmod(results, 0o750)
     os.chmod(results / "h02", mode)
 
-    assert main(["ingest", str(results), "--db", str(db)]) == 2
+    assert main(["ingest", str(results), "--db", str(db), "--inventory", str(inventory)]) == 2
     err = capsys.readouterr().err
     assert str(results / "h02") in err and f"mode {mode:04o}" in err and "Traceback" not in err
     assert runs(db) == []                                            # nothing counted, not even h01
 
     os.chmod(results / "h02", 0o750)    # the operator looked, and h02's result is genuine after all
-    assert main(["ingest", str(results), "--db", str(db)]) == 0
+    assert main(["ingest", str(results), "--db", str(db), "--inventory", str(inventory)]) == 0
     assert runs(db) == ["h01", "h02"]
 
 
@@ -160,7 +168,8 @@ def test_collect_makes_the_results_folders_0750_and_refuses_a_writable_one(lab, 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert stat.S_IMODE(results.stat().st_mode) == stat.S_IMODE((results / HOST).stat().st_mode) == 0o750
     assert len(list((results / HOST).glob("*.json"))) == 1
-    assert main(["ingest", str(results), "--db", str(tmp_path / "fleet.sqlite")]) in (0, 1)
+    inventory = hosts_inventory(tmp_path / "inventory", HOST)
+    assert main(["ingest", str(results), "--db", str(tmp_path / "fleet.sqlite"), "--inventory", str(inventory)]) == 0
     assert runs(tmp_path / "fleet.sqlite") == [HOST]
 
     os.chmod(results / HOST, 0o777)

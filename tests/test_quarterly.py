@@ -23,7 +23,7 @@ from nanbu_secops.fleet.roster import read_roster_changes, roster_changes
 from nanbu_secops.policy import load_policies
 from nanbu_secops.report import quarterly
 from nanbu_secops.store.db import EndpointRow, EndpointRun, ResultRow, Run, Unreachable
-from nanbu_secops.timeutil import COUNTY_TZ
+from nanbu_secops.timeutil import COUNTY_TZ, use_clock
 
 PROJECT = Path(__file__).resolve().parents[1]
 SETTINGS = quarterly.ScoreSettings({"26": 3, "27": 2, "5": 2, "9(2)": 1}, 1, 30, 5)
@@ -561,7 +561,7 @@ def test_nested_results_and_an_ini_inventory_give_the_same_figures(inventory_dir
         inventory = load_inventory(inventory_folder)
         stats = ingest(collected, db, inventory.host_units())
         assert stats.runs_added == 6 and [p.name for p, _ in stats.refused] == ["run5.json"]   # x9: not listed
-        with Store.open(db, create=False) as store:
+        with Store.open(db, create=False) as store, use_clock(dt.datetime(2027, 1, 4, 9, 30, tzinfo=COUNTY_TZ)):
             built = quarterly.build(store, quarter.parse("2026Q4"), inventory, SETTINGS)
         text = quarterly.render_json(built).replace(str(inventory_folder), "INVENTORY")
         reports.append(json.loads(text.replace("group_vars/u_a/unit.yml", "group_vars/u_a.yml")
@@ -576,7 +576,6 @@ def test_nested_results_and_an_ini_inventory_give_the_same_figures(inventory_dir
 
 
 def test_html_has_generation_time_legend_and_inventory_relative_paths(inventory_dir):
-    from nanbu_secops.timeutil import use_clock
 
     with use_clock(dt.datetime(2027, 1, 4, 9, 30, tzinfo=COUNTY_TZ)):
         report = quarterly.build(FakeStore(), quarter.parse("2026Q4"), load_inventory(inventory_dir), SETTINGS)

@@ -69,6 +69,16 @@ LABELS: dict[str, tuple[str, str]] = {
     "login": ("登录", "login"), "end": ("退出", "end"), "day": ("日期", "day"), "terminals": ("终端", "terminals"),
     "busy_days": ("多终端日", "busy days"), "last_login": ("最后登录", "last login"),
     "last_login_from": ("最后登录来源", "last login from"), "created": ("创建时间", "created"),
+    # PAM stacks (NS26-PASS-006/007); the modules' own option names stay as written
+    "stacks": ("PAM 配置", "PAM stacks"), "stack": ("配置文件", "stack"), "module": ("模块", "module"),
+    "line": ("行", "line"), "rule": ("规则", "rule"), "rules": ("规则", "rules"),
+    "shortest_password": ("最短可用口令长度", "shortest password accepted"),
+    "classes_required": ("要求的字符类别数", "character classes required"),
+    "min_length": ("最小长度", "minimum length"), "min_classes": ("最少字符类别", "minimum classes"),
+    "max_deny": ("最多失败次数", "maximum failures"), "min_unlock_seconds": ("最短锁定秒数", "minimum lockout seconds"),
+    "minlen": ("minlen", "minlen"), "minclass": ("minclass", "minclass"), "dcredit": ("dcredit", "dcredit"),
+    "ucredit": ("ucredit", "ucredit"), "lcredit": ("lcredit", "lcredit"), "ocredit": ("ocredit", "ocredit"),
+    "enforcing": ("enforcing", "enforcing"), "deny": ("deny", "deny"), "unlock_time": ("unlock_time", "unlock_time"),
 }
 
 # Codes and fixed notes, whole values: value -> (zh, en).
