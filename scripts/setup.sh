@@ -26,7 +26,7 @@ if [[ "${1:-}" == "--test" ]]; then
   # quarter boundary in county time, 400 days ahead), so no test depends on the day it runs.
   packages+=(openssh-server openssh-client iproute2 util-linux procps sudo nftables chrony age openssl
              clamav clamav-daemon clamdscan clamav-testfiles unbound chromium fonts-wqy-microhei
-             nginx apache2 lighttpd lighttpd-mod-openssl lighttpd-mod-deflate nsd faketime)
+             nginx apache2 lighttpd lighttpd-mod-openssl lighttpd-mod-deflate nsd faketime linkchecker)
   extras="[test,controller]"
 fi
 
