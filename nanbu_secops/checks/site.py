@@ -8,7 +8,7 @@ site's collected facts (:mod:`nanbu_secops.site.collect`), its configuration and
 * External links (article 18): hosts outside ``gov.cn`` and the allowed suffixes; the site's
   own hosts (its home page's and its columns') are not external whatever their name.
 * Advertising suspects (article 12): a link to a listed domain, or a keyword in a link's text or
-  in a page's text. They are for a person to review: the inspection never calls them ads.
+  in a page's visible text (home, own pages read, column pages). They are for a person to review: the inspection never calls them ads.
 """
 
 from __future__ import annotations
@@ -139,13 +139,16 @@ def ad_suspects(facts: Facts, keywords: list[str], domains: list[str]) -> list[d
     """Links to a listed domain or whose text holds a keyword, and pages whose text holds one."""
     rows: list[dict[str, Any]] = []
     for page_url, page in [*facts.read.items(), *facts.column_pages.items()]:
+        in_links: set[str] = set()
         for link, text in page.links:
             domain = _suffix(_host(link), domains)
             words = [k for k in keywords if k in text]
+            in_links.update(words)
             why = ([f"domain {domain}"] if domain else []) + [f"link text contains {k!r}" for k in words]
             if why:
                 rows.append({"url": link, "from": page_url, "why": "; ".join(why)})
-        words = [k for k in keywords if k in page.text]
+        # a keyword already shown by a link of this page is not repeated for the page's text
+        words = [k for k in keywords if k in page.text and k not in in_links]
         if words:
             rows.append({"url": page_url, "from": page_url,
                          "why": "page text contains " + ", ".join(repr(k) for k in words)})
