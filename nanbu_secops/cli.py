@@ -162,6 +162,7 @@ def _site_parser(commands: argparse._SubParsersAction) -> None:
     inspect.add_argument("urls", nargs="*", metavar="URL", help="home page(s) to inspect, without --inventory")
     inspect.add_argument("--inventory", help="inventory folder: the unit's unit.site in group_vars")
     inspect.add_argument("--unit", help="the unit's group name (with --inventory)")
+    inspect.add_argument("--site", help="a site file (YAML/JSON: unit, home, columns, allowed_external; - for stdin)")
     inspect.add_argument("--as-of", help="the day column ages are judged on (default: today, county time)")
     inspect.add_argument("--depth", type=int, default=2, help="clicks from the home page whose links are checked")
     inspect.add_argument("--probes", type=int, help="home page probes (default: site_probes in the policy)")
@@ -892,8 +893,8 @@ def cmd_site_inspect(args: argparse.Namespace) -> int:
     from nanbu_secops.site import collect, config
     from nanbu_secops.timeutil import now, parse_date, rfc3339, today
 
-    if bool(args.inventory) != bool(args.unit) or bool(args.inventory) == bool(args.urls):
-        raise InputError("give --inventory DIR --unit U, or one or more URLs")
+    if bool(args.inventory) != bool(args.unit) or sum(map(bool, (args.inventory, args.urls, args.site))) != 1:
+        raise InputError("give --inventory DIR --unit U, --site FILE, or one or more URLs")
     if args.depth < 0 or args.timeout <= 0 or args.concurrency < 1 or (args.probes is not None and args.probes < 1):
         raise InputError("--depth must be 0 or more, --probes and --concurrency at least 1, --timeout above 0")
     if args.ca_file and not Path(args.ca_file).is_file():
@@ -906,6 +907,8 @@ def cmd_site_inspect(args: argparse.Namespace) -> int:
     params = require_variables(load_policies(args.policy), judge.POLICY_SCHEMA)
     if args.inventory:
         sites = [config.from_inventory(Path(args.inventory), args.unit)]
+    elif args.site:
+        sites = [config.from_file(Path(args.site))]
     else:
         sites = [config.SiteConfig(url, config.check_url(url, "URL")) for url in args.urls]
     settings = collect.Settings(probes=args.probes or params["site_probes"], depth=args.depth, timeout=args.timeout,

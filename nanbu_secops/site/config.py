@@ -4,15 +4,16 @@ beyond gov.cn for this unit). Every mistake is an InputError naming the file and
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from nanbu_secops.checks.site import Column
 from nanbu_secops.errors import InputError
 from nanbu_secops.fleet.inventory import load_inventory
-from nanbu_secops.yamlfile import read_with_lines
+from nanbu_secops.yamlfile import read_text_with_lines, read_with_lines
 
 KINDS = ("dynamic", "other")
 
@@ -48,16 +49,40 @@ def from_inventory(directory: Path, unit: str) -> SiteConfig:
     source = Path(inventory.units[unit].source)
     data, lines = read_with_lines(source)
     site = data["unit"].get("site") if isinstance(data.get("unit"), dict) else None
-    here = lines.get(("unit", "site"), lines.get(("unit",)))
+    return from_mapping(site, unit, source, lines, ("unit", "site"))
+
+
+def from_file(path: Path, stdin: TextIO | None = None) -> SiteConfig:
+    """A site file (YAML or JSON; ``-``: standard input): ``unit`` and what ``unit.site`` holds.
+    playbooks/site_inspection.yml hands a unit's site to the agent this way, on standard input,
+    so nothing is copied to the terminal."""
+    if str(path) == "-":
+        text = (stdin or sys.stdin).read()
+        data, lines = read_text_with_lines(text, "<stdin>", allow_empty=True)
+        source: Path | str = "<stdin>"
+    else:
+        data, lines = read_with_lines(path)
+        source = path
+    unit = data.get("unit") if isinstance(data, dict) else None
+    if not isinstance(unit, str) or not unit.strip():
+        raise InputError("the site file needs unit (the unit's code) beside home, columns and allowed_external",
+                         source, lines.get(("unit",), 1))
+    return from_mapping(data, unit.strip(), source, lines, ())
+
+
+def from_mapping(site: Any, unit: str, source: Path | str, lines: dict[Any, int], at: tuple[str, ...]) -> SiteConfig:
+    """Validate a site mapping found at the key path ``at`` of ``source``."""
+    here = lines.get(at, lines.get(at[:1], 1)) if at else 1
+    name = ".".join(at) or "site"
     if not isinstance(site, dict):
-        raise InputError("unit.site is missing or not a mapping (home, columns, allowed_external)", source, here)
-    home = check_url(site.get("home"), "unit.site.home", source, lines.get(("unit", "site", "home"), here))
+        raise InputError(f"{name} is missing or not a mapping (home, columns, allowed_external)", source, here)
+    home = check_url(site.get("home"), f"{name}.home", source, lines.get((*at, "home"), here))
     raw_columns = site.get("columns") or []
     if not isinstance(raw_columns, list):
-        raise InputError("unit.site.columns must be a list", source, lines.get(("unit", "site", "columns"), here))
+        raise InputError(f"{name}.columns must be a list", source, lines.get((*at, "columns"), here))
     columns = []
     for i, raw in enumerate(raw_columns):
-        line = lines.get(("unit", "site", "columns", i), here)
+        line = lines.get((*at, "columns", i), here)
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw["name"].strip():
             raise InputError("a column needs name, url and kind", source, line)
         if raw.get("kind") not in KINDS:
@@ -67,6 +92,6 @@ def from_inventory(directory: Path, unit: str) -> SiteConfig:
                               raw["kind"]))
     allowed = site.get("allowed_external") or []
     if not isinstance(allowed, list) or not all(isinstance(a, str) and a.strip(".") for a in allowed):
-        raise InputError("unit.site.allowed_external must be a list of domain suffixes", source,
-                         lines.get(("unit", "site", "allowed_external"), here))
+        raise InputError(f"{name}.allowed_external must be a list of domain suffixes", source,
+                         lines.get((*at, "allowed_external"), here))
     return SiteConfig(unit, home, columns, [a.strip(".").lower() for a in allowed])
