@@ -948,7 +948,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"nanbu-secops: skipped {path}: {reason}", file=sys.stderr)
     print(f"{args.db}: {stats.files} files, {stats.runs_added} runs added, {stats.runs_skipped} already there, "
           f"{stats.results_added} results, {stats.unreachable_added} unreachable markers, "
-          f"{stats.endpoint_runs_added} endpoint runs ({stats.endpoints_added} endpoints), {len(stats.bad)} skipped")
+          f"{stats.endpoint_runs_added} endpoint runs ({stats.endpoints_added} endpoints), "
+          f"{stats.site_runs_added} site inspections, {len(stats.bad)} skipped")
     return EXIT_FINDINGS if stats.bad else EXIT_CLEAR
 
 
@@ -958,6 +959,7 @@ def cmd_report_quarterly(args: argparse.Namespace) -> int:
     from nanbu_secops.fleet.inventory import load_inventory
     from nanbu_secops.fleet.roster import read_roster_changes
     from nanbu_secops.policy import load_policies
+    from nanbu_secops.report import platform_use
     from nanbu_secops.report import quarterly as render
     from nanbu_secops.store import Store
 
@@ -970,7 +972,8 @@ def cmd_report_quarterly(args: argparse.Namespace) -> int:
         raise InputError("--previous-roster, --roster and --accounts go together (staff changes, article 8)")
     if args.format == "xlsx" and not args.output:
         raise InputError("--format xlsx is binary: give --output FILE")
-    settings = render.ScoreSettings.from_policy(load_policies(args.policy))
+    policies = load_policies(args.policy)
+    settings = render.ScoreSettings.from_policy(policies)
     inventory = load_inventory(Path(args.inventory))
     changes = None
     if all(rosters):
@@ -979,7 +982,8 @@ def cmd_report_quarterly(args: argparse.Namespace) -> int:
         for problem in problems[:20]:
             print(f"nanbu-secops: skipped {problem}", file=sys.stderr)
     with Store.open(Path(args.db), create=False) as store:
-        report = render.build(store, period, inventory, settings, args.lang, changes)
+        report = render.build(store, period, inventory, settings, args.lang, changes,
+                              platform_use.weights_from_policy(policies))
     if args.format == "json":
         _write(args.output, render.render_json(report))
     elif args.format == "xlsx":
