@@ -27,7 +27,7 @@ import pytest
 from nanbu_secops.timeutil import today
 from tests.ipv6lab import World
 from tests.test_cli import cli
-from tests.webservers import VHost, WebServer, running, web_folder
+from tests.webservers import VHost, running, web_folder
 
 PROJECT = Path(__file__).resolve().parent.parent
 PORT, FLAKY_PORT, DEAD_PORT = 8029, 8031, 8030

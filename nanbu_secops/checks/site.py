@@ -8,7 +8,8 @@ site's collected facts (:mod:`nanbu_secops.site.collect`), its configuration and
 * External links (article 18): hosts outside ``gov.cn`` and the allowed suffixes; the site's
   own hosts (its home page's and its columns') are not external whatever their name.
 * Advertising suspects (article 12): a link to a listed domain, or a keyword in a link's text or
-  in a page's visible text (home, own pages read, column pages). They are for a person to review: the inspection never calls them ads.
+  in a page's visible text (home, own pages read, column pages). They are for a person to
+  review: the inspection never calls them ads.
 """
 
 from __future__ import annotations

@@ -75,7 +75,8 @@ def _w(lang: str) -> dict[str, str]:
 
 def _cells(use: dict[str, Any]) -> list[Any]:
     c, points = use["columns"], use["score"]
-    return [f'{use["home"]["ok"]}/{use["home"]["probes"]}', f'{c["ok"]}/{c["total"]}', c["stale"], c["blank"], c["error"],
+    return [f'{use["home"]["ok"]}/{use["home"]["probes"]}', f'{c["ok"]}/{c["total"]}',
+            c["stale"], c["blank"], c["error"],
             use["dead_links"], use["external_links"], use["ad_suspects"],
             "—" if points is None else f'{points["total"]:g}/{points["max"]:g}']
 
@@ -85,7 +86,8 @@ def html_section(unit: dict[str, Any], lang: str) -> str:
     e, w, use = html.escape, _w(lang), unit.get("platform_use")
     if use is None:
         return f'<h3>{e(w["title"])}</h3><p data-key="platform_use">{e(w["none"])}</p>'
-    head = [w["home"], w["columns"], w["stale"], w["blank"], w["error"], w["dead"], w["external"], w["ads"], w["points"]]
+    head = [w["home"], w["columns"], w["stale"], w["blank"], w["error"], w["dead"], w["external"], w["ads"],
+            w["points"]]
     parts = [f'<h3>{e(w["title"])}</h3><p><small>{e(w["measured"])} {e(use["generated"])} · {e(w["as_of"])} '
              f'{e(use["as_of"])}</small></p><table data-key="platform_use"><tr>'
              + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr><tr>"
