@@ -6,7 +6,8 @@ URLs are the same to us and to LinkChecker (tests/test_site_linkchecker.py), whi
 namespace with no name server. On the same nginx: ``http://B4:8029/`` a shop (the commercial
 link), and ``http://A4:8031/`` a home page that fails two connections in every fifteen (nginx's
 ``$connection`` counter: numbers ≡ 4 answer 503, ≡ 11 are closed without an answer, mod 15).
-Nothing listens on ``B4:8030`` (a dead external link); ``missing.nanbu.test`` is NXDOMAIN.
+Nothing listens on ``B4:8030`` (a dead external link); ``missing.nanbu.test`` is NXDOMAIN;
+``https://A4:8029/`` is the portal's plain-HTTP port, so the TLS handshake fails.
 
 The as-of day is today (county time), passed with ``--as-of``; every date on the pages is
 derived from it, so the outcome is the same on any day.
@@ -89,7 +90,7 @@ def _year_grouped(days: list[int]) -> str:
     return "".join(out)
 
 
-def write_portal(root: Path, b4: str) -> None:
+def write_portal(root: Path, a4: str, b4: str) -> None:
     """The pages; see the module docstring and the expectations in the tests."""
     files: dict[str, bytes] = {
         "index.html": _html("南部县示范镇人民政府", (
@@ -98,6 +99,7 @@ def write_portal(root: Path, b4: str) -> None:
             "<li><a href='/broken.html'>出错的页面</a></li>"  # dead internal: 500
             "<li><a href='http://missing.nanbu.test/'>某网站</a></li>"  # dead external: NXDOMAIN
             f"<li><a href='http://{b4}:{DEAD_PORT}/'>另一网站</a></li>"  # dead external: refused
+            f"<li><a href='https://{a4}:{PORT}/tls.html'>加密页面</a></li>"  # dead: TLS to a plain-HTTP port
             f"<li><a href='http://{b4}:{PORT}/'>限时抢购</a></li>"  # a commercial site: external and an ad suspect
             "<li><a href='mailto:office@example.gov.cn'>联系我们</a></li>"  # no page: not a link to check
             "</ul>")),
@@ -150,7 +152,7 @@ def portal(ipv6_lab: World) -> Iterator[Portal]:
         roots = {n: work / n for n in ("portal", "shop", "flaky")}
         for root in roots.values():
             root.mkdir(mode=0o755)
-        write_portal(roots["portal"], parity.ipv4)
+        write_portal(roots["portal"], www.ipv4, parity.ipv4)
         (roots["shop"] / "index.html").write_bytes(_html("商城", "<p>特价商品 限时抢购</p>"))
         (roots["flaky"] / "index.html").write_bytes(_html("时好时坏的首页", "<p>首页</p>"))
         for root in roots.values():
@@ -220,12 +222,14 @@ def test_columns_links_and_ads(portal: Portal, tmp_path: Path) -> None:
     assert set(dead) == {
         (portal.url("/missing.html"), home), (portal.url("/broken.html"), home),
         ("http://missing.nanbu.test/", home), (f"http://{b4}:{DEAD_PORT}/", home),
+        (f"https://{portal.a4}:{PORT}/tls.html", home),
         (portal.url("/zwdt/old.html"), portal.url("/zwdt/")),  # on a column page, one click away
     }
     assert dead[(portal.url("/missing.html"), home)] == 404
     assert dead[(portal.url("/broken.html"), home)] == 500
     assert dead[("http://missing.nanbu.test/", home)].startswith("dns: ")
     assert dead[(f"http://{b4}:{DEAD_PORT}/", home)].startswith("tcp: ")
+    assert dead[(f"https://{portal.a4}:{PORT}/tls.html", home)].startswith("tls: ")
     # depth 2 does not reach /deep-missing.html (three clicks away)
     assert not any("deep-missing" in url for url, _ in dead)
 
@@ -243,7 +247,8 @@ def test_depth_three_reaches_the_deep_dead_link(portal: Portal) -> None:
     _, doc = inspect(portal, portal.home, "--probes", "1", "--depth", "1")
     dead = {(d["url"], d["from"]) for d in doc["sites"][0]["dead_links"]}
     assert {url for url, _ in dead} == {portal.url("/missing.html"), portal.url("/broken.html"),
-                                        "http://missing.nanbu.test/", f"http://{portal.b4}:{DEAD_PORT}/"}
+                                        "http://missing.nanbu.test/", f"http://{portal.b4}:{DEAD_PORT}/",
+                                        f"https://{portal.a4}:{PORT}/tls.html"}
 
 
 def test_home_page_failing_two_of_fifteen_probes(portal: Portal) -> None:
