@@ -270,10 +270,11 @@ def test_text_html_and_xlsx_cite_the_articles(portal: Portal, tmp_path: Path) ->
               AS_OF.isoformat(), "--resolver", portal.world.resolver, "--timeout", "5")
     text = cli(*common)
     assert text.returncode == 1, text.stderr
-    for words in ("第十四条", "第十八条", "第十二条", "未按时更新", "空白栏目", "限时抢购"):
+    for words in ("第十四条", "第十八条", "第十二条", "未按时更新", "空白栏目", "限时抢购", "最近一条已 12 天，超过 7 天的时限",
+                  "列表页没有内容", "3 条列表项均无法识别发布日期", "列表页无法访问：HTTP status 404"):
         assert words in text.stdout
     english = cli(*common, "--lang", "en")
-    assert "Article 14" in english.stdout and "stale" in english.stdout
+    assert "Article 14" in english.stdout and "latest item 12 days old, limit 7 days" in english.stdout
     page = tmp_path / "r.html"
     assert cli(*common, "--format", "html", "--output", str(page)).returncode == 1
     assert "第二十九条" in page.read_text()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import io
 import json
+import re
 from typing import Any
 
 from nanbu_secops.report.labels import article_label
@@ -16,6 +17,26 @@ STATUS = {"ok": ("正常", "ok"), "stale": ("未按时更新", "stale"), "blank"
 KIND = {"dynamic": ("动态类", "dynamic"), "other": ("其他", "other")}
 
 Section = tuple[str, str, list[str], list[list[Any]]]  # title, article, header, rows
+
+# The column reasons of checks/site.py (English in the JSON, for programs) as a Chinese report says them.
+REASONS_ZH = [
+    (re.compile(r"latest item (\d+) days old, limit (\d+) days"), r"最近一条已 \1 天，超过 \2 天的时限"),
+    (re.compile(r"the list page has no items"), "列表页没有内容"),
+    (re.compile(r"no date can be read in (\d+) list entries"), r"\1 条列表项均无法识别发布日期"),
+    (re.compile(r"no date can be read: (.*?)( \(dates after the as-of day\))?$"),
+     lambda m: f"无法识别发布日期：{m.group(1)}" + ("（均晚于检查日期）" if m.group(2) else "")),
+    (re.compile(r"list page cannot be fetched: (.*)"), r"列表页无法访问：\1"),
+]
+
+
+def reason(text: str | None, lang: str) -> str:
+    """A column's reason in the report's language."""
+    if not text or lang != "zh":
+        return text or ""
+    for pattern, chinese in REASONS_ZH:
+        if pattern.fullmatch(text):
+            return pattern.sub(chinese, text)
+    return text
 
 
 def render_json(doc: dict[str, Any]) -> str:
@@ -34,7 +55,7 @@ def sections(site: dict[str, Any], lang: str) -> list[Section]:
                   "; ".join(f"#{f['probe']}: {f['reason']}" for f in home["failures"]) or "—"]]
     columns = [[c["name"], KIND[c["kind"]][0 if zh else 1], c["url"], c["latest"] or "—",
                 "—" if c["age_days"] is None else c["age_days"], c["limit_days"],
-                STATUS[c["status"]][0 if zh else 1], c["reason"] or ""] for c in site["columns"]]
+                STATUS[c["status"]][0 if zh else 1], reason(c["reason"], lang)] for c in site["columns"]]
     return [
         (_t(zh, "首页可用性", "Home page"), "29", [_t(zh, "地址", "URL"), _t(zh, "成功/访问次数", "OK/probes"),
                                                    _t(zh, "失败原因", "Failures")], home_rows),
