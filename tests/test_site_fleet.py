@@ -50,7 +50,7 @@ def test_playbook_ingest_and_quarterly_platform_use(portal: Portal, tmp_path: Pa
     assert found["unit"] == "u_demo" and report["as_of"] == AS_OF.isoformat()
     assert (found["home"]["ok"], found["home"]["probes"]) == (3, 3)
     assert [c["status"] for c in found["columns"]] == ["ok", "stale", "stale", "ok", "blank", "error", "error"]
-    assert len(found["dead_links"]) == 6 and len(found["external_links"]) == 3 and len(found["ad_suspects"]) == 1
+    assert len(found["dead_links"]) == 7 and len(found["external_links"]) == 4 and len(found["ad_suspects"]) == 1
     text = flat(run)
     assert "u_demo: findings:" in text and "inspected_from: h02" in text
     assert "u_none: 'not inspected: no unit.site in its group_vars'" in text
@@ -70,7 +70,7 @@ def test_playbook_ingest_and_quarterly_platform_use(portal: Portal, tmp_path: Pa
     [unit] = [u for u in json.loads(shown.stdout)["units"] if u["unit"] == "u_demo"]
     use = unit["platform_use"]
     assert use["columns"] == {"total": 7, "ok": 2, "stale": 2, "blank": 1, "error": 2}
-    assert (use["dead_links"], use["external_links"], use["ad_suspects"], use["findings"]) == (6, 3, 1, True)
+    assert (use["dead_links"], use["external_links"], use["ad_suspects"], use["findings"]) == (7, 4, 1, True)
     # weights of policies/article29.yml: home 30 × 3/3, columns 40 × 2/7 = 11.4, dead and external links 0
     assert use["score"] == {"home": 30.0, "columns": 11.4, "dead_links": 0.0, "external_links": 0.0,
                             "total": 41.4, "max": 100.0}

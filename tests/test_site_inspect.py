@@ -7,7 +7,8 @@ namespace with no name server. On the same nginx: ``http://B4:8029/`` a shop (th
 link), and ``http://A4:8031/`` a home page that fails two connections in every fifteen (nginx's
 ``$connection`` counter: numbers ≡ 4 answer 503, ≡ 11 are closed without an answer, mod 15).
 Nothing listens on ``B4:8030`` (a dead external link); ``missing.nanbu.test`` is NXDOMAIN;
-``https://A4:8029/`` is the portal's plain-HTTP port, so the TLS handshake fails.
+``https://A4:8029/`` is the portal's plain-HTTP port, so the TLS handshake fails; on ``B4:8032`` a
+socket listens and never accepts, so a request there times out (``--timeout 5``).
 
 The as-of day is today (county time), passed with ``--as-of``; every date on the pages is
 derived from it, so the outcome is the same on any day.
@@ -26,12 +27,12 @@ from pathlib import Path
 import pytest
 
 from nanbu_secops.timeutil import today
-from tests.ipv6lab import World
+from tests.ipv6lab import World, netns_listener
 from tests.test_cli import cli
 from tests.webservers import VHost, running, web_folder
 
 PROJECT = Path(__file__).resolve().parent.parent
-PORT, FLAKY_PORT, DEAD_PORT = 8029, 8031, 8030
+PORT, FLAKY_PORT, DEAD_PORT, SILENT_PORT = 8029, 8031, 8030, 8032
 NAV = [("要闻动态", "/zwdt/"), ("通知公告", "/tzgg/"), ("政策文件", "/zcwj/"), ("机构职能", "/jgzn/"),
        ("专题专栏", "/ztzl/"), ("办事指南", "/bszn/")]
 
@@ -100,6 +101,7 @@ def write_portal(root: Path, a4: str, b4: str) -> None:
             "<li><a href='http://missing.nanbu.test/'>某网站</a></li>"  # dead external: NXDOMAIN
             f"<li><a href='http://{b4}:{DEAD_PORT}/'>另一网站</a></li>"  # dead external: refused
             f"<li><a href='https://{a4}:{PORT}/tls.html'>加密页面</a></li>"  # dead: TLS to a plain-HTTP port
+            f"<li><a href='http://{b4}:{SILENT_PORT}/'>无响应网站</a></li>"  # dead external: times out
             f"<li><a href='http://{b4}:{PORT}/'>限时抢购</a></li>"  # a commercial site: external and an ad suspect
             "<li><a href='mailto:office@example.gov.cn'>联系我们</a></li>"  # no page: not a link to check
             "</ul>")),
@@ -165,8 +167,12 @@ def portal(ipv6_lab: World) -> Iterator[Portal]:
             VHost(("flaky",), (www.ipv4,), FLAKY_PORT, root=roots["flaky"], nginx_lines=flaky_lines()),
         ]
         portal = Portal(ipv6_lab, work, vhosts, www.netns, www.ipv4, parity.ipv4)
-        with running("nginx", www.netns, vhosts, work):
-            yield portal
+        silent = netns_listener(www.netns, parity.ipv4, SILENT_PORT)  # the kernel completes handshakes; nobody answers
+        try:
+            with running("nginx", www.netns, vhosts, work):
+                yield portal
+        finally:
+            silent.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -222,7 +228,7 @@ def test_columns_links_and_ads(portal: Portal, tmp_path: Path) -> None:
     assert set(dead) == {
         (portal.url("/missing.html"), home), (portal.url("/broken.html"), home),
         ("http://missing.nanbu.test/", home), (f"http://{b4}:{DEAD_PORT}/", home),
-        (f"https://{portal.a4}:{PORT}/tls.html", home),
+        (f"https://{portal.a4}:{PORT}/tls.html", home), (f"http://{b4}:{SILENT_PORT}/", home),
         (portal.url("/zwdt/old.html"), portal.url("/zwdt/")),  # on a column page, one click away
     }
     assert dead[(portal.url("/missing.html"), home)] == 404
@@ -230,12 +236,14 @@ def test_columns_links_and_ads(portal: Portal, tmp_path: Path) -> None:
     assert dead[("http://missing.nanbu.test/", home)].startswith("dns: ")
     assert dead[(f"http://{b4}:{DEAD_PORT}/", home)].startswith("tcp: ")
     assert dead[(f"https://{portal.a4}:{PORT}/tls.html", home)].startswith("tls: ")
+    assert dead[(f"http://{b4}:{SILENT_PORT}/", home)] == "http: timed out"
     # depth 2 does not reach /deep-missing.html (three clicks away)
     assert not any("deep-missing" in url for url, _ in dead)
 
     external = {(x["url"], x["from"], x["host"]) for x in site["external_links"]}
     assert external == {("http://missing.nanbu.test/", home, "missing.nanbu.test"),
-                        (f"http://{b4}:{DEAD_PORT}/", home, b4), (f"http://{b4}:{PORT}/", home, b4)}
+                        (f"http://{b4}:{DEAD_PORT}/", home, b4), (f"http://{b4}:{PORT}/", home, b4),
+                        (f"http://{b4}:{SILENT_PORT}/", home, b4)}
     assert site["ad_suspects"] == [{"url": f"http://{b4}:{PORT}/", "from": home,
                                     "why": "link text contains '限时抢购'"}]
 
@@ -248,7 +256,7 @@ def test_depth_three_reaches_the_deep_dead_link(portal: Portal) -> None:
     dead = {(d["url"], d["from"]) for d in doc["sites"][0]["dead_links"]}
     assert {url for url, _ in dead} == {portal.url("/missing.html"), portal.url("/broken.html"),
                                         "http://missing.nanbu.test/", f"http://{portal.b4}:{DEAD_PORT}/",
-                                        f"https://{portal.a4}:{PORT}/tls.html"}
+                                        f"https://{portal.a4}:{PORT}/tls.html", f"http://{portal.b4}:{SILENT_PORT}/"}
 
 
 def test_home_page_failing_two_of_fifteen_probes(portal: Portal) -> None:
