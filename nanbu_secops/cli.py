@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     _incident_parser(commands)
     _proposal_parser(commands)
     _ipv6_parser(commands)
+    _site_parser(commands)
     _fleet_parser(commands)
     return parser
 
@@ -163,6 +164,26 @@ def _ipv6_parser(commands: argparse._SubParsersAction) -> None:
     check.add_argument("--policy", help="policy file or folder (default: the installed policies)")
     _report_options(check, ("text", "json", "html"))
     check.set_defaults(handler=cmd_ipv6_check)
+
+
+def _site_parser(commands: argparse._SubParsersAction) -> None:
+    site = commands.add_parser("site", help="platform-use inspection of the units' sites (article 29)")
+    sub = site.add_subparsers(dest="site_command", required=True, metavar="SUBCOMMAND")
+    inspect = sub.add_parser("inspect", help="home page probes, column updates, dead, external and ad links")
+    inspect.add_argument("urls", nargs="*", metavar="URL", help="home page(s) to inspect, without --inventory")
+    inspect.add_argument("--inventory", help="inventory folder: the unit's unit.site in group_vars")
+    inspect.add_argument("--unit", help="the unit's group name (with --inventory)")
+    inspect.add_argument("--site", help="a site file (YAML/JSON: unit, home, columns, allowed_external; - for stdin)")
+    inspect.add_argument("--as-of", help="the day column ages are judged on (default: today, county time)")
+    inspect.add_argument("--depth", type=int, default=2, help="clicks from the home page whose links are checked")
+    inspect.add_argument("--probes", type=int, help="home page probes (default: site_probes in the policy)")
+    inspect.add_argument("--resolver", help="send every DNS query to this server (ADDR, ADDR:PORT or [V6]:PORT)")
+    inspect.add_argument("--ca-file", help="also trust this CA (PEM) for TLS")
+    inspect.add_argument("--timeout", type=float, default=10.0, help="seconds per fetch (default: 10)")
+    inspect.add_argument("--concurrency", type=int, default=16, help="links checked at once (default: 16)")
+    inspect.add_argument("--policy", help="policy file or folder (default: the installed policies)")
+    _report_options(inspect, ("text", "json", "html", "xlsx"))
+    inspect.set_defaults(handler=cmd_site_inspect)
 
 
 def _keys_parser(commands: argparse._SubParsersAction) -> None:
@@ -911,6 +932,54 @@ def cmd_ipv6_check(args: argparse.Namespace) -> int:
     return EXIT_CLEAR if ready else EXIT_FINDINGS
 
 
+def cmd_site_inspect(args: argparse.Namespace) -> int:
+    from nanbu_secops.checks import site as judge
+    from nanbu_secops.ipv6 import assess, dns
+    from nanbu_secops.policy import load_policies
+    from nanbu_secops.policy.loader import require_variables
+    from nanbu_secops.progress import count_progress
+    from nanbu_secops.report import site as render
+    from nanbu_secops.site import collect, config
+    from nanbu_secops.timeutil import now, parse_date, rfc3339, today
+
+    if bool(args.inventory) != bool(args.unit) or sum(map(bool, (args.inventory, args.urls, args.site))) != 1:
+        raise InputError("give --inventory DIR --unit U, --site FILE, or one or more URLs")
+    if args.depth < 0 or args.timeout <= 0 or args.concurrency < 1 or (args.probes is not None and args.probes < 1):
+        raise InputError("--depth must be 0 or more, --probes and --concurrency at least 1, --timeout above 0")
+    if args.ca_file and not Path(args.ca_file).is_file():
+        raise InputError("--ca-file: no such file", args.ca_file)
+    try:
+        as_of = parse_date(args.as_of) if args.as_of else today()
+        server = dns.parse_resolver(args.resolver) if args.resolver else None
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    params = require_variables(load_policies(args.policy), judge.POLICY_SCHEMA)
+    if args.inventory:
+        sites = [config.from_inventory(Path(args.inventory), args.unit)]
+    elif args.site:
+        sites = [config.from_file(Path(args.site))]
+    else:
+        sites = [config.SiteConfig(url, config.check_url(url, "URL")) for url in args.urls]
+    settings = collect.Settings(probes=args.probes or params["site_probes"], depth=args.depth, timeout=args.timeout,
+                                concurrency=args.concurrency, ca_file=args.ca_file)
+    fetcher = collect.Fetcher(assess.resolver_function(dns.Resolver(server, timeout=min(args.timeout, 5.0))), settings)
+    results = []
+    with count_progress("links") as progress:
+        for site in sites:
+            facts = collect.collect(site.home, [c.url for c in site.columns], fetcher, progress)
+            results.append(judge.judge(site.unit, facts, site.columns, site.allowed_external, as_of, params))
+    doc = {"as_of": as_of.isoformat(), "generated": rfc3339(now()), "sites": results}
+    if args.format == "json":
+        _write(args.output, render.render_json(doc))
+    elif args.format == "html":
+        _write(args.output, render.render_html(doc, args.lang))
+    elif args.format == "xlsx":
+        _write(args.output, render.render_xlsx(doc, args.lang))
+    else:
+        _write(args.output, render.render_text(doc, args.lang))
+    return EXIT_FINDINGS if any(judge.has_findings(s) for s in results) else EXIT_CLEAR
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from nanbu_secops.fleet.inventory import load_inventory
     from nanbu_secops.store import ingest
@@ -928,7 +997,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
           f"{stats.runs_added} runs added, {stats.runs_skipped} already there, "
           f"{stats.results_added} results, {stats.unreachable_added} unreachable markers, "
           f"{stats.endpoint_runs_added} endpoint runs ({stats.endpoints_added} endpoints), "
-          f"{len(stats.refused)} not stored (host in doubt), {len(stats.bad)} skipped")
+          f"{stats.site_runs_added} site inspections, {len(stats.refused)} not stored (host in doubt), "
+          f"{len(stats.bad)} skipped")
     return EXIT_FINDINGS if stats.bad or stats.refused else EXIT_CLEAR
 
 
@@ -938,6 +1008,7 @@ def cmd_report_quarterly(args: argparse.Namespace) -> int:
     from nanbu_secops.fleet.inventory import load_inventory
     from nanbu_secops.fleet.roster import read_roster_changes
     from nanbu_secops.policy import load_policies
+    from nanbu_secops.report import platform_use
     from nanbu_secops.report import quarterly as render
     from nanbu_secops.store import Store
 
@@ -960,7 +1031,8 @@ def cmd_report_quarterly(args: argparse.Namespace) -> int:
         for problem in problems[:20]:
             print(f"nanbu-secops: skipped {problem}", file=sys.stderr)
     with Store.open(Path(args.db), create=False) as store:
-        report = render.build(store, period, inventory, settings, args.lang, changes)
+        report = render.build(store, period, inventory, settings, args.lang, changes,
+                              platform_use.weights_from_policy(policies))
     render.retitle(report, {c.id: c.title.get(args.lang) for c in policies.controls})
     if args.format == "json":
         _write(args.output, render.render_json(report))

@@ -42,7 +42,12 @@ def read_with_lines(path: Path, *, allow_empty: bool = False) -> tuple[Any, dict
     mapping entry at its key's line, a list item at its first line), so errors found after
     parsing can still name the line. An empty document is an error unless ``allow_empty``
     (Ansible accepts empty group_vars files), and then the data is None."""
-    loader = _Loader(read_text(path))
+    return read_text_with_lines(read_text(path), path, allow_empty=allow_empty)
+
+
+def read_text_with_lines(text: str, path: Path | str, *, allow_empty: bool = False) -> tuple[Any, dict[NodePath, int]]:
+    """:func:`read_with_lines` of a text already read (standard input); ``path`` names it in errors."""
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None and not allow_empty:
@@ -58,7 +63,7 @@ def read_with_lines(path: Path, *, allow_empty: bool = False) -> tuple[Any, dict
     return data, lines
 
 
-def _index(node: yaml.Node, at: NodePath, lines: dict[NodePath, int], path: Path) -> None:
+def _index(node: yaml.Node, at: NodePath, lines: dict[NodePath, int], path: Path | str) -> None:
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:

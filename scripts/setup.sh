@@ -32,7 +32,8 @@ if [[ "${1:-}" == "--test" ]]; then
              nginx apache2 lighttpd lighttpd-mod-openssl lighttpd-mod-deflate nsd faketime
              rpm    # rpmbuild and rpm write the rpm databases tests/test_rpmdb.py reads
              libpwquality-tools   # pwscore: libpwquality itself judges the pwquality.conf files NS26-PASS-006 reads
-             pamtester cracklib-runtime)  # the scenario suite's PAM oracle runs the password stacks (with a dictionary)
+             pamtester cracklib-runtime   # the scenario suite's PAM oracle runs the password stacks (with a dictionary)
+             linkchecker)  # the dead-link oracle of site inspect's differential test
   extras="[test,controller]"
 fi
 

@@ -154,6 +154,9 @@ class FakeStore:
     def endpoints(self, run_ids: list[int]) -> list[EndpointRow]:
         return [r for r in ENDPOINTS if r.run_id in set(run_ids)]
 
+    def latest_site_runs(self, start: int, end: int) -> list:
+        return []  # site inspections: tests/test_site_fleet.py, on a real store
+
     def unreachable(self, start: int, end: int) -> list[Unreachable]:
         markers = [Unreachable("a3", *at("2026-11-02T10:00:00+08:00"), "ssh: timed out"),
                    Unreachable("a3", *at("2026-10-02T10:00:00+08:00"), None),

@@ -141,6 +141,9 @@ class VHost:
     #: answer in HTTP/1.0 whatever the request's version; only Apache httpd can be told so
     #: (downgrade-1.0 and force-response-1.0), nginx and lighttpd answer HTTP/1.1 regardless
     http10: bool = False
+    #: more lines for this server block, in nginx's language (nginx only): e.g. ``location``
+    #: blocks that answer 500, or ``if ($connection ...)`` rules that fail chosen connections
+    nginx_lines: tuple[str, ...] = ()
 
 
 def _listens(vhosts: list[VHost]) -> list[tuple[str, int]]:
@@ -182,6 +185,7 @@ def nginx_conf(work: Path, vhosts: list[VHost]) -> str:
             lines.append(f"    return 301 {vhost.redirect}$request_uri;")
         else:
             lines += [f"    root {vhost.root};", "    index index.html;"]
+        lines += [f"    {line}" for line in vhost.nginx_lines]
         lines.append("  }")
     lines.append("}")
     return "\n".join(lines) + "\n"

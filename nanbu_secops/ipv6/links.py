@@ -37,7 +37,7 @@ class _Hrefs(HTMLParser):
             self.hrefs.append(href.strip())
 
 
-def _absolute(href: str, base: str) -> str | None:
+def absolute(href: str, base: str) -> str | None:
     """The link ``href`` leads to, without fragment; None when it leads to no other web page."""
     if not href or href.startswith("#"):
         return None
@@ -59,6 +59,6 @@ def extract(body: bytes, base_url: str, content_type: str | None) -> list[str]:
     parser.close()
     base = base_url
     if parser.base:
-        base = _absolute(parser.base, base_url) or base_url
-    links = (_absolute(href, base) for href in dict.fromkeys(parser.hrefs))  # a menu repeated on a page: resolved once
+        base = absolute(parser.base, base_url) or base_url
+    links = (absolute(href, base) for href in dict.fromkeys(parser.hrefs))  # a menu repeated on a page: resolved once
     return list(dict.fromkeys(link for link in links if link))

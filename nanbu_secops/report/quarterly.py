@@ -43,6 +43,7 @@ from nanbu_secops.fleet.quarter import Quarter
 from nanbu_secops.policy import PolicySet, require_variables
 from nanbu_secops.report import i18n
 from nanbu_secops.report import ipv6 as ipv6_report
+from nanbu_secops.report import platform_use
 from nanbu_secops.report.labels import SEVERITY, article_key, article_label
 from nanbu_secops.store.db import EndpointRow, EndpointRun, ResultRow, Run, Store, Unreachable
 from nanbu_secops.timeutil import now, rfc3339
@@ -325,10 +326,13 @@ def from_store(store: Store, quarter: Quarter, inventory: Inventory, settings: S
 
 
 def build(store: Store, quarter: Quarter, inventory: Inventory, settings: ScoreSettings,
-          lang: str = "zh", roster_changes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The quarter's report with its trend against the previous quarter, read from the store."""
+          lang: str = "zh", roster_changes: list[dict[str, Any]] | None = None,
+          site_weights: dict[str, float] | None = None) -> dict[str, Any]:
+    """The quarter's report with its trend against the previous quarter, read from the store;
+    each unit's platform use (article 29) from its latest site inspection of the quarter."""
     report = add_trend(from_store(store, quarter, inventory, settings, lang),
                        from_store(store, quarter.previous(), inventory, settings, lang))
+    platform_use.attach(report, store.latest_site_runs(quarter.start_utc, quarter.end_utc), site_weights)
     report["generated"] = rfc3339(now())
     if roster_changes is not None:
         report["roster_changes"] = roster_changes
@@ -562,6 +566,8 @@ def _unit_section(unit: dict[str, Any], lang: str, w: dict[str, str], base: Path
                      + _table([w["summaries"], w["passed"], w["failed"], w["errors"], w["failing_hosts"]], rows))
     if unit.get("ipv6_endpoints"):
         parts.append(_endpoint_section(unit, lang, w))
+    if "platform_use" in unit:
+        parts.append(platform_use.html_section(unit, lang))
     if unit["metadata_findings"]:
         rows = [f'<tr class="bad"><td>{e(f["label"])}</td><td>{e(w[f["problem"]])}</td><td>{e(relative_source(f["source"], base))}</td></tr>'
                 for f in unit["metadata_findings"]]
@@ -689,6 +695,7 @@ def render_xlsx(report: dict[str, Any], lang: str = "zh", base: Path | None = No
                       _links_text(t["level2"]), _links_text(t["level3"]), i18n.say(t["reason"] or "", lang), "\n".join(t["causes"]),
                       u["ipv6_endpoints"]["generated"]]
                      for u in report["units"] if u.get("ipv6_endpoints") for t in u["ipv6_endpoints"]["targets"]]
+    platform_use.xlsx_sheet(book, report, lang)
     if endpoint_rows:
         sheet = book.create_sheet(w["endpoints_sheet"])
         table(sheet, [w["unit"], w["target"], w["verdict"], w["level2"], w["level3"], w["problem"], w["why"],
@@ -705,6 +712,8 @@ def render_xlsx(report: dict[str, Any], lang: str = "zh", base: Path | None = No
 
 def clear(report: dict[str, Any]) -> bool:
     """Nothing to act on (the command's exit 0): no control failed or went unverified, no terminal
-    was silent, every unit named its people, and no departed holder kept an account."""
+    was silent, every unit named its people, no departed holder kept an account, and no site
+    inspection of the quarter found anything."""
     return not report.get("roster_changes") and not any(
-        u["failed"] or u["errors"] or u["silent_hosts"] or u["metadata_findings"] for u in report["units"])
+        u["failed"] or u["errors"] or u["silent_hosts"] or u["metadata_findings"]
+        or (u.get("platform_use") or {}).get("findings") for u in report["units"])

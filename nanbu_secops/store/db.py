@@ -35,6 +35,12 @@ database from version *n* to *n + 1*):
     ``detail``: compact JSON of what says why (the URL, the IPv6 homepage probe's outcome, the
     AAAA records, the link levels with their failing links, the success rate and the parity).
 
+``site_runs`` (schema version 3)
+    one ``site inspect --format json`` result of a unit's site (article 29), as
+    ``playbooks/site_inspection.yml`` writes it (``site/<unit>-site.json``): ``unit`` (the unit
+    code of the file name), ``generated``, ``generated_utc``, ``as_of``, ``sha256``, ``source``, and
+    ``site``: the unit's entry of ``sites`` as compact JSON (home probes, columns, link findings).
+
 Times: every ``*_utc`` column and every ``start``/``end`` argument is UTC epoch seconds; ranges
 are half-open ``[start, end)``. A county quarter's bounds are ``Quarter.start_utc`` and
 ``Quarter.end_utc`` of :mod:`nanbu_secops.fleet.quarter` (midnights in Asia/Shanghai).
@@ -112,6 +118,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (run_id, target)
         ) WITHOUT ROWID""",
     ),
+    (
+        """CREATE TABLE site_runs (
+            id INTEGER PRIMARY KEY,
+            unit TEXT NOT NULL,
+            generated TEXT NOT NULL,
+            generated_utc INTEGER NOT NULL,
+            as_of TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            source TEXT NOT NULL,
+            site TEXT NOT NULL
+        )""",
+        "CREATE UNIQUE INDEX site_runs_identity ON site_runs (unit, sha256, generated)",
+        "CREATE INDEX site_runs_unit_time ON site_runs (unit, generated_utc)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -181,6 +201,20 @@ class EndpointRow:
     verdict: str
     reason: str | None
     detail: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRun:
+    """One ingested ``site inspect`` result of a unit (a row of ``site_runs``)."""
+
+    id: int
+    unit: str
+    generated: str
+    generated_utc: int
+    as_of: str
+    sha256: str
+    source: str
+    site: dict[str, Any]
 
 
 class Store:
@@ -331,6 +365,15 @@ class Store:
             "  FROM endpoint_runs WHERE generated_utc >= ? AND generated_utc < ?"
             ") WHERE n = 1 ORDER BY unit", (start_utc, end_utc))
         return [EndpointRun(*row) for row in rows]
+
+    def latest_site_runs(self, start_utc: int, end_utc: int) -> list[SiteRun]:
+        """For each unit, its latest site inspection generated in ``[start_utc, end_utc)``, by unit."""
+        rows = self.conn.execute(
+            "SELECT id, unit, generated, generated_utc, as_of, sha256, source, site FROM ("
+            "  SELECT *, ROW_NUMBER() OVER (PARTITION BY unit ORDER BY generated_utc DESC, id DESC) AS n"
+            "  FROM site_runs WHERE generated_utc >= ? AND generated_utc < ?"
+            ") WHERE n = 1 ORDER BY unit", (start_utc, end_utc))
+        return [SiteRun(*row[:7], json.loads(row[7])) for row in rows]
 
     def endpoints(self, run_ids: Sequence[int]) -> list[EndpointRow]:
         """The endpoint verdicts of these endpoint runs, by run id then target."""

@@ -21,6 +21,10 @@ check result never stops the ingest: it is listed in :attr:`IngestStats.bad` wit
 not as a host named "ipv6"), and ``<unit>-endpoints.json`` is the ``ipv6 check --format json``
 result of that unit's portals and app endpoints, stored as the unit's endpoint verdicts
 (``endpoint_runs`` and ``endpoints``), identified like runs by (unit, sha256, generated).
+
+``playbooks/site_inspection.yml`` writes ``DIR/site/<unit>-site.json``: the ``site inspect
+--format json`` result of that unit's site (article 29), stored in ``site_runs``, identified by
+(unit, sha256, generated) too.
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ class IngestStats:
 
     ``bad`` lists (file, reason) for every file skipped as unreadable, ``refused`` every file not
     stored because its host is in doubt, ``stored`` (dry run only) what each stored file became:
-    (file, "run"/"unreachable"/"endpoints", host or unit, unit, reported host, time).
+    (file, "run"/"unreachable"/"endpoints"/"site", host or unit, unit, reported host, time).
     """
 
     files: int = 0
@@ -69,6 +73,7 @@ class IngestStats:
     unreachable_added: int = 0
     endpoint_runs_added: int = 0
     endpoints_added: int = 0
+    site_runs_added: int = 0
     bad: list[tuple[Path, str]] = field(default_factory=list)
     refused: list[tuple[Path, str]] = field(default_factory=list)
     stored: list[tuple[Path, str, str, str | None, str | None, str]] = field(default_factory=list)
@@ -90,6 +95,10 @@ _INSERT_UNREACHABLE = "INSERT OR IGNORE INTO unreachable (host, at, at_utc, msg)
 _INSERT_ENDPOINT_RUN = ("INSERT OR IGNORE INTO endpoint_runs (unit, generated, generated_utc, sha256, source) "
                         "VALUES (?, ?, ?, ?, ?)")
 _INSERT_ENDPOINT = "INSERT INTO endpoints (run_id, target, verdict, reason, detail) VALUES (?, ?, ?, ?, ?)"
+_INSERT_SITE_RUN = ("INSERT OR IGNORE INTO site_runs (unit, generated, generated_utc, as_of, sha256, source, site) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)")
+SITE_FOLDER, SITE_SUFFIX = "site", "-site.json"
+SITE_STATUSES = frozenset({"ok", "stale", "blank", "error"})
 IPV6_FOLDER = "ipv6"
 TERMINAL_SUFFIX, ENDPOINTS_SUFFIX = "-terminal.json", "-endpoints.json"
 VERDICTS = frozenset({"ready", "partial", "not-ready", "error"})
@@ -116,7 +125,10 @@ def ingest(folder: Path, db: Path, inventory: Mapping[str, str | None] | None = 
             loader = _Loader(conn, folder, inventory, dry_run)
             for path, folders, unit in _result_files(folder):
                 try:
-                    if unit is not None:
+                    site_unit = _site_unit(path)
+                    if site_unit is not None:
+                        loader.load_site(path, site_unit)
+                    elif unit is not None:
                         loader.load_endpoints(path, unit)
                     else:
                         loader.load(path, folders)
@@ -202,7 +214,7 @@ class _Loader:
     def _record(self, path: Path, kind: str, owner: str, reported: str | None, when: str) -> None:
         """In a dry run, what was stored (a real run's stats stay small for a large directory)."""
         if self.dry_run:
-            unit = owner if kind == "endpoints" else self.units.get(owner)
+            unit = owner if kind in ("endpoints", "site") else self.units.get(owner)
             self.stats.stored.append((path, kind, owner, unit, reported, when))
 
     def load_endpoints(self, path: Path, unit: str) -> None:
@@ -227,6 +239,28 @@ class _Loader:
         self._record(path, "endpoints", unit, None, generated)
         self.stats.endpoint_runs_added += 1
         self.stats.endpoints_added += len(rows)
+
+    def load_site(self, path: Path, unit: str) -> None:
+        """Add one ``site inspect`` result of ``unit``'s site; NotAResult when it is not one."""
+        self.stats.files += 1
+        data = self._read(path)
+        sha256 = hashlib.sha256(data).hexdigest()
+        if self.conn.execute("SELECT 1 FROM site_runs WHERE unit = ? AND sha256 = ? LIMIT 1",
+                             (unit, sha256)).fetchone() is not None:
+            self.stats.runs_skipped += 1
+            return
+        document = _load(data)
+        what = "not a site inspect result"
+        generated, as_of = _text(document, "generated", what), _text(document, "as_of", what)
+        site = _site(document)
+        cursor = self.conn.execute(_INSERT_SITE_RUN, (
+            unit, generated, _epoch(generated, "generated"), as_of, sha256, path.relative_to(self.folder).as_posix(),
+            json.dumps(site, ensure_ascii=False, separators=(",", ":"))))
+        if cursor.rowcount == 0:
+            self.stats.runs_skipped += 1
+            return
+        self._record(path, "site", unit, None, generated)
+        self.stats.site_runs_added += 1
 
     def _read(self, path: Path) -> bytes:
         """The file's bytes; a symbolic link on the way is not followed (it could lead anywhere on
@@ -270,6 +304,34 @@ def _result_files(folder: Path) -> Iterator[tuple[Path, tuple[str, ...], str | N
                 yield path, (*folders[:-1], name[:-len(TERMINAL_SUFFIX)]), None
                 continue
         yield path, tuple(folders), None
+
+
+def _site_unit(path: Path) -> str | None:
+    """The unit of ``<unit>-site.json`` in a ``site/`` folder (site_inspection.yml's, at any
+    depth); None for any other file."""
+    if path.parent.name == SITE_FOLDER and path.name.endswith(SITE_SUFFIX) and len(path.name) > len(SITE_SUFFIX):
+        return path.name[:-len(SITE_SUFFIX)]
+    return None
+
+
+def _site(document: dict[str, Any]) -> dict[str, Any]:
+    """The one site of a ``site inspect`` document, checked for what the report reads."""
+    sites = document.get("sites")
+    if not isinstance(sites, list) or len(sites) != 1 or not isinstance(sites[0], dict):
+        raise NotAResult("not a site inspect result of one unit: 'sites' must hold one site")
+    site = sites[0]
+    home = site.get("home")
+    if not isinstance(home, dict) or not all(isinstance(home.get(k), int) and not isinstance(home.get(k), bool)
+                                             and home[k] >= 0 for k in ("probes", "ok")) or home["ok"] > home["probes"]:
+        raise NotAResult("sites[0].home: probes and ok must be counts, ok at most probes")
+    columns = site.get("columns")
+    if not isinstance(columns, list) or not all(isinstance(c, dict) and c.get("status") in SITE_STATUSES
+                                                and isinstance(c.get("name"), str) for c in columns):
+        raise NotAResult(f"sites[0].columns: each needs a name and a status of {', '.join(sorted(SITE_STATUSES))}")
+    for key in ("dead_links", "external_links", "ad_suspects"):
+        if not isinstance(site.get(key), list) or not all(isinstance(x, dict) for x in site[key]):
+            raise NotAResult(f"sites[0].{key}: not a list of objects")
+    return site
 
 
 def _endpoints(targets: Any) -> list[tuple[str, str, str | None, str]]:
