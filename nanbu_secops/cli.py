@@ -1047,6 +1047,7 @@ def cmd_report_annual(args: argparse.Namespace) -> int:
     from nanbu_secops.fleet.inventory import load_inventory
     from nanbu_secops.policy import load_policies
     from nanbu_secops.report import annual as render
+    from nanbu_secops.report import platform_use
     from nanbu_secops.report.quarterly import ScoreSettings
     from nanbu_secops.store import Store
 
@@ -1058,7 +1059,8 @@ def cmd_report_annual(args: argparse.Namespace) -> int:
     score, settings = ScoreSettings.from_policy(policies), render.AnnualSettings.from_policy(policies)
     inventory = load_inventory(Path(args.inventory))
     with Store.open(Path(args.db), create=False) as store:
-        report = render.build(store, args.year, inventory, score, settings, args.lang)
+        report = render.build(store, args.year, inventory, score, settings, args.lang,
+                              platform_use.weights_from_policy(policies))
     if args.format == "json":
         _write(args.output, render.render_json(report))
     elif args.format == "xlsx":

@@ -87,7 +87,7 @@ def test_the_json_has_exactly_the_specified_keys(site):
     assert report["year"] == 2026 and report["generated"] == "2026-12-15T10:00:00+08:00"
     for unit in report["units"]:
         assert list(unit) == ["unit", "name", "quarters", "annual_score", "silent_hosts", "persistent_failures",
-                              "metadata_findings"]
+                              "metadata_findings", "platform_use"]   # platform use: issue 21
         assert list(unit["quarters"]) == ["2026Q1", "2026Q2", "2026Q3", "2026Q4"]
 
 
@@ -212,3 +212,49 @@ def test_report_annual_command(site, capsys):
     assert cli.main([*base[:5], "19", *base[6:]]) == 2
     assert "--year: not a year" in capsys.readouterr().err
     assert cli.main([*base[:3], str(out / "none.db"), *base[4:]]) == 2
+
+
+def site_result(generated: str, ok: int, statuses: list[str], dead: int, external: int) -> dict[str, Any]:
+    """A ``site inspect`` result of one unit, with just what the points are computed from."""
+    return {"as_of": generated[:10], "generated": generated, "sites": [{
+        "unit": "u_a", "home": {"url": "https://a.test/", "probes": 15, "ok": ok, "failures": []},
+        "columns": [{"name": f"c{i}", "url": f"https://a.test/c{i}/", "kind": "dynamic", "latest": None,
+                     "age_days": None, "limit_days": 7, "status": st, "reason": ""} for i, st in enumerate(statuses)],
+        "dead_links": [{"url": "https://a.test/x", "from": "https://a.test/", "status": 404}] * dead,
+        "external_links": [{"url": "https://shop.example/", "from": "https://a.test/", "host": "shop.example"}] * external,
+        "ad_suspects": []}]}
+
+
+def test_platform_use_points_per_quarter_from_the_latest_site_inspection(site):
+    """Issue 21: the annual report carries each quarter's platform-use points (site_score_weights:
+    home 30, columns 40, dead links 20, external links 10), from the quarter's latest inspection."""
+    folder = site["root"] / "results" / "2026" / "site"
+    folder.mkdir(parents=True)
+    inspections = {"q2.json": site_result("2026-05-10T10:00:00+08:00", 12, ["ok", "stale"], 1, 0),
+                   "q4a.json": site_result("2026-10-10T10:00:00+08:00", 0, ["stale"], 1, 1),
+                   "q4b.json": site_result("2026-12-01T10:00:00+08:00", 15, ["ok", "ok", "ok", "blank"], 0, 1)}
+    for name, document in inspections.items():      # one folder: only the unit names the file
+        (folder / f"{name[:-5]}").mkdir()
+        (folder / f"{name[:-5]}" / "u_a-site.json").write_text(json.dumps(document), encoding="utf-8")
+    # <unit>-site.json must sit in a site/ folder: these sit one level below it, so they are not site runs
+    stats = ingest(site["root"] / "results", site["db"], site["loaded"].host_units())
+    assert stats.site_runs_added == 0
+    for name, document in inspections.items():
+        (folder / f"{name[:-5]}" / "u_a-site.json").unlink()
+        (folder / f"{name[:-5]}").rmdir()
+    by_quarter = {}
+    for name, document in inspections.items():
+        target = site["root"] / "results" / name[:-5] / "site" / "u_a-site.json"
+        target.parent.mkdir(parents=True)
+        target.write_text(json.dumps(document), encoding="utf-8")
+        by_quarter[name] = target
+    assert ingest(site["root"] / "results", site["db"], site["loaded"].host_units()).site_runs_added == 3
+    weights = {"home": 30.0, "columns": 40.0, "dead_links": 20.0, "external_links": 10.0}
+    with use_clock(ALL_BEGUN), Store.open(site["db"], create=False) as store:
+        report = annual.build(store, 2026, site["loaded"], SETTINGS, ANNUAL, site_weights=weights)
+    # Q2: 30 × 12/15 = 24, columns 40 × 1/2 = 20, a dead link 0, no external link 10: 54
+    # Q4, the later of two: 30, 40 × 3/4 = 30, no dead link 20, an external link 0: 80
+    assert units(report)["u_a"]["platform_use"] == {"2026Q1": None, "2026Q2": 54.0, "2026Q3": None, "2026Q4": 80.0}
+    assert units(report)["u_b"]["platform_use"] == {"2026Q1": None, "2026Q2": None, "2026Q3": None, "2026Q4": None}
+    page = annual.render_html(report, ANNUAL)
+    assert "平台使用得分（第二十九条）: 2026Q1 未检查 · 2026Q2 54 · 2026Q3 未检查 · 2026Q4 80" in page

@@ -29,7 +29,7 @@ from typing import Any
 from nanbu_secops.fleet.inventory import Inventory, unit_findings
 from nanbu_secops.fleet.quarter import Quarter
 from nanbu_secops.policy import PolicySet, require_variables
-from nanbu_secops.report import quarterly
+from nanbu_secops.report import platform_use, quarterly
 from nanbu_secops.report.labels import SEVERITY, article_label
 from nanbu_secops.store.db import Store
 from nanbu_secops.timeutil import now, rfc3339
@@ -135,15 +135,27 @@ def compute(year: int, reports: dict[Quarter, dict[str, Any]], inventory: Invent
             "silent_hosts": [h for h in inventory.hosts_of(group) if h not in reporting],
             "persistent_failures": _persistent(per_quarter),
             "metadata_findings": findings[group],
+            # article 29 via 14, 18, 12: the points of each quarter's latest site inspection
+            "platform_use": {q.label: _platform_points(unit) for q, unit in per_quarter},
         })
     return {"year": year, "generated": rfc3339(now()), "units": units}
 
 
 def build(store: Store, year: int, inventory: Inventory, score: quarterly.ScoreSettings, settings: AnnualSettings,
-          lang: str = "zh") -> dict[str, Any]:
-    """The year's report read from the store, through the quarterly report of each quarter."""
-    reports = {q: quarterly.from_store(store, q, inventory, score, lang) for q in quarters_of(year)}
+          lang: str = "zh", site_weights: dict[str, float] | None = None) -> dict[str, Any]:
+    """The year's report read from the store, through the quarterly report of each quarter (with
+    its platform use, as the quarterly report attaches it)."""
+    reports = {}
+    for q in quarters_of(year):
+        reports[q] = platform_use.attach(quarterly.from_store(store, q, inventory, score, lang),
+                                         store.latest_site_runs(q.start_utc, q.end_utc), site_weights)
     return compute(year, reports, inventory, settings, lang)
+
+
+def _platform_points(unit: dict[str, Any]) -> float | None:
+    """A quarter's platform-use points, None when the unit's site was not inspected (or not scored)."""
+    use = unit.get("platform_use")
+    return use["score"]["total"] if use and use.get("score") else None
 
 
 def clear(report: dict[str, Any]) -> bool:
@@ -173,6 +185,8 @@ _WORDS = {
                     "counts as the policy's score for it, quarters not yet begun are left out"),
     "overview_sheet": ("年度考核", "Annual evaluation"),
     "generated": ("生成时间", "Generated"),
+    "platform_col": ("平台使用得分（第二十九条）", "Platform use points (article 29)"),
+    "not_inspected": ("未检查", "not inspected"),
 }
 WORDS = {lang: {**quarterly.WORDS[lang], **{k: pair[i] for k, pair in _WORDS.items()}}
          for i, lang in enumerate(("zh", "en"))}
@@ -209,7 +223,10 @@ def _unit_section(unit: dict[str, Any], lang: str, w: dict[str, str]) -> str:
     e = html.escape
     parts = [f'<h2 id="{e(unit["unit"])}">{e(unit["name"])} <small>{e(unit["unit"])}</small></h2>',
              "<p>" + " · ".join(f"{e(label)} {e(_score_text(value, w))}" for label, value in unit["quarters"].items())
-             + f' · {e(w["annual_score"])} {_annual_text(unit["annual_score"])}</p>']
+             + f' · {e(w["annual_score"])} {_annual_text(unit["annual_score"])}</p>',
+             f'<p data-key="platform_use">{e(w["platform_col"])}: '
+             + " · ".join(f"{e(label)} {e(w['not_inspected'] if value is None else f'{value:g}')}"
+                          for label, value in unit.get("platform_use", {}).items()) + "</p>"]
     if unit["persistent_failures"]:
         rows = [f'<tr data-persistent="{e(c["control"])}"><td>{e(c["control"])}</td>'
                 f'<td>{e(article_label(c["article"], lang))}</td>'
@@ -263,9 +280,12 @@ def render_xlsx(report: dict[str, Any], settings: AnnualSettings, lang: str = "z
         rows.append([u["unit"], u["name"], *(u["quarters"][label] if u["quarters"][label] is not None else w["no_run"]
                                              for label in labels),
                      u["annual_score"], _trend_text(found, w), len(u["silent_hosts"]), len(u["persistent_failures"]),
-                     "; ".join(f'{f["label"]}: {w[f["problem"]]}' for f in u["metadata_findings"])])
+                     "; ".join(f'{f["label"]}: {w[f["problem"]]}' for f in u["metadata_findings"]),
+                     " · ".join(f"{label} {w['not_inspected'] if v is None else f'{v:g}'}"
+                                for label, v in u.get("platform_use", {}).items())])
     table(units, [w["code"], w["unit"], *labels, w["annual_score"], w["trend_col"], w["silent_year"],
-                  w["persistent"], w["metadata"]], rows, (16, 24, 10, 10, 10, 10, 10, 12, 10, 12, 40))
+                  w["persistent"], w["metadata"], w["platform_col"]], rows,
+          (16, 24, 10, 10, 10, 10, 10, 12, 10, 12, 40, 40))
     failing = book.create_sheet(w["persistent"][:31])
     table(failing, [w["unit"], w["control"], w["article"], w["severity"], w["check"], w["quarters_failing"], w["host"]],
           [[u["name"], c["control"], article_label(c["article"], lang), SEVERITY[lang].get(c["severity"], c["severity"]),
