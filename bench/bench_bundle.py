@@ -184,8 +184,8 @@ def main() -> int:
         # 1. collect vs tar | age
         ours, base = alternate(args.runs, lambda: timed(collect, rss_file), lambda: timed(pipeline, rss_file),
                                after=clean_outputs)
-        ours_c, rss_c, cpu_c = map(list, zip(*ours))
-        base_c, _, cpu_b = map(list, zip(*base))
+        ours_c, rss_c, cpu_c = map(list, zip(*ours, strict=False))
+        base_c, _, cpu_b = map(list, zip(*base, strict=False))
 
         # 2. verify vs sha256sum -c (one bundle, opened once, untimed)
         run(collect)
@@ -196,7 +196,7 @@ def main() -> int:
                   "--trust", str(keys / "bench.allowed_signers")]
         sums = ["sha256sum", "-c", "--quiet", "SHA256SUMS"]
         ours, base = alternate(args.runs, lambda: timed(verify, rss_file), lambda: timed(sums, rss_file, cwd=opened))
-        ours_v, rss_v, _ = map(list, zip(*ours))
+        ours_v, rss_v, _ = map(list, zip(*ours, strict=False))
         base_v = [t for t, _, _ in base]
 
         oc, bc = statistics.median(ours_c), statistics.median(base_c)

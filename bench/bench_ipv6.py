@@ -50,7 +50,7 @@ BOUND_500 = 30.0  # seconds: the bound a 500-link crawl must stay within on this
 
 def certificates(folder: Path) -> tuple[Path, Path, Path]:
     """A test CA and a certificate for NAME, ::1 and 127.0.0.1."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench CA")])
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())

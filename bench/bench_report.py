@@ -132,7 +132,8 @@ def main() -> int:
     print(f"        printed: {ingest[2].splitlines()[-1]}")
     print(f"database: {size:.1f} MiB")
     for name, (seconds, rss, _) in reports.items():
-        print(f"report {name:<14} {seconds:6.2f} s (median of {args.runs})   goal <= {GOALS['report']:.0f} s: {verdict(seconds, GOALS['report'])}"
+        print(f"report {name:<14} {seconds:6.2f} s (median of {args.runs})   "
+              f"goal <= {GOALS['report']:.0f} s: {verdict(seconds, GOALS['report'])}"
               f"   peak RSS {rss:5.0f} MiB")
     peak = max([ingest[1], *(r[1] for r in reports.values())])
     print(f"peak RSS of any step: {peak:.0f} MiB   goal <= {GOALS['rss']:.0f} MB: {verdict(peak * 1.048576, GOALS['rss'])}")

@@ -38,8 +38,10 @@ UNITS = [
     "南隆街道办事处", "蜀北街道办事处", "河东街道办事处", "定水镇人民政府", "盘龙镇人民政府", "王家镇人民政府",
     "富利镇人民政府", "东坝镇人民政府", "建兴镇人民政府", "升钟镇人民政府", "保城镇人民政府", "大桥镇人民政府",
 ]
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
-GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉萍红娥玲芬燕彬鹏辉建国志宏海波文斌宇浩凯健俊帆帅旭宁婷雪琳晨欣怡佳颖梅倩丹洁蓉"
+SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏"
+            "吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤")
+GIVEN = ("伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉萍红娥玲芬燕彬鹏辉"
+         "建国志宏海波文斌宇浩凯健俊帆帅旭宁婷雪琳晨欣怡佳颖梅倩丹洁蓉")
 ROLES = ["信息发布员"] * 60 + ["信息审核员"] * 25 + ["栏目管理员"] * 10 + ["系统管理员"] * 4 + ["超级管理员"]
 TIMES = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(86400)]
 DATES = [(START + dt.timedelta(days=d)).isoformat() for d in range(DAYS)]
@@ -81,7 +83,7 @@ def generate(n_accounts: int, n_events: int, out: Path, seed: int) -> dict[str, 
     unit_of, person_of, created = array("l"), array("l"), []
     people: list[tuple[str, int]] = []               # (name, unit)
     terminals_per_unit = max(4, n_accounts // n_units // 2)
-    for i in range(n_accounts):
+    for _i in range(n_accounts):
         u = min(int(rng.paretovariate(1.2)) - 1, n_units - 1) if rng.random() < 0.5 else rng.randrange(n_units)
         if people and rng.random() < 0.05:           # a second account for someone already holding one
             p = rng.randrange(len(people))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 
 from nanbu_secops import __version__, checks, collect
 from nanbu_secops.collect import Target

@@ -207,7 +207,8 @@ def _bundle_commands(sub: argparse._SubParsersAction, kind: str) -> None:
         given.add_argument("--no-trust", action="store_true",
                            help="check integrity only: signatures against the keys they carry, the signer NOT checked")
 
-    verify = sub.add_parser("verify", help=f"check {'an' if kind[0] in 'aeiou' else 'a'} {kind} bundle: signatures, hashes, custody (exit 1 on any mismatch)")
+    article = "an" if kind[0] in "aeiou" else "a"
+    verify = sub.add_parser("verify", help=f"check {article} {kind} bundle: signatures, hashes, custody (exit 1 on any mismatch)")
     verify.add_argument("bundle")
     verify.add_argument("--identity", "-i", help="age identity (.agekey) to decrypt and check the contents too")
     verify.add_argument("--signature", help="the outer signature (default: BUNDLE.sig)")

@@ -52,7 +52,7 @@ def valid_resident_id(text: str) -> bool:
     """An 18-character PRC resident ID with a valid check character and a plausible birth date."""
     if not ID_SHAPE.fullmatch(text):
         return False
-    total = sum(int(digit) * weight for digit, weight in zip(text, ID_WEIGHTS))
+    total = sum(int(digit) * weight for digit, weight in zip(text, ID_WEIGHTS, strict=False))
     if ID_CHECK[total % 11] != text[17].upper():
         return False
     year, month, day = int(text[6:10]), int(text[10:12]), int(text[12:14])

@@ -7,7 +7,7 @@ from enum import Enum
 from typing import Any
 
 
-class Status(str, Enum):
+class Status(str, Enum):  # noqa: UP042 (StrEnum would change str() of a member, which reports print)
     """A control's outcome. ``error`` means it could not be evaluated: never an all-clear."""
 
     PASS = "pass"

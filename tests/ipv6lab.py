@@ -73,9 +73,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -167,8 +168,8 @@ class World:
     aliases: dict[str, str] = field(default_factory=lambda: dict(ALIASES))
     missing: str = "missing.nanbu.test"
     wrong_name: str = WRONG_NAME
-    _ca: "_CA | None" = field(default=None, repr=False)
-    _servers: list["Server | WebProcess"] = field(default_factory=list, repr=False)
+    _ca: _CA | None = field(default=None, repr=False)
+    _servers: list[Server | WebProcess] = field(default_factory=list, repr=False)
 
     def cert(self, name: str) -> tuple[Path, Path]:
         """(certificate, key) PEM paths for a server certificate whose SAN is ``name``,
@@ -199,7 +200,7 @@ class _CA:
         self.key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Nanbu Secops Test CA"),
                              x509.NameAttribute(NameOID.ORGANIZATION_NAME, "nanbu-secops tests")])
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         self.cert = (
             x509.CertificateBuilder()
             .subject_name(subject).issuer_name(subject)
@@ -231,7 +232,7 @@ class _CA:
             if name in self._issued:
                 return self._issued[name]
             key = ec.generate_private_key(ec.SECP256R1())
-            now = dt.datetime.now(dt.timezone.utc)
+            now = dt.datetime.now(dt.UTC)
             cert = (
                 x509.CertificateBuilder()
                 .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
@@ -502,7 +503,7 @@ class Server:
             self._thread.join(timeout=10)
         self.httpd.server_close()
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -556,7 +557,7 @@ class WebProcess:
             if stream is not None:
                 stream.close()
 
-    def __enter__(self) -> "WebProcess":
+    def __enter__(self) -> WebProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -648,7 +649,7 @@ def ipv6_world(lab: Lab) -> Iterator[World]:
         if check.returncode:
             raise RuntimeError(f"unbound-checkconf {conf}: {check.stdout}{check.stderr}")
         log = workdir / "unbound.log"
-        log_file = open(log, "ab")
+        log_file = open(log, "ab")  # noqa: SIM115 (unbound's output for its whole life; closed at teardown)
         proc = subprocess.Popen([UNBOUND, "-d", "-c", str(conf)], stdin=subprocess.DEVNULL, stdout=log_file,
                                 stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
         _wait_unbound(proc, lab.bridge_ipv4, log)

@@ -39,7 +39,7 @@ CUT = dormancy_cut(dt.date(2026, 11, 28), 3)
     (None, None, None),                           # never used, creation unknown: cannot say
 ])
 def test_dormancy_boundaries(last, created, expected):
-    assert CUT == T(2026, 8, 28)
+    assert T(2026, 8, 28) == CUT
     assert is_dormant(last, created, CUT) is expected
 
 

@@ -18,8 +18,7 @@ import pytest
 
 from nanbu_secops.accounts import sources
 from nanbu_secops.accounts.model import LoginEvent, PlatformAccount, RowProblem, StaffRecord
-from nanbu_secops.accounts.sources import (ColumnMapping, load_mapping, parse_time, read_accounts, read_logins,
-                                           read_roster)
+from nanbu_secops.accounts.sources import ColumnMapping, load_mapping, parse_time, read_accounts, read_logins, read_roster
 from nanbu_secops.errors import InputError
 
 D = dt.datetime
@@ -372,7 +371,7 @@ def test_xlsx_logins_and_problems(tmp_path: Path) -> None:
     path = workbook(tmp_path, "l.xlsx", rows)
     assert list(read_logins(path, problems=problems)) == LOGINS[:2]
     assert [(p.source, p.row) for p in problems] == [(str(path), 4), (str(path), 5)]
-    assert "退出时间 2026-08-03 08:00:00 is before 登录时间 2026-08-03 09:00:00" == problems[0].message
+    assert problems[0].message == "退出时间 2026-08-03 08:00:00 is before 登录时间 2026-08-03 09:00:00"
     assert "a time of day without a date" in problems[1].message
 
 

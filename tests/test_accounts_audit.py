@@ -150,7 +150,7 @@ def test_bad_policy_variable_names_file_and_line(exports, tmp_path):
     bad = tmp_path / "p.yml"
     bad.write_text(policy.replace("establishment_exempt_roles: []", "establishment_exempt_roles: 技术支持"),
                    encoding="utf-8")
-    line = next(i for i, l in enumerate(bad.read_text().splitlines(), 1) if "establishment_exempt_roles: 技术" in l)
+    line = next(i for i, row in enumerate(bad.read_text().splitlines(), 1) if "establishment_exempt_roles: 技术" in row)
     exe = Path(sys.executable).with_name("nanbu-secops")
     done = subprocess.run([str(exe), *audit(exports, "--policy", str(bad))], capture_output=True, text=True)
     assert done.returncode == 2

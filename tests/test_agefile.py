@@ -121,7 +121,7 @@ def test_the_sealer_refuses_misuse() -> None:
 
 def test_a_write_failure_is_reported_and_nothing_hangs(office: Path) -> None:
     """/dev/full answers every write with ENOSPC, as a full disk does."""
-    with pytest.raises(stream.BundleEncryptError, match="No space left"):
-        with open("/dev/full", "wb") as out, stream.encrypting(out, recipients(office, "county")) as sink:
-            for _ in range(64):
-                sink.write(bytes(BLOCK))
+    with (pytest.raises(stream.BundleEncryptError, match="No space left"), open("/dev/full", "wb") as out,
+          stream.encrypting(out, recipients(office, "county")) as sink):
+        for _ in range(64):
+            sink.write(bytes(BLOCK))

@@ -18,8 +18,9 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -128,8 +129,7 @@ NFT_RULES = """table inet nslab_sandbox {
 }
 """
 LAUNCHER = "[Desktop Entry]\nType=Application\nName=AnyDesk\nExec=/usr/bin/anydesk %u\n"
-LISTENER = ("import socket, time; s = socket.socket(); s.bind(('0.0.0.0', %d)); s.listen(); time.sleep(3600)"
-            % LISTEN_PORT)
+LISTENER = f"import socket, time; s = socket.socket(); s.bind(('0.0.0.0', {LISTEN_PORT})); s.listen(); time.sleep(3600)"
 
 
 @pytest.fixture(scope="module")

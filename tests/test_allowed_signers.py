@@ -22,13 +22,13 @@ from tests.roots import make_root
 from tests.test_cli import cli
 
 MESSAGE = b"manifest bytes\n"
-MOMENT = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+MOMENT = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def local(moment: dt.datetime, form: str) -> str:
     """``moment`` as ssh-keygen reads it: in the system's zone, or in UTC when the form ends in Z."""
     if form.endswith("Z"):
-        return moment.astimezone(dt.timezone.utc).strftime(form[:-1]) + "Z"
+        return moment.astimezone(dt.UTC).strftime(form[:-1]) + "Z"
     return moment.astimezone().strftime(form)
 
 

@@ -158,9 +158,8 @@ def test_quarters_not_yet_begun_and_missing_quarters_by_policy(site):
 
 
 def test_a_future_year_has_no_score(site):
-    with use_clock(ALL_BEGUN):
-        with Store.open(site["db"], create=False) as store:
-            report = annual.build(store, 2027, site["loaded"], SETTINGS, ANNUAL)
+    with use_clock(ALL_BEGUN), Store.open(site["db"], create=False) as store:
+        report = annual.build(store, 2027, site["loaded"], SETTINGS, ANNUAL)
     assert {u["unit"]: u["annual_score"] for u in report["units"]} == {"u_a": None, "u_b": None, "u_c": None}
     # b1's run at 2027-01-01 00:00 county time is 2027Q1's (27: 0/1, −5 → 0.0), shown, but not yet counted
     assert units(report)["u_b"]["quarters"] == {"2027Q1": 0.0, "2027Q2": None, "2027Q3": None, "2027Q4": None}
@@ -239,7 +238,7 @@ def test_platform_use_points_per_quarter_from_the_latest_site_inspection(site):
     # <unit>-site.json must sit in a site/ folder: these sit one level below it, so they are not site runs
     stats = ingest(site["root"] / "results", site["db"], site["loaded"].host_units())
     assert stats.site_runs_added == 0
-    for name, document in inspections.items():
+    for name in inspections:
         (folder / f"{name[:-5]}" / "u_a-site.json").unlink()
         (folder / f"{name[:-5]}").rmdir()
     by_quarter = {}

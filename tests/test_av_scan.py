@@ -43,7 +43,7 @@ def clam_exe_hdb() -> str:
 @pytest.fixture(scope="module")
 def database(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("clamdb")
-    built = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    built = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     write_cud(folder, built, 27123, signatures={"daily.hdb": eicar_hdb() + clam_exe_hdb()})
     return folder
 
@@ -145,7 +145,7 @@ def test_quarantine_moves_with_0600_in_0700_and_never_overwrites(database, infec
     assert stat.S_IMODE(vault.stat().st_mode) == 0o700
     targets = [Path(d["quarantined_to"]) for d in record["detections"]]
     assert len(set(targets)) == 5  # the two "a b.txt" got different names
-    for d, target in zip(record["detections"], targets):
+    for d, target in zip(record["detections"], targets, strict=True):
         assert target.parent == vault
         assert not os.path.lexists(d["path"])  # moved away from where it was
         assert stat.S_IMODE(target.stat().st_mode) == 0o600

@@ -5,8 +5,8 @@ Where a standard tool reads the same thing (ssh-keygen, age) it is asked too."""
 from __future__ import annotations
 
 import base64
-import json
 import io
+import json
 import struct
 import subprocess
 import tarfile

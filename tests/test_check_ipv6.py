@@ -17,7 +17,15 @@ from nanbu_secops.cli import main
 from nanbu_secops.collect import CollectError
 from nanbu_secops.collect import ipv6 as collect_ipv6
 from nanbu_secops.collect.ipv6 import (
-    Address, Addresses, DefaultRoute, DefaultRoutes, Lookup, getaddrinfo_aaaa, parse_if_inet6, parse_ipv6_default_routes)
+    Address,
+    Addresses,
+    DefaultRoute,
+    DefaultRoutes,
+    Lookup,
+    getaddrinfo_aaaa,
+    parse_if_inet6,
+    parse_ipv6_default_routes,
+)
 from nanbu_secops.collect.network import Listener, Listening, Resolver, Resolvers
 from nanbu_secops.policy import load_policies
 from nanbu_secops.report.labels import article_label

@@ -20,7 +20,7 @@ from nanbu_secops.collect import CollectError, Target
 from nanbu_secops.collect.pam import collect_lockout, collect_password_quality, parse_rules
 from nanbu_secops.collect.rootfs import RootFS
 from nanbu_secops.results import Status
-from tests.roots import AS_OF, COMMON_AUTH, COMMON_PASSWORD, REDHAT_AUTH, make_redhat_root, make_root
+from tests.roots import AS_OF, COMMON_PASSWORD, REDHAT_AUTH, make_redhat_root, make_root
 
 needs_pwscore = pytest.mark.skipif(not (shutil.which("pwscore") and shutil.which("unshare") and os.geteuid() == 0),
                                    reason="needs root, unshare and libpwquality-tools' pwscore")

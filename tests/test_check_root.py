@@ -106,7 +106,7 @@ def test_ageing_defaults_match_what_useradd_writes(tmp_path, capsys, key, line, 
         (prefix / "etc" / name).write_text(body)
     done = subprocess.run(["useradd", "--prefix", str(prefix), "-M", "oracle"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    written = next(l for l in (prefix / "etc" / "shadow").read_text().splitlines() if l.startswith("oracle:"))
+    written = next(row for row in (prefix / "etc" / "shadow").read_text().splitlines() if row.startswith("oracle:"))
     assert written.split(":")[field] == ""  # useradd: the feature is off
     control = {"PASS_WARN_AGE": "NS26-PASS-003", "PASS_MAX_DAYS": "NS26-PASS-001"}[key]
     result = status_of(tmp_path / "root", capsys, control, {"etc/login.defs": text})

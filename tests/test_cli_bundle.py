@@ -253,7 +253,8 @@ def test_proposal_with_a_bad_form(keydir: Path, tmp_path: Path) -> None:
     forms = tmp_path / "forms"
     shutil.copytree(FIXTURES, forms)
     bad = forms / "bad.yml"
-    bad.write_text("单位: 大桥镇\n标题: 增加栏目\n类别: 娱乐\n描述: x\n预期效益: y\n优先级: 高\n联系人:\n  姓名: 张三\n  电话: '13812345678'\n")
+    bad.write_text("单位: 大桥镇\n标题: 增加栏目\n类别: 娱乐\n描述: x\n预期效益: y\n优先级: 高\n"
+                   "联系人:\n  姓名: 张三\n  电话: '13812345678'\n")
     done = cli("proposal", "validate", str(bad))
     assert done.returncode == 2 and f"{bad}:3:" in done.stderr + done.stdout
     aggregated = cli("proposal", "aggregate", str(forms))

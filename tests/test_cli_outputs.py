@@ -100,7 +100,7 @@ def test_every_output_option_refuses_an_unwritable_place_before_any_work(tmp_pat
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads(done.stdout)
     bad = []
-    for result, (case, place, option) in zip(results, expected):
+    for result, (case, place, option) in zip(results, expected, strict=True):
         lines = result["stderr"].splitlines()
         if not (result["code"] == 2 and result["stdout"] == "" and len(lines) == 1
                 and lines[0].startswith(f"nanbu-secops: error: {place}: {option}: ")):

@@ -17,8 +17,7 @@ import pytest
 
 from nanbu_secops.bundle.keys import read_identities, read_recipient_file
 from nanbu_secops.creds import escrow, keys, rotate
-from nanbu_secops.creds.generate import (AMBIGUOUS, check_alphabet, crypt_hash, hash_salt, new_password, new_ssh_key,
-                                         sha512_crypt)
+from nanbu_secops.creds.generate import AMBIGUOUS, check_alphabet, crypt_hash, hash_salt, new_password, new_ssh_key, sha512_crypt
 from nanbu_secops.errors import InputError
 
 CLI = Path(sys.executable).with_name("nanbu-secops")

@@ -17,14 +17,15 @@ import re
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
+from nanbu_secops.fleet.quarter import Quarter
 from nanbu_secops.policy import load_policies
 from nanbu_secops.report.quarterly import ScoreSettings
-from nanbu_secops.fleet.quarter import Quarter
 from tests.conftest import own_lab
 from tests.lab import PROJECT_ROOT, Lab
 from tests.playbook_output import recap

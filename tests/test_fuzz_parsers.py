@@ -8,6 +8,7 @@ the first check. Each test's number of examples is bounded so the suite stays fa
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
@@ -117,10 +118,8 @@ def test_sshd_config_returns_or_raises_collect_error(lines: list[tuple[str, str,
     with tempfile.TemporaryDirectory() as root:
         (Path(root) / "etc" / "ssh").mkdir(parents=True)
         (Path(root) / "etc" / "ssh" / "sshd_config").write_text(text, encoding="utf-8", errors="surrogateescape")
-        try:
+        with contextlib.suppress(CollectError):
             sshd.collect(make_target(root, dt.date(2026, 11, 28)))
-        except CollectError:
-            pass
 
 
 @SLOW
@@ -137,13 +136,11 @@ def test_defender_json_returns_or_raises_input_error(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "defender.json"
         path.write_bytes(data)
-        try:
+        with contextlib.suppress(InputError):
             defender.load(path)
-        except InputError:
-            pass
 
 
-CSV_HEAD = "账号,使用人,所属单位,状态,开通时间\n".encode("utf-8")
+CSV_HEAD = "账号,使用人,所属单位,状态,开通时间\n".encode()
 
 
 @SLOW
@@ -155,10 +152,8 @@ def test_account_exports_return_or_raise_input_error(data: bytes, suffix: str) -
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"accounts{suffix}"
         path.write_bytes(data)
-        try:
+        with contextlib.suppress(InputError):
             list(sources.read_accounts(path))
-        except InputError:
-            pass
 
 
 @FAST
@@ -167,28 +162,22 @@ def test_account_exports_return_or_raise_input_error(data: bytes, suffix: str) -
                  .map(lambda d: json.dumps({"format": "nanbu-secops-bundle/1", **d}, sort_keys=True,
                                            separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))))
 def test_manifest_returns_or_raises_manifest_error(data: bytes) -> None:
-    try:
+    with contextlib.suppress(ManifestError):
         decode(data)
-    except ManifestError:
-        pass
 
 
 @FAST
 @given(st.one_of(mutated(_CHAIN), st.binary(max_size=300)))
 def test_custody_returns_or_raises_custody_error(data: bytes) -> None:
-    try:
+    with contextlib.suppress(custody.CustodyError):
         custody.verify(data, _MANIFEST, "x")
-    except custody.CustodyError:
-        pass
 
 
 @FAST
 @given(st.one_of(mutated(_SIGNATURE), st.binary(max_size=300)))
 def test_sshsig_returns_or_raises_signature_error(data: bytes) -> None:
-    try:
+    with contextlib.suppress(sshsig.SignatureError):
         sshsig.verify(data, b"message")
-    except sshsig.SignatureError:
-        pass
 
 
 _PUBLIC = sshsig.openssh_public(_KEY.blob)

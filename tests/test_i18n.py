@@ -21,7 +21,6 @@ input (names, units and proposal texts are the users' data, shown as given) and 
 from __future__ import annotations
 
 import html
-import io
 import json
 import re
 import socket

@@ -159,7 +159,7 @@ def auth(ipv6_lab: World) -> Iterator[Auth]:
             assert checked.returncode == 0, checked.stdout + checked.stderr
         for name, cmd in (("nsd", ["ip", "netns", "exec", netns, NSD, "-d", "-c", str(work / "nsd.conf")]),
                           ("unbound", [UNBOUND, "-d", "-c", str(work / "unbound.conf")])):
-            log = open(work / f"{name}.out", "wb")
+            log = open(work / f"{name}.out", "wb")  # noqa: SIM115 (the server's output; closed at teardown)
             logs.append(log)
             procs.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                           start_new_session=True, preexec_fn=_die_with_parent))

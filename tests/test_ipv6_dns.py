@@ -260,7 +260,7 @@ def test_resolver_is_thread_safe(world: World, resolver: dns.Resolver) -> None:
     names = sorted(SITES) * 3 + ["missing.nanbu.test"] * 3
     with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
         results = list(pool.map(lambda n: dns.inspect(n, resolver, probe_timeout=0.3), names))
-    for name, facts in zip(names, results):
+    for name, facts in zip(names, results, strict=True):
         if name == "missing.nanbu.test":
             assert facts.error == "name does not exist"
             continue
@@ -351,9 +351,8 @@ def test_serve_https_in_the_site_namespace(world: World) -> None:
 
 def test_serve_wrong_certificate(world: World) -> None:
     site = world.sites["badcert6.nanbu.test"]
-    with serve(world, site, _Hello, 6, cert_name=world.wrong_name):
-        with pytest.raises(ssl.SSLCertVerificationError, match="Hostname mismatch"):
-            _get(world, site.name, site.ipv6)
+    with serve(world, site, _Hello, 6, cert_name=world.wrong_name), pytest.raises(ssl.SSLCertVerificationError, match="Hostname mismatch"):
+        _get(world, site.name, site.ipv6)
 
 
 def test_serve_refuses_a_site_without_ipv6(world: World) -> None:

@@ -49,7 +49,7 @@ def _name(text: str) -> x509.Name:
 def _write_cert(folder: Path, stem: str, names: list[str], ca_key: ec.EllipticCurvePrivateKey,
                 ca_cert: x509.Certificate) -> tuple[str, str]:
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     sans = [x509.DNSName(n) for n in names] + [x509.IPAddress(ipaddress.ip_address(a)) for a in (V4, V6)]
     cert = (x509.CertificateBuilder().subject_name(_name(names[0])).issuer_name(ca_cert.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -112,7 +112,7 @@ def _free_port() -> int:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     folder = tmp_path_factory.mktemp("ipv6web")
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_cert = (x509.CertificateBuilder().subject_name(_name("nanbu test CA")).issuer_name(_name("nanbu test CA"))
                .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
                .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=2))
@@ -182,7 +182,7 @@ def test_gzip_and_deflate_bodies_are_decoded_and_bounded(world: World) -> None:
     a compression bomb stays within max_body and a garbled body is an HTTP-stage failure."""
     pages = {path: world.fetch(world.url("gzip.test", path), 6) for path in ("/", "/deflate", "/rawdeflate")}
     for path, probe in pages.items():
-        assert probe.ok and probe.body.startswith(b"<!doctype html>") and "compressed".encode() in probe.body, path
+        assert probe.ok and probe.body.startswith(b"<!doctype html>") and b"compressed" in probe.body, path
     assert pages["/"].body == pages["/deflate"].body == pages["/rawdeflate"].body
     started = time.monotonic()
     bomb = world.fetch(world.url("gzip.test", "/bomb"), 4, max_body=MiB)
@@ -308,7 +308,7 @@ def test_similarity_compares_visible_text() -> None:
 
 
 def test_similarity_of_2_mib_pages_is_fast() -> None:
-    words = "网站 集约化 平台 管理 portal service notice open government information".split()
+    words = ["网站", "集约化", "平台", "管理", "portal", "service", "notice", "open", "government", "information"]
     a = "".join(f"<div><a href='/p{i}.html'>{words[i % len(words)]} {i} {words[(i * 7) % len(words)]}</a></div><script>x={i}</script>\n"
                 for i in range(40000)).encode()
     b = a.replace(b"</a>", b" new</a>", 5000)

@@ -28,7 +28,8 @@ from typing import Any
 
 import pytest
 
-from nanbu_secops.ipv6 import assess, dns, http as probe_http
+from nanbu_secops.ipv6 import assess, dns
+from nanbu_secops.ipv6 import http as probe_http
 from tests.ipv6lab import World
 from tests.test_cli import cli
 from tests.webservers import HSTS, SERVERS, ChainCA, VHost, WebServer, running, web_folder
@@ -192,13 +193,12 @@ def _raw(sites: Sites, address: str, host: str, path: str, headers: dict[str, st
     """One request exactly as given, over TLS with SNI ``host``: status, headers (lower-case
     names), the body as sent (undecoded, chunks joined)."""
     context = ssl.create_default_context(cafile=str(sites.ca.root_file))
-    with socket.create_connection((address, 443), timeout=5) as plain:
-        with context.wrap_socket(plain, server_hostname=host) as tls:
-            conn = http.client.HTTPConnection(host)
-            conn.sock = tls
-            conn.request("GET", path, headers={"Host": host, **headers})
-            response = conn.getresponse()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    with socket.create_connection((address, 443), timeout=5) as plain, context.wrap_socket(plain, server_hostname=host) as tls:
+        conn = http.client.HTTPConnection(host)
+        conn.sock = tls
+        conn.request("GET", path, headers={"Host": host, **headers})
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
 
 
 @pytest.mark.parametrize("family", [4, 6])
@@ -228,13 +228,12 @@ def test_an_http10_answer_is_read_whole(server: WebServer, sites: Sites, family:
     answer HTTP/1.1 regardless): an HTTP/1.0 answer has no chunks and always closes."""
     address = sites.a4 if family == 4 else sites.a6
     context = ssl.create_default_context(cafile=str(sites.ca.root_file))
-    with socket.create_connection((address, 443), timeout=5) as plain:
-        with context.wrap_socket(plain, server_hostname="legacy.web.test") as tls:
-            conn = http.client.HTTPConnection("legacy.web.test")
-            conn.sock = tls
-            conn.request("GET", "/big.html", headers={"Host": "legacy.web.test", "Accept-Encoding": "gzip"})
-            response = conn.getresponse()
-            response.read()
+    with socket.create_connection((address, 443), timeout=5) as plain, context.wrap_socket(plain, server_hostname="legacy.web.test") as tls:
+        conn = http.client.HTTPConnection("legacy.web.test")
+        conn.sock = tls
+        conn.request("GET", "/big.html", headers={"Host": "legacy.web.test", "Accept-Encoding": "gzip"})
+        response = conn.getresponse()
+        response.read()
     assert (response.version, response.will_close) == ((10, True) if server.kind == "apache2" else (11, False))
     resolve = assess.resolver_function(dns.Resolver(dns.parse_resolver(sites.world.resolver), timeout=2.0))
     got = probe_http.fetch("https://legacy.web.test/big.html", family, resolve, ca_file=str(sites.ca.root_file))
@@ -244,16 +243,15 @@ def test_an_http10_answer_is_read_whole(server: WebServer, sites: Sites, family:
 def test_keep_alive_server_answers_each_request(server: WebServer, sites: Sites) -> None:
     """Without ``Connection: close`` the server keeps the connection open (two requests on one)."""
     context = ssl.create_default_context(cafile=str(sites.ca.root_file))
-    with socket.create_connection((sites.a6, 443), timeout=5) as plain:
-        with context.wrap_socket(plain, server_hostname="www.web.test") as tls:
-            conn = http.client.HTTPConnection("www.web.test")
-            conn.sock = tls
-            statuses = []
-            for path in ("/a.html", "/b.html"):
-                conn.request("GET", path, headers={"Host": "www.web.test"})
-                response = conn.getresponse()
-                response.read()
-                statuses.append((response.status, response.will_close))
+    with socket.create_connection((sites.a6, 443), timeout=5) as plain, context.wrap_socket(plain, server_hostname="www.web.test") as tls:
+        conn = http.client.HTTPConnection("www.web.test")
+        conn.sock = tls
+        statuses = []
+        for path in ("/a.html", "/b.html"):
+            conn.request("GET", path, headers={"Host": "www.web.test"})
+            response = conn.getresponse()
+            response.read()
+            statuses.append((response.status, response.will_close))
     assert statuses == [(200, False), (200, False)], server.kind
 
 
@@ -324,7 +322,7 @@ def test_text_and_html_say_why(server: WebServer, sites: Sites, tmp_path: Path) 
     body = page.read_text()
     assert "三级链接" in body or "二级链接" in body
     assert f"二级链接 https://[{b6}]/: TLS 证书名称不符" in body and "二级链接 https://v6404.web.test/news.html: HTTP 状态码 404" in body
-    assert f"二级链接 https://v4only.web.test/: DNS: v4only.web.test 无 AAAA 记录" in body
+    assert "二级链接 https://v4only.web.test/: DNS: v4only.web.test 无 AAAA 记录" in body
 
 
 def test_verdicts_reach_the_quarterly_report(server: WebServer, sites: Sites, tmp_path: Path) -> None:

@@ -16,8 +16,9 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -157,7 +158,8 @@ def test_ipv6_reachability(lab: Lab) -> None:
     for h in lab.hosts.values():
         with socket.create_connection((h.ipv6, 22), timeout=5) as s:
             assert s.recv(64).startswith(b"SSH-2.0-")
-        r = subprocess.run(["ssh", "-F", str(lab.ssh_config), h.ipv6, "hostname"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+        r = subprocess.run(["ssh", "-F", str(lab.ssh_config), h.ipv6, "hostname"], capture_output=True, text=True, timeout=30,
+                           stdin=subprocess.DEVNULL)
         assert (r.returncode, r.stdout.strip()) == (0, h.name), r.stderr
 
 
@@ -221,7 +223,8 @@ def _free_net() -> dict[str, Any]:
         v4, v6 = f"169.254.{k}.1", f"fd6e:616e:6275:{k}::1"
         routes = [subprocess.run(["ip", "route", "get", a], capture_output=True, text=True).stdout for a in (v4, v6)]
         if all(" via " in r for r in routes):  # not on-link anywhere yet
-            return dict(bridge=bridge, ipv4_net=f"169.254.{k}.0/24", ipv6_net=f"fd6e:616e:6275:{k}::/64", ns_prefix=f"nslt{k}-", veth_prefix=f"nslt{k}v")
+            return dict(bridge=bridge, ipv4_net=f"169.254.{k}.0/24", ipv6_net=f"fd6e:616e:6275:{k}::/64",
+                        ns_prefix=f"nslt{k}-", veth_prefix=f"nslt{k}v")
     raise AssertionError("no free lab network")
 
 
@@ -280,10 +283,9 @@ def test_exception_inside_with_tears_down(small_lab_args: dict[str, Any]) -> Non
     args = dict(small_lab_args)
     small = Lab(args.pop("workdir"), ["a1", "a2"], **args)
     pids: set[int] = set()
-    with pytest.raises(ZeroDivisionError):
-        with small:
-            pids = _lab_pids(small)
-            1 / 0
+    with pytest.raises(ZeroDivisionError), small:
+        pids = _lab_pids(small)
+        raise ZeroDivisionError("inside the lab's with block")
     assert pids
     _assert_nothing_left(small, pids)
 
@@ -334,11 +336,13 @@ def test_cli_up_and_down(small_lab_args: dict[str, Any], project_root: Path) -> 
     wd = args.pop("workdir")
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in args.items()]
     cli = [sys.executable, "-m", "tests.lab"]
-    up = subprocess.run([*cli, "up", "--workdir", str(wd), "--hosts", "2", *flags], cwd=project_root, capture_output=True, text=True, timeout=120)
+    up = subprocess.run([*cli, "up", "--workdir", str(wd), "--hosts", "2", *flags], cwd=project_root, capture_output=True,
+                        text=True, timeout=120)
     try:
         assert up.returncode == 0, up.stderr
         assert f"ssh_config: {wd}/ssh_config" in up.stdout and f"inventory:  {wd}/inventory.ini" in up.stdout
-        r = subprocess.run(["ssh", "-F", f"{wd}/ssh_config", "h02", "hostname"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+        r = subprocess.run(["ssh", "-F", f"{wd}/ssh_config", "h02", "hostname"], capture_output=True, text=True, timeout=30,
+                           stdin=subprocess.DEVNULL)
         assert r.stdout.strip() == "h02", r.stderr
         survivor = Lab.from_state(wd)
         pids = _lab_pids(survivor)

@@ -30,7 +30,7 @@ SERVICE = "[Unit]\nDescription=antivirus scan\n[Service]\nType=oneshot\n" \
 def database(days_old: int, version: int) -> str:
     """A daily.cud built ``days_old`` days ago, base64 for ``lab.ssh(input=...)`` (text only)."""
     with tempfile.TemporaryDirectory() as folder:
-        built = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days_old)
+        built = dt.datetime.now(dt.UTC) - dt.timedelta(days=days_old)
         return base64.b64encode(write_cud(Path(folder), built, version).read_bytes()).decode()
 
 

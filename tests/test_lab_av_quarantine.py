@@ -47,7 +47,7 @@ print(json.dumps(record.as_json()))
 def terminal(lab):
     lab.reset_host(HOST)
     with tempfile.TemporaryDirectory() as folder:
-        cud = write_cud(Path(folder), dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1), 27400)
+        cud = write_cud(Path(folder), dt.datetime.now(dt.UTC) - dt.timedelta(hours=1), 27400)
         lab.ssh(HOST, "base64 -d > /var/lib/clamav/daily.cud", input=base64.b64encode(cud.read_bytes()).decode())
     lab.ssh(HOST, f"install -d -o nobody -m 0755 {HOME} && runuser -u nobody -- mkdir {HOME}/x")
     lab.ssh(HOST, f"runuser -u nobody -- sh -c 'base64 -d > {HOME}/x/passwd'", input=base64.b64encode(EICAR).decode())

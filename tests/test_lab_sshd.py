@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from nanbu_secops.cli import main
-
 from tests.playbook_output import recap
 
 PROJECT = Path(__file__).resolve().parents[1]

@@ -109,7 +109,7 @@ def test_sessions_agree_with_last_and_utmpdump(bob_logged_in):
     rows = [m.groupdict() for m in map(LAST_LINE.match, printed.splitlines()) if m]
     assert len(rows) == 2, printed
     rows.reverse()
-    for session, row in zip(sessions, rows):
+    for session, row in zip(sessions, rows, strict=False):
         assert session["line"] == row["line"]
         assert session["terminal"] == row["host"] == lab.bridge_ipv4  # the client's address
         assert session["address"] == lab.bridge_ipv4
@@ -126,7 +126,7 @@ def test_sessions_agree_with_last_and_utmpdump(bob_logged_in):
     records = [re.findall(r"\[(.*?)\]", line) for line in dump.splitlines()]
     logins = [r for r in records if r[0] == "7" and r[3].strip() == "bob"]
     assert [(r[4].strip(), r[6].strip()) for r in logins] == [(s["line"], s["address"]) for s in sessions]
-    for record, session in zip(logins, sessions):
+    for record, session in zip(logins, sessions, strict=False):
         stamp = dt.datetime.fromisoformat(record[7].replace(",", "."))
         assert stamp.utcoffset() == dt.timedelta(0)
         county = stamp.astimezone(ZoneInfo("Asia/Shanghai"))  # eight hours later on the clock

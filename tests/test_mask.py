@@ -15,7 +15,7 @@ WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 def resident_id(first17: str) -> str:
     """The 17 digits with their GB 11643 check character, computed here by the standard's rule."""
-    remainder = sum(int(d) * w for d, w in zip(first17, WEIGHTS)) % 11
+    remainder = sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True)) % 11
     return first17 + "10X98765432"[remainder]
 
 
@@ -107,7 +107,7 @@ SAMPLE = (
     f"中文{NANBU}中文，电话18612345678。{WRONG_CHECK} {'X' * 45}13712345678 {'1' * 60} "
     f"{'9' * 41}x{KNOWN} 1381234567 12345678901234567890 13612345678 电话 138 1234 5678，"
     f"+86-139-1234-5678 {' ' * 50}{KNOWN[:6]} {KNOWN[6:14]} {KNOWN[14:]}"
-).encode("utf-8")
+).encode()
 
 
 def _streamed(chunks: list[bytes]) -> tuple[bytes, int]:
@@ -151,7 +151,7 @@ def test_random_data_keeps_length_and_split_invariance():
         expected = mask_bytes(data)
         assert len(expected[0]) == len(data)
         cuts = sorted(rng.randrange(0, len(data) + 1) for _ in range(rng.randrange(0, 6)))
-        chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+        chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
         assert _streamed(chunks) == expected
 
 
@@ -166,9 +166,9 @@ def test_holds_back_only_a_trailing_run_of_digits_and_separators():
 
 def test_looks_textual():
     assert looks_textual(b"")
-    assert looks_textual("身份证号".encode("utf-8") * 3000)
+    assert looks_textual("身份证号".encode() * 3000)
     assert looks_textual("身份证号".encode("gbk") * 3000)
-    assert looks_textual("登录失败".encode("utf-8")[:-1])  # cut inside the last character
+    assert looks_textual("登录失败".encode()[:-1])  # cut inside the last character
     head = ("a" + "中" * 4000).encode("utf-8")  # the 8 KiB mark falls inside a character
     assert looks_textual(head)
     assert not looks_textual(b"text\0text")

@@ -78,7 +78,7 @@ def terminal(lab):
     exe = Path("/usr/share/clamav-testfiles/clam.exe").read_bytes()
     with_samples = eicar_hdb() + f"{hashlib.md5(exe).hexdigest()}:{len(exe)}:Nanbu-Test.ClamExe\n"
     with tempfile.TemporaryDirectory() as folder:
-        cud = write_cud(Path(folder), dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2), 27345,
+        cud = write_cud(Path(folder), dt.datetime.now(dt.UTC) - dt.timedelta(hours=2), 27345,
                         signatures={"daily.hdb": with_samples})
         put(lab, "/var/lib/clamav/daily.cud", cud.read_bytes())
     plant(lab)

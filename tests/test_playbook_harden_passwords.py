@@ -169,7 +169,7 @@ def test_lab_prepared_as_intended(prepared):
 def test_check_mode_shows_diff_and_changes_nothing(check_run, policy):
     before, result, after = check_run
     text = output(result)
-    assert f"-PASS_MAX_DAYS\t365" in text  # h01: the last (effective) duplicate is the one rewritten
+    assert "-PASS_MAX_DAYS\t365" in text  # h01: the last (effective) duplicate is the one rewritten
     assert f"+PASS_MAX_DAYS\t{policy['pass_max_days']}" in text
     assert f"+PASS_MIN_DAYS\t{policy['pass_min_days']}" in text
     assert "overridden by a later PASS_MAX_DAYS line" in text  # h01: the stale first copy

@@ -8,6 +8,7 @@ plain files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -15,8 +16,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pyrage
 import pytest
@@ -368,10 +370,8 @@ def kill_detached_workers(rlab: Lab) -> None:
                if any(arg.endswith("ansible-playbook") for arg in proc.info["cmdline"] or [])
                and str(rlab.inventory) in (proc.info["cmdline"] or [])]
     for proc in workers:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(workers, timeout=30)
 
 

@@ -82,7 +82,7 @@ def test_english_keys_and_values_are_aliases(tmp_path: Path) -> None:
 
 def test_submitted_defaults_to_today_in_the_county(tmp_path: Path) -> None:
     # 16:30 UTC on 30 November is already 1 December in the county (UTC+8)
-    with timeutil.use_clock(dt.datetime(2026, 11, 30, 16, 30, tzinfo=dt.timezone.utc)):
+    with timeutil.use_clock(dt.datetime(2026, 11, 30, 16, 30, tzinfo=dt.UTC)):
         p = form.load(write(tmp_path, "a.yml", GOOD.replace("提交日期: 2026-11-02\n", "")))
     assert p.submitted == dt.date(2026, 12, 1)
 

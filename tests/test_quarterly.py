@@ -189,8 +189,8 @@ def units(report: dict) -> dict[str, dict]:
 def test_quarter_bounds_are_shanghai_midnights():
     q4 = quarter.parse("2026Q4")
     assert q4.label == "2026Q4"
-    assert q4.start_utc == int(dt.datetime(2026, 9, 30, 16, tzinfo=dt.timezone.utc).timestamp())
-    assert q4.end_utc == int(dt.datetime(2026, 12, 31, 16, tzinfo=dt.timezone.utc).timestamp())
+    assert q4.start_utc == int(dt.datetime(2026, 9, 30, 16, tzinfo=dt.UTC).timestamp())
+    assert q4.end_utc == int(dt.datetime(2026, 12, 31, 16, tzinfo=dt.UTC).timestamp())
     assert q4.start == dt.datetime(2026, 10, 1, tzinfo=COUNTY_TZ)
     assert q4.previous() == quarter.parse("2026q3")
     assert quarter.parse("2027Q1").previous().label == "2026Q4"
@@ -382,7 +382,7 @@ def test_a_bad_weight_names_its_file_and_line(tmp_path):
     text = (PROJECT / "policies" / "article26.yml").read_text(encoding="utf-8")
     bad.write_text(text.replace("silent_host_penalty: 30", "silent_host_penalty: many"), encoding="utf-8")
     # the loader knows the lines of top-level variables: the error points at the quarterly_score key
-    first = next(i for i, l in enumerate(text.splitlines(), 1) if l.startswith("  quarterly_score:"))
+    first = next(i for i, row in enumerate(text.splitlines(), 1) if row.startswith("  quarterly_score:"))
     with pytest.raises(InputError) as caught:
         quarterly.ScoreSettings.from_policy(load_policies(bad))
     assert str(caught.value) == (f"{bad}:{first}: variables.quarterly_score.silent_host_penalty: "
@@ -402,7 +402,7 @@ def test_bad_endpoint_values_name_their_file_and_line(tmp_path, before, after, m
     text = (PROJECT / "policies" / "article26.yml").read_text(encoding="utf-8")
     assert before in text
     bad.write_text(text.replace(before, after), encoding="utf-8")
-    first = next(i for i, l in enumerate(text.splitlines(), 1) if l.startswith("  quarterly_score:"))
+    first = next(i for i, row in enumerate(text.splitlines(), 1) if row.startswith("  quarterly_score:"))
     with pytest.raises(InputError) as caught:
         quarterly.ScoreSettings.from_policy(load_policies(bad))
     assert str(caught.value) == f"{bad}:{first}: {message}"

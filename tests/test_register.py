@@ -100,9 +100,9 @@ def test_append_builds_a_verified_chain(good: Path, explanation: Path):
     entries = [json.loads(p) for p in parts]
     assert [e["seq"] for e in entries] == [1, 2, 3, 4, 5]
     assert entries[0]["prev"] == "0" * 64
-    for before, after in zip(parts, entries[1:]):
+    for before, after in zip(parts, entries[1:], strict=False):
         assert after["prev"] == reg.sha256_hex(before.rstrip(b"\n"))
-    for raw, e in zip(parts, entries):
+    for raw, e in zip(parts, entries, strict=False):
         assert raw == (reg.canonical(e) + "\n").encode()  # canonical, one line each
         assert e["hash"] == reg.sha256_hex(reg.canonical({k: v for k, v in e.items() if k != "hash"}).encode())
     first = entries[0]
@@ -131,7 +131,7 @@ def test_new_register_is_0640_whatever_the_umask(tmp_path: Path, explanation: Pa
 
 def test_time_is_county_time(tmp_path: Path, explanation: Path):
     path = tmp_path / "r.jsonl"
-    utc = dt.datetime(2026, 11, 28, 1, 0, tzinfo=dt.timezone.utc)
+    utc = dt.datetime(2026, 11, 28, 1, 0, tzinfo=dt.UTC)
     assert reg.append(path, account="a", explanation=explanation, approved_by="x", now=utc)["time"] == \
         "2026-11-28T09:00:00+08:00"
     assert reg.append(path, account="a", explanation=explanation, approved_by="x")["time"].endswith("+08:00")
@@ -156,7 +156,7 @@ def test_find_since_a_county_day(tmp_path: Path, explanation: Path):
     """``since`` compares county dates: 2026-11-27T23:30 UTC is already the 28th in Nanbu."""
     path = tmp_path / "r.jsonl"
     for account, moment in (("old", dt.datetime(2026, 11, 1, 9, 0, tzinfo=COUNTY_TZ)),
-                            ("edge", dt.datetime(2026, 11, 27, 23, 30, tzinfo=dt.timezone.utc)),
+                            ("edge", dt.datetime(2026, 11, 27, 23, 30, tzinfo=dt.UTC)),
                             ("new", dt.datetime(2026, 11, 28, 10, 0, tzinfo=COUNTY_TZ))):
         reg.append(path, account=account, host="h01", explanation=explanation, approved_by="x", now=moment)
     assert [e["account"] for e in reg.find(path, host="h01", since=dt.date(2026, 11, 28))] == ["edge", "new"]

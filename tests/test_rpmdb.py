@@ -83,7 +83,8 @@ def test_a_berkeley_db_is_named_not_guessed(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("blob", [b"", b"\x00\x00\x00\x01", b"\xff\xff\xff\xff\x00\x00\x00\x00",
-                                  b"\x00\x00\x00\x01\x00\x00\x00\x04" + b"\x00\x00\x03\xe8\x00\x00\x00\x06\x00\x00\x00\x09\x00\x00\x00\x01" + b"abcd"])
+                                  b"\x00\x00\x00\x01\x00\x00\x00\x04"
+                                  + b"\x00\x00\x03\xe8\x00\x00\x00\x06\x00\x00\x00\x09\x00\x00\x00\x01" + b"abcd"])
 def test_malformed_headers_are_refused(blob):
     with pytest.raises(ValueError):
         rpmdb.header_strings(blob, (rpmdb.NAME,))

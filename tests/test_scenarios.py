@@ -236,7 +236,7 @@ def pam_oracle(control: str, root: Path, script: Path, context: Mapping[str, Pat
     done = in_namespace(root, script_text, env={"MODULES": str(modules), "MODULE_DIR": context["pam_module_dir"].as_posix()})
     found = answers(done.stdout)
     assert len(found) == len(runs), done.stderr
-    for (name, pw), (output, code) in zip(runs, found):
+    for (_name, pw), (_output, code) in zip(runs, found, strict=True):
         if (code == 0) != (pw == STRONG):
             return "fail"
     return "pass"

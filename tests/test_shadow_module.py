@@ -63,7 +63,7 @@ def test_lock_state_of_what_usermod_writes(tmp_path, how, status):
     (etc / "gshadow").write_text("root:*::\nclerk:!::\n")
     (etc / "login.defs").write_text("")
     subprocess.run(f"usermod --prefix {tmp_path} {how} clerk", shell=True, check=True, capture_output=True)
-    line = next(l for l in (etc / "shadow").read_text().splitlines() if l.startswith("clerk:"))
+    line = next(row for row in (etc / "shadow").read_text().splitlines() if row.startswith("clerk:"))
     assert module.lock_state(fields(line), TODAY)[0] == status
 
 

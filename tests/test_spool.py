@@ -20,7 +20,7 @@ from tests.roots import make_root
 
 PROJECT = Path(__file__).resolve().parents[1]
 POLICIES = PROJECT / "policies"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def test_names_sort_as_time_and_are_safe():

@@ -136,7 +136,7 @@ def test_strong_server_passes_on_ipv4_and_ipv6(servers, capsys):
     code, doc = probe(capsys, f"127.0.0.1:{port}", f"[::1]:{port}")
     assert code == 0
     assert doc["summary"] == {"ok": 2, "weak": 0, "error": 0}
-    for host, expected in zip(doc["hosts"], ("127.0.0.1", "::1")):
+    for host, expected in zip(doc["hosts"], ("127.0.0.1", "::1"), strict=True):
         assert (host["host"], host["port"], host["status"], host["weak"]) == (expected, port, "ok", {})
         assert host["banner"].startswith("SSH-2.0-OpenSSH_")
         assert host["algorithms"] == {

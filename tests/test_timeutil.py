@@ -14,7 +14,7 @@ from nanbu_secops.bundle.archive import TarWriter
 from nanbu_secops.fleet import spool
 from nanbu_secops.fleet.quarter import Quarter
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def test_a_pinned_moment_is_now_and_today_in_county_time_and_is_given_back() -> None:

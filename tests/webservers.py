@@ -70,7 +70,7 @@ class ChainCA:
         from cryptography.x509.oid import NameOID
 
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         public = key.public_key()  # type: ignore[attr-defined]
         builder = (
             x509.CertificateBuilder().subject_name(subject)
@@ -104,7 +104,7 @@ class ChainCA:
                 sans.append(x509.IPAddress(ipaddress.ip_address(name)))
             except ValueError:
                 sans.append(x509.DNSName(name))
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         cert = (
             x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
             .issuer_name(self.inter.subject).public_key(key.public_key())  # type: ignore[attr-defined]
@@ -353,10 +353,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM to the server, then SIGKILL to its process group (its workers) if needed."""
     if proc.poll() is None:
         proc.terminate()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)  # its own group (start_new_session): only what it started
     if proc.poll() is None:
@@ -374,7 +372,7 @@ def running(kind: str, netns: str | None, vhosts: list[VHost], work: Path, timeo
     conf = server_dir / f"{kind}.conf"
     conf.write_text(render(server_dir, vhosts))
     cmd = [*(["ip", "netns", "exec", netns] if netns else []), *command(server_dir, conf)]
-    log = open(server_dir / "stderr.log", "wb")
+    log = open(server_dir / "stderr.log", "wb")  # noqa: SIM115 (the server's output; closed at teardown)
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True, preexec_fn=_die_with_parent)
     try:

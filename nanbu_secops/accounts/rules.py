@@ -213,7 +213,7 @@ def _sorted(events: Iterable[LoginEvent], chunk: int) -> Iterator[LoginEvent]:
 
 def _spill(batch: list[LoginEvent]) -> IO[bytes]:
     batch.sort(key=_key)
-    handle = tempfile.TemporaryFile(prefix="nanbu-logins-")
+    handle = tempfile.TemporaryFile(prefix="nanbu-logins-")  # noqa: SIM115 (the caller reads and closes it)
     for start in range(0, len(batch), 5000):
         pickle.dump(batch[start:start + 5000], handle, protocol=pickle.HIGHEST_PROTOCOL)
     handle.seek(0)

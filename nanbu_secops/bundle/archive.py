@@ -90,7 +90,7 @@ def members(stream: BinaryIO) -> Iterator[tuple[tarfile.TarInfo, tarfile.ExFileO
     asking for the next member; the stream goes one way)."""
     seen: set[str] = set()
     try:
-        archive = tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK)
+        archive = tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK)  # noqa: SIM115 (read across yields; it does not own the stream)
         for count, info in enumerate(archive, 1):
             if count > MAX_MEMBERS:
                 raise ArchiveError(f"more than {MAX_MEMBERS} members")

@@ -251,7 +251,7 @@ def _absolute_time(text: str) -> float:
         raise ValueError(f"not a time in YYYYMMDD[HHMM[SS]][Z] form: {text!r}")
     digits = match.group(1).ljust(14, "0")
     moment = dt.datetime.strptime(digits, "%Y%m%d%H%M%S")
-    return (moment.replace(tzinfo=dt.timezone.utc) if match.group(2) else moment).timestamp()
+    return (moment.replace(tzinfo=dt.UTC) if match.group(2) else moment).timestamp()
 
 
 def _options(text: str) -> dict[str, str | None]:

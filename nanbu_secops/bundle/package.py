@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 from nanbu_secops import __version__, mask
 from nanbu_secops.bundle import archive, custody, sshsig
 from nanbu_secops.bundle.archive import ArchiveError, TarWriter
-from nanbu_secops.bundle.keys import SignKey, Signer, trusted_lines, trusts
+from nanbu_secops.bundle.keys import Signer, SignKey, trusted_lines, trusts
 from nanbu_secops.bundle.manifest import Digests, FileEntry, Manifest, ManifestError, decode, sums_text
 from nanbu_secops.bundle.stream import CHUNK, BundleDecryptError, decrypting, encrypting
 from nanbu_secops.errors import InputError
@@ -624,7 +624,8 @@ def _copy_pass(source: BinaryIO, identities: Sequence[Any], result: Verification
                 raise ArchiveError(f"{info.name}: {info.size} bytes, not the manifest's {entry.size}")
             hashes = Digests(("sha256",))
 
-            def hashed(info: tarfile.TarInfo = info, reader: BinaryIO = reader) -> Iterator[bytes]:
+            def hashed(info: tarfile.TarInfo = info, reader: BinaryIO = reader,
+                       hashes: Digests = hashes) -> Iterator[bytes]:
                 for chunk in archive.chunks(info, reader):
                     hashes.update(chunk)
                     yield chunk

@@ -19,6 +19,7 @@ result pipe; they never return into the caller's code (``os._exit``).
 from __future__ import annotations
 
 import collections
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -53,10 +54,8 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
 
 def _pipe() -> tuple[int, int]:
     read_fd, write_fd = os.pipe()
-    try:
+    with contextlib.suppress(OSError):  # keep the default size: slower, still correct
         fcntl.fcntl(write_fd, _F_SETPIPE_SZ, CHUNK)
-    except OSError:
-        pass  # keep the default size: slower, still correct
     return read_fd, write_fd
 
 
@@ -273,7 +272,7 @@ class Plaintext:
 
     def __init__(self, path: str | os.PathLike[str] | BinaryIO, identities: Sequence[Any]):
         if isinstance(path, (str, os.PathLike)):
-            source = open(path, "rb")  # opened here, so a missing file fails in the caller
+            source = open(path, "rb")  # noqa: SIM115 (opened here, so a missing file fails in the caller; closed below)
         else:  # an open bundle read again from its start: the same file as the pass before
             source = os.fdopen(os.dup(path.fileno()), "rb")
             source.seek(0)
@@ -290,7 +289,7 @@ class Plaintext:
         self._child = _fork(decrypt, keep=(plain_write, source.fileno()))
         source.close()
         os.close(plain_write)
-        self.stream = open(plain_read, "rb", buffering=CHUNK)
+        self.stream = open(plain_read, "rb", buffering=CHUNK)  # noqa: SIM115 (closed by close())
         self.cipher_digest = b""
         self._done = False
 

@@ -107,7 +107,6 @@ def threshold(actual: str | None, op: str, value: int, evidence: dict[str, Any],
 
 def load_all() -> dict[str, CheckSpec]:
     """Import every check module so the registry is complete, and return it."""
-    from nanbu_secops.checks import (  # noqa: F401  (registration)
-        accounts, antivirus, ipv6, network, pam, passwords, sshd, terminal)
+    from nanbu_secops.checks import accounts, antivirus, ipv6, network, pam, passwords, sshd, terminal  # noqa: F401  (registration)
 
     return REGISTRY

@@ -254,7 +254,7 @@ def proxies_approved(proxies: Proxies, *, approved: list[str]) -> Outcome:
         _, host, port = split_proxy(entry)
         allowed.append((host, port))
     settings = [{"setting": p.setting, "value": p.value, "origin": p.origin} for p in proxies.proxies]
-    outside = [s for s, p in zip(settings, proxies.proxies)
+    outside = [s for s, p in zip(settings, proxies.proxies, strict=False)
                if not any(p.host == host and port in (None, p.port) for host, port in allowed)]
     evidence: dict[str, Any] = {"approved": [split_proxy(a)[0] for a in approved], "proxies": settings}
     if not proxies.live:

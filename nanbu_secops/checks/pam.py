@@ -193,7 +193,7 @@ def _lockout_of_stack(stack: Stack, max_deny: int, min_unlock: int) -> dict[str,
         uses = counting + [u for u in refusing if u not in counting]
     lines = [_lockout_settings(use) for use in uses]
     found.update(module=uses[0].rule.module, rules=lines)
-    for use, settings in zip(uses, lines):
+    for use, settings in zip(uses, lines, strict=False):
         if use.installed is False:
             problems.append(f"{use.rule.origin}: {use.rule.module} is not installed in the root "
                             "(pam_tally2 was removed in Linux-PAM 1.5)" if use.rule.module == "pam_tally2.so" else

@@ -52,8 +52,21 @@ def collector(name: str) -> Callable[[Collector], Collector]:
 def load_all() -> dict[str, Collector]:
     """Import every collector module so the registry is complete, and return it."""
     from nanbu_secops.collect import (  # noqa: F401  (registration)
-        accounts, antivirus, exemptions, firewall, ipv6, logindefs, logins, network, pam, paths, software, sshd,
-        sudoers, timesync)
+        accounts,
+        antivirus,
+        exemptions,
+        firewall,
+        ipv6,
+        logindefs,
+        logins,
+        network,
+        pam,
+        paths,
+        software,
+        sshd,
+        sudoers,
+        timesync,
+    )
 
     COLLECTORS.setdefault("as_of", lambda target: target.as_of)
     return COLLECTORS

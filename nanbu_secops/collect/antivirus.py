@@ -26,7 +26,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nanbu_secops.av.records import SCAN_LOG, parse as parse_scan_log
+from nanbu_secops.av.records import SCAN_LOG
+from nanbu_secops.av.records import parse as parse_scan_log
 from nanbu_secops.collect import CollectError, Target, collector, systemd
 from nanbu_secops.collect.rootfs import RootFS
 from nanbu_secops.collect.software import DPKG_STATUS, parse_dpkg_status
@@ -153,7 +154,7 @@ def parse_header(data: bytes, path: str) -> Database:
         return Database(path, problem=f"header has {len(fields)} fields, expected 9")
     try:
         version, sigs, stime = int(fields[2]), int(fields[3]), int(fields[8])
-        built = dt.datetime.fromtimestamp(stime, dt.timezone.utc)
+        built = dt.datetime.fromtimestamp(stime, dt.UTC)
     except (ValueError, OverflowError, OSError):
         return Database(path, problem=f"header fields are not numbers: version={fields[2]!r} sigs={fields[3]!r} "
                                       f"stime={fields[8]!r}")

@@ -63,9 +63,9 @@ def parse_date(value: Any) -> dt.datetime | None:
         raise ValueError(f"not a date: {value!r}")
     found = _MS_DATE.match(value.strip())
     if found:
-        return dt.datetime.fromtimestamp(int(found.group(1)) / 1000, dt.timezone.utc)
+        return dt.datetime.fromtimestamp(int(found.group(1)) / 1000, dt.UTC)
     moment = dt.datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", value.strip()))  # .NET has 7 digits
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _days(value: Any) -> int | None:

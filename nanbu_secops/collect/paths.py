@@ -16,7 +16,8 @@ import stat
 from dataclasses import dataclass, field
 
 from nanbu_secops.collect import Target, collector
-from nanbu_secops.collect.logindefs import PATH as LOGIN_DEFS, parse as parse_login_defs
+from nanbu_secops.collect.logindefs import PATH as LOGIN_DEFS
+from nanbu_secops.collect.logindefs import parse as parse_login_defs
 from nanbu_secops.collect.sudoers import read_sudoers
 
 # shadow-utils' built-in ENV_SUPATH when login.defs does not set it.

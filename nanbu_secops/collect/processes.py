@@ -12,6 +12,7 @@ Only the live system has these facts; they are not registered as collectors of t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -164,10 +165,8 @@ def connections(names: Mapping[int, str] | None = None) -> list[Connection]:
     found = []
     for conn in sockets:
         if conn.pid and conn.pid not in known:
-            try:
+            with contextlib.suppress(psutil.Error):
                 known[conn.pid] = psutil.Process(conn.pid).name()
-            except psutil.Error:
-                pass
         found.append(Connection(
             family="inet6" if conn.family == socket.AF_INET6 else "inet",
             type="tcp" if conn.type == socket.SOCK_STREAM else "udp",

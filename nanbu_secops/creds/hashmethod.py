@@ -69,7 +69,9 @@ def terminal_method(pam_path: str, pam_text: str | None, login_defs_text: str | 
     if encrypt is not None:
         token = next((t for t in _PAM_TOKENS if encrypt.lower().startswith(t)), None)
         if token is not None:
-            method, source = token, f"/etc/login.defs:{defs.lines['ENCRYPT_METHOD']} ENCRYPT_METHOD (pam_unix.so at {pam_path}:{number} has no hash option)"
+            method = token
+            source = (f"/etc/login.defs:{defs.lines['ENCRYPT_METHOD']} ENCRYPT_METHOD "
+                      f"(pam_unix.so at {pam_path}:{number} has no hash option)")
             if token in ("sha256", "sha512") and "SHA_CRYPT_MAX_ROUNDS" in defs.values:
                 rounds = _integer(defs.values["SHA_CRYPT_MAX_ROUNDS"])
     for option in options:
@@ -83,9 +85,7 @@ def terminal_method(pam_path: str, pam_text: str | None, login_defs_text: str | 
     if rounds is None and method in ("yescrypt", "gost_yescrypt", "blowfish"):
         rounds = 5
     if rounds is not None:
-        if method in ("yescrypt", "gost_yescrypt") and not 3 <= rounds <= 11:
-            rounds = 5
-        elif method == "blowfish" and not 4 <= rounds <= 31:
+        if method in ("yescrypt", "gost_yescrypt") and not 3 <= rounds <= 11 or method == "blowfish" and not 4 <= rounds <= 31:
             rounds = 5
         elif method in ("sha256", "sha512"):
             rounds = 0 if rounds < 1000 or rounds == 2**31 - 1 else min(rounds, 9_999_999)

@@ -35,7 +35,7 @@ class PasswordRules:
     classes: int
 
     @classmethod
-    def from_variables(cls, variables: dict[str, Any]) -> "PasswordRules":
+    def from_variables(cls, variables: dict[str, Any]) -> PasswordRules:
         try:
             alphabet = check_alphabet(variables["rotation_password_alphabet"])
         except ValueError as exc:

@@ -15,6 +15,7 @@ rename), so a reader (the fetch) never sees half a report, and a crash leaves on
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -32,7 +33,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 def result_name(host: str, moment: dt.datetime) -> str:
     """``<UTC stamp>-<host>.json`` for a result written at ``moment`` (aware)."""
-    stamp = moment.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    stamp = moment.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     safe = _UNSAFE.sub("_", host).strip("._") or "host"
     return f"{stamp}-{safe}.json"
 
@@ -59,10 +60,8 @@ def prune(spool: Path, keep: int) -> list[Path]:
     found = results(spool)
     removed = found[:-keep]
     for path in removed:
-        try:
+        with contextlib.suppress(FileNotFoundError):  # a concurrent prune got there first
             path.unlink()
-        except FileNotFoundError:  # a concurrent prune got there first
-            pass
     return removed
 
 

@@ -129,7 +129,7 @@ def _check_all(pool: Executor, urls: list[str], check_link: Callable[[str], Link
                progress: Callable[[int], None] | None) -> list[LinkResult]:
     """Results in the order of ``urls``; ``progress(1)`` as each check ends."""
     futures = [pool.submit(check_link, url) for url in urls]
-    for future in as_completed(futures):
+    for _future in as_completed(futures):
         if progress:
             progress(1)
     return [future.result() for future in futures]

@@ -402,7 +402,8 @@ def similarity(a: bytes, b: bytes, content_type_a: str | None, content_type_b: s
     if not tokens_a and not tokens_b and (html_a or html_b):
         tokens_a, tokens_b = _tokens(a, content_type_a, False), _tokens(b, content_type_b, False)
     # a one-word text is the bigram (word, ""), so it still compares
-    bigrams_a, bigrams_b = Counter(zip(tokens_a, tokens_a[1:] or [""])), Counter(zip(tokens_b, tokens_b[1:] or [""]))
+    bigrams_a = Counter(zip(tokens_a, tokens_a[1:] or [""], strict=False))  # one pair fewer than tokens
+    bigrams_b = Counter(zip(tokens_b, tokens_b[1:] or [""], strict=False))
     total = sum(bigrams_a.values()) + sum(bigrams_b.values())
     if not total:
         return 1.0

@@ -44,7 +44,7 @@ def absolute(href: str, base: str) -> str | None:
     try:
         url = urldefrag(urljoin(base, href)).url
         parts = urlsplit(url)
-        parts.port  # only to raise ValueError for a port that is not a number up to 65535
+        _ = parts.port  # only to raise ValueError for a port that is not a number up to 65535
     except ValueError:  # e.g. "http://[::1" or a port that is not a number
         return None
     return url if parts.scheme in SCHEMES and parts.hostname else None

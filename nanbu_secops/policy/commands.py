@@ -19,10 +19,10 @@ def command_schemas() -> dict[str, dict[str, Any]]:
     Only modules a terminal's agent has are imported (no paramiko, no ansible): ``policy validate``
     runs on terminals too (playbooks/deploy_agent.yml)."""
     from nanbu_secops.accounts.platform import SETTINGS_SCHEMA
+    from nanbu_secops.checks.sshd import PROBE_POLICY_SCHEMA as PROBE_SCHEMA
     from nanbu_secops.creds.rotate import POLICY_SCHEMA as ROTATE_SCHEMA
     from nanbu_secops.ipv6.assess import POLICY_SCHEMA as IPV6_SCHEMA
     from nanbu_secops.report.quarterly import SCORE_SCHEMA
-    from nanbu_secops.checks.sshd import PROBE_POLICY_SCHEMA as PROBE_SCHEMA
 
     return {"accounts audit": SETTINGS_SCHEMA, "creds password": ROTATE_SCHEMA, "ipv6 check": IPV6_SCHEMA,
             "report quarterly": SCORE_SCHEMA, "ssh probe": dict(PROBE_SCHEMA)}

@@ -9,11 +9,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-
 from nanbu_secops import checks
 from nanbu_secops.errors import InputError
-from nanbu_secops.yamlfile import read_with_lines
 from nanbu_secops.policy.model import Control, Policy, PolicySet, Text
+from nanbu_secops.yamlfile import read_with_lines
 
 SCHEMA_VERSION = 1
 INSTALLED_POLICY_DIR = Path("/etc/nanbu-secops/policies")

@@ -162,7 +162,7 @@ def render_html(report: dict[str, Any], lang: str) -> str:
         parts.append(f"<h2>{e(unit)} ({len(rows)})</h2><table><tr>")
         parts += [f"<th>{e(h)}</th>" for h in HEADERS[lang]]
         parts.append("</tr>")
-        for row, finding in zip(rows, (f for f in report["findings"] if f["unit"] == unit)):
+        for row, finding in zip(rows, (f for f in report["findings"] if f["unit"] == unit), strict=False):
             parts.append(f"<tr class=\"{e(finding['severity'])}\">"
                          + "".join(f"<td class=\"{'n' if i < 6 else 'w'}\">{e(c)}</td>" for i, c in enumerate(row))
                          + "</tr>")

@@ -41,9 +41,8 @@ from typing import Any
 from nanbu_secops.fleet.inventory import Inventory, unit_findings
 from nanbu_secops.fleet.quarter import Quarter
 from nanbu_secops.policy import PolicySet, require_variables
-from nanbu_secops.report import i18n
+from nanbu_secops.report import i18n, platform_use
 from nanbu_secops.report import ipv6 as ipv6_report
-from nanbu_secops.report import platform_use
 from nanbu_secops.report.labels import SEVERITY, article_key, article_label
 from nanbu_secops.store.db import EndpointRow, EndpointRun, ResultRow, Run, Store, Unreachable
 from nanbu_secops.timeutil import now, rfc3339
@@ -569,7 +568,8 @@ def _unit_section(unit: dict[str, Any], lang: str, w: dict[str, str], base: Path
     if "platform_use" in unit:
         parts.append(platform_use.html_section(unit, lang))
     if unit["metadata_findings"]:
-        rows = [f'<tr class="bad"><td>{e(f["label"])}</td><td>{e(w[f["problem"]])}</td><td>{e(relative_source(f["source"], base))}</td></tr>'
+        rows = [f'<tr class="bad"><td>{e(f["label"])}</td><td>{e(w[f["problem"]])}</td>'
+                f'<td>{e(relative_source(f["source"], base))}</td></tr>'
                 for f in unit["metadata_findings"]]
         parts.append(f'<h3>{e(w["metadata"])}</h3>' + _table([w["field"], w["problem"], w["source"]], rows))
     return "".join(parts)

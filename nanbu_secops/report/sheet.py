@@ -22,7 +22,7 @@ def table(sheet: Worksheet, header: Sequence[str], rows: Sequence[Sequence[Any]]
         for cell in sheet[sheet.max_row]:
             if cell.data_type == "f":  # a clerk's "=..." stays text
                 cell.data_type = "s"
-    for column, width in zip(COLUMNS, widths):
+    for column, width in zip(COLUMNS, widths, strict=False):
         sheet.column_dimensions[column].width = width
     for line in sheet.iter_rows(min_row=first):
         for cell in line:

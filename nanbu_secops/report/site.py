@@ -91,7 +91,7 @@ def render_text(doc: dict[str, Any], lang: str = "zh") -> str:
             if not rows:
                 out.append("    " + _t(zh, "无", "none"))
             for row in rows:
-                out.append("    " + " | ".join(f"{h}: {v}" for h, v in zip(header, row) if v not in ("", None)))
+                out.append("    " + " | ".join(f"{h}: {v}" for h, v in zip(header, row, strict=False) if v not in ("", None)))
     return "\n".join(out) + "\n"
 
 

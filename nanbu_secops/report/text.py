@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from itertools import groupby
-from typing import Any, TextIO
+from typing import TextIO
 
 from rich.console import Console
 from rich.table import Table

@@ -102,7 +102,7 @@ def collect(home: str, column_urls: list[str], fetcher: Fetcher,
     checked: dict[str, Got] = {}
     carriers: dict[str, list[str]] = {}
     with ThreadPoolExecutor(max_workers=max(1, settings.concurrency)) as pool:
-        columns = dict(zip(column_urls, pool.map(lambda u: fetcher.get(u, True), column_urls)))
+        columns = dict(zip(column_urls, pool.map(lambda u: fetcher.get(u, True), column_urls), strict=True))
         column_pages = {url: pages.read(got.body, got.final_url, got.content_type)
                         for url, got in columns.items() if got.ok}
         first = next((p for p in probes if p.ok), None)
@@ -125,7 +125,7 @@ def collect(home: str, column_urls: list[str], fetcher: Fetcher,
             wanted = {link: deeper and _host(link) == own and len(read) < settings.max_pages for link in found}
             results = pool.map(lambda item: fetcher.get(item[0], item[1]), wanted.items())
             frontier = {}
-            for (link, want), got in zip(wanted.items(), results):
+            for (link, want), got in zip(wanted.items(), results, strict=True):
                 checked[link] = Got(got.url, got.ok, got.status, got.error, got.final_url, got.content_type)
                 if progress:
                     progress(1)

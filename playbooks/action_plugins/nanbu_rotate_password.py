@@ -135,7 +135,7 @@ class ActionModule(ActionBase):
         try:
             yield
         finally:
-            for context, value in zip(contexts, before):
+            for context, value in zip(contexts, before, strict=False):
                 context.no_log = value
 
     @staticmethod

@@ -43,10 +43,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 __all__ = [
     "HOST_KEY",
@@ -222,7 +223,7 @@ def _die_with_parent() -> None:  # runs in the forked child before exec
 
 # ------------------------------------------------------------- process-wide teardown
 
-_LIVE: dict[int, "Lab"] = {}
+_LIVE: dict[int, Lab] = {}
 _BRIDGES_IN_USE: set[str] = set()
 _REG_LOCK = threading.Lock()
 _PREV_SIGTERM: Any = None
@@ -332,7 +333,7 @@ class Lab:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> Lab:
         return self.up()
 
     def __exit__(self, *exc: object) -> None:
@@ -341,7 +342,7 @@ class Lab:
     def __repr__(self) -> str:
         return f"Lab({str(self.workdir)!r}, {list(self.hosts)!r}, bridge={self.bridge!r})"
 
-    def up(self) -> "Lab":
+    def up(self) -> Lab:
         """Clean leftovers, build network + upper dirs, start all hosts concurrently.
 
         Any failure tears down whatever was built (and the workdir) before re-raising.
@@ -440,7 +441,8 @@ class Lab:
 
     # ------------------------------------------------------------------- clients
 
-    def ssh(self, name: str, command: str, *, input: str | None = None, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def ssh(self, name: str, command: str, *, input: str | None = None, check: bool = True,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run ``command`` (a shell string) as root on host ``name`` over real ssh."""
         if name not in self.hosts:
             raise KeyError(f"no lab host {name!r}; hosts: {list(self.hosts)}")
@@ -457,7 +459,8 @@ class Lab:
             raise KeyError(f"no lab host {name!r}")
         return testinfra.get_host(f"ssh://{name}", ssh_config=str(self.ssh_config))
 
-    def ansible_playbook(self, playbook: Path | str, *args: str, env: dict[str, str] | None = None, check: bool = False, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def ansible_playbook(self, playbook: Path | str, *args: str, env: dict[str, str] | None = None, check: bool = False,
+                         timeout: float = 600) -> subprocess.CompletedProcess[str]:
         """Run the venv's ansible-playbook against the lab inventory; output is captured."""
         exe = Path(sys.executable).parent / "ansible-playbook"
         if not exe.exists():
@@ -505,7 +508,8 @@ class Lab:
                         f"`python -m tests.lab up`, stop it with `python -m tests.lab down --workdir {wd}`"
                     ) from None
                 if not warned:
-                    print(f"nslab: waiting up to {timeout:.0f}s for the lab on {self.bridge} (workdir {owner.get('workdir')})", file=sys.stderr)
+                    print(f"nslab: waiting up to {timeout:.0f}s for the lab on {self.bridge} (workdir {owner.get('workdir')})",
+                          file=sys.stderr)
                     warned = True
                 time.sleep(0.2)
         self._lock_fd = fd
@@ -555,19 +559,17 @@ class Lab:
     def _clear_network(self, all_stale: bool = False) -> None:
         """Delete veths, bridge and namespaces (our hosts', or every one with our prefixes)."""
         ns_names = set(_netns_list())
-        if all_stale:
-            ns_set = {n for n in ns_names if n.startswith(self.ns_prefix)}
-        else:
-            ns_set = {h.netns for h in self.hosts.values()} & ns_names
+        ns_set = {n for n in ns_names if n.startswith(self.ns_prefix)} if all_stale else {h.netns for h in self.hosts.values()} & ns_names
         for ns in ns_set:  # processes a test may have started with `ip netns exec`
             pids = {int(p) for p in _run(["ip", "netns", "pids", ns], check=False).stdout.split()}
             _kill_and_wait(pids)
         veth_re = re.compile(rf"^{re.escape(self.veth_prefix)}\d+$")
-        links = [link for link in _links() if veth_re.match(link)] + [l for l in _links() if l == self.bridge]
+        links = [link for link in _links() if veth_re.match(link)] + [name for name in _links() if name == self.bridge]
         batch = [f"link del {link}" for link in links] + [f"netns del {ns}" for ns in sorted(ns_set)]
         if batch:
             _run(["ip", "-force", "-batch", "-"], input="\n".join(batch) + "\n", check=False)
-        left = [l for l in _links() if veth_re.match(l) or l == self.bridge] + [n for n in _netns_list() if n in ns_set]
+        left = ([name for name in _links() if veth_re.match(name) or name == self.bridge]
+                + [n for n in _netns_list() if n in ns_set])
         if left:
             raise LabError(f"could not delete {left}")
 
@@ -578,7 +580,8 @@ class Lab:
             h.dir.mkdir(parents=True, exist_ok=True)
             jobs.append((h.dir / "host_ed25519_key", f"root@{h.name}"))
         procs = [
-            (key, subprocess.Popen(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+            (key, subprocess.Popen(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
             for key, comment in jobs
         ]
         for key, p in procs:
@@ -607,7 +610,8 @@ class Lab:
         procs = []
         for h in self.hosts.values():
             batch = f"link set lo up\naddr add {h.ipv4}/{p4} dev eth0\naddr add {h.ipv6}/{p6} dev eth0 nodad\nlink set eth0 up\n"
-            p = subprocess.Popen(["ip", "-n", h.netns, "-batch", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            p = subprocess.Popen(["ip", "-n", h.netns, "-batch", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
             procs.append((h, p, batch))
         for h, p, batch in procs:
             _, err = p.communicate(batch, timeout=30)
@@ -748,7 +752,8 @@ exec chroot "$M" /usr/sbin/sshd -D -e -o HostKey={HOST_KEY}
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise LabError(f"host {h.name} ({h.ipv4}) did not open port 22 within {self.start_timeout}s; sshd log {h.log}:\n{self._log_tail(h)}") from None
+                    raise LabError(f"host {h.name} ({h.ipv4}) did not open port 22 within {self.start_timeout}s; "
+                                   f"sshd log {h.log}:\n{self._log_tail(h)}") from None
                 time.sleep(0.02)
         r = self.ssh(h.name, "true", check=False, timeout=max(1.0, deadline - time.monotonic()))
         if r.returncode:
@@ -824,7 +829,7 @@ exec chroot "$M" /usr/sbin/sshd -D -e -o HostKey={HOST_KEY}
         self.state_file.write_text(json.dumps(state, indent=1))
 
     @classmethod
-    def from_state(cls, workdir: Path | str) -> "Lab":
+    def from_state(cls, workdir: Path | str) -> Lab:
         """Rebuild the Lab described by ``workdir/state.json`` (written by up())."""
         state = json.loads((Path(workdir) / "state.json").read_text())
         state.pop("launchers", None)
