@@ -2,7 +2,8 @@
 # Set up everything the tests need (Debian packages, .venv with test extras), then run them all.
 # Must run as root: the tests build an SSH lab of network namespaces on this machine.
 # Extra arguments go to pytest, and then only that pytest run is made.
-# Without arguments, the tests that need no lab are run again under shifted wall clocks (Debian's
+# Without arguments, ansible-lint first checks the playbooks (production profile, see .ansible-lint),
+# and after pytest the tests that need no lab are run again under shifted wall clocks (Debian's
 # faketime), so that no test depends on the day it runs:
 #   +400 days                 a year and more ahead
 #   2026-12-31 16:30:00 UTC   already 2027-01-01 in the county (UTC+8), still 2026 in UTC
@@ -13,6 +14,9 @@ scripts/setup.sh --test
 if (($#)); then
   exec .venv/bin/python -m pytest "$@"
 fi
+# The playbooks as their users' own linter judges them (settings and reasons in .ansible-lint).
+echo "== ansible-lint --profile production"
+PATH="$PWD/.venv/bin:$PATH" .venv/bin/ansible-lint --profile production --offline playbooks/
 .venv/bin/python -m pytest
 # The monotonic clock stays real: tests/faketime/sitecustomize.py says why.
 for when in "+400 days" "2026-12-31 16:30:00 UTC" "2027-03-31 16:10:00 UTC"; do
