@@ -1,6 +1,6 @@
 """Benchmark: collect.yml across 10 lab hosts beside a bare ``ansible -m ping``, and the quarterly report.
 
-    .venv/bin/python bench/bench_collect.py [--hosts 10] [--runs 3] [--lab 9]
+    .venv/bin/python bench/bench_collect.py [--hosts 10] [--runs 3] [--lab 9] [--mitogen DIR]
 
 The agent is deployed once first (playbooks/deploy_agent.yml from .wheelhouse, which
 `scripts/setup.sh --test` prepares; not timed). Then, against the same lab hosts in the same run
