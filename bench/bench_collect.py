@@ -1,6 +1,6 @@
 """Benchmark: collect.yml across 10 lab hosts beside a bare ``ansible -m ping``, and the quarterly report.
 
-    .venv/bin/python bench/bench_collect.py [--hosts 10] [--runs 3] [--lab 9]
+    .venv/bin/python bench/bench_collect.py [--hosts 10] [--runs 3] [--lab 9] [--mitogen DIR]
 
 The agent is deployed once first (playbooks/deploy_agent.yml from .wheelhouse, which
 `scripts/setup.sh --test` prepares; not timed). Then, against the same lab hosts in the same run
@@ -9,6 +9,10 @@ The agent is deployed once first (playbooks/deploy_agent.yml from .wheelhouse, w
 is fetched) and in `spool` mode (the newest spool result, nothing audited). Prints the medians,
 the ratios to the ping (goal: collect ≤ 2× the ping), then ingests what was collected and times
 `nanbu-secops report quarterly --format json` on it.
+
+Then one more, untimed-for-the-ratio run of each (ping, run, spool) with the stdlib callback in
+bench/callback_plugins/nanbu_task_times.py prints where the time goes: ansible's start-up before
+the first task, and each task's wall time per host (mean over hosts, and summed over hosts).
 """
 
 from __future__ import annotations
@@ -41,6 +45,23 @@ def timed(argv: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)) -> f
     return elapsed
 
 
+def breakdown(label: str, argv: list[str], env: dict[str, str], work: Path, ok: tuple[int, ...] = (0,)) -> None:
+    """Run ``argv`` once with the task-times callback and print start-up and per-task wall times."""
+    out = work / f"times-{label}.json"
+    env = {**env, "ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "bench" / "callback_plugins"),
+           "ANSIBLE_CALLBACKS_ENABLED": "nanbu_task_times", "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+           "NANBU_TASK_TIMES": str(out)}
+    launched = time.time()
+    wall = timed(argv, env, ok)
+    times = json.loads(out.read_text())
+    print(f"breakdown {label}: wall {wall:.2f} s; start-up before the first task {times['first_task_at'] - launched:.2f} s")
+    tasks: dict[str, list[float]] = {}
+    for row in times["tasks"]:
+        tasks.setdefault(f"{row['task']} [{row['status']}]", []).append(row["seconds"])
+    for name, seconds in tasks.items():
+        print(f"    {statistics.mean(seconds):6.3f} s/host x {len(seconds):2d} = {sum(seconds):6.2f} s  {name}")
+
+
 def write_inventory(lab: Lab, folder: Path) -> None:
     """Three units over the lab's hosts, as the county's inventory would have them."""
     names = list(lab.hosts)
@@ -59,6 +80,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--mitogen", type=Path, metavar="DIR",
+                        help="also time collect.yml with Mitogen's mitogen_free strategy (DIR: where the mitogen "
+                             "package is unpacked, e.g. pip install --target DIR mitogen)")
     parser.add_argument("--lab", type=int, default=9, help="lab network number (tests use 0, 4, 5; bench_rotate 8)")
     args = parser.parse_args()
     wheelhouse = ROOT / ".wheelhouse"
@@ -81,11 +105,20 @@ def main() -> None:
         ping = [str(VENV / "ansible"), "all", *inv, "-m", "ansible.builtin.ping"]
         collect = [str(VENV / "ansible-playbook"), *inv, "-e", f"nanbu_results_dir={results}",
                    str(ROOT / "playbooks" / "collect.yml")]
-        pings, runs, spools = [], [], []
+        pings, runs, spools, mitogen_runs, mitogen_spools = [], [], [], [], []
+        if args.mitogen:   # the same playbook, its strategy swapped (a copy, so the checkout stays as it is)
+            text = (ROOT / "playbooks" / "collect.yml").read_text()
+            assert text.count("\n  strategy: free\n") == 1
+            (work / "collect-mitogen.yml").write_text(text.replace("\n  strategy: free\n", "\n  strategy: mitogen_free\n"))
+            mitogen = [*collect[:-1], str(work / "collect-mitogen.yml")]
+            mitogen_env = {**env, "ANSIBLE_STRATEGY_PLUGINS": str(args.mitogen / "ansible_mitogen" / "plugins" / "strategy")}
         for _ in range(args.runs):
             pings.append(timed(ping, env))
-            runs.append(timed(collect, env))
+            runs.append(timed(collect + ["-e", "nanbu_collect_mode=run"], env))
             spools.append(timed(collect + ["-e", "nanbu_collect_mode=spool"], env))
+            if args.mitogen:
+                mitogen_runs.append(timed(mitogen + ["-e", "nanbu_collect_mode=run"], mitogen_env))
+                mitogen_spools.append(timed(mitogen + ["-e", "nanbu_collect_mode=spool"], mitogen_env))
         p, r, s = statistics.median(pings), statistics.median(runs), statistics.median(spools)
         # The audit itself is CPU work on the terminal; lab "terminals" share this machine's CPUs,
         # so `run` mode cannot beat ping + hosts × audit / CPUs here (real terminals audit in parallel).
@@ -115,9 +148,15 @@ def main() -> None:
         print(f"collect   collect.yml (run: audit+fetch)  median {r:6.2f} s  ({r / args.hosts * 1000:5.0f} ms of wall time per host)")
         print(f"collect   collect.yml (spool: fetch only) median {s:6.2f} s  ({s / args.hosts * 1000:5.0f} ms of wall time per host)")
         print(f"ratio collect(run)/ping: {r / p:.2f}x   collect(spool)/ping: {s / p:.2f}x   (goal <= 2x)")
+        if args.mitogen:
+            mr, ms = statistics.median(mitogen_runs), statistics.median(mitogen_spools)
+            print(f"mitogen_free strategy: run median {mr:6.2f} s ({mr / p:.2f}x), spool median {ms:6.2f} s ({ms / p:.2f}x)")
         print(f"one audit over ssh: median {a:.2f} s; with {os.cpu_count()} CPUs shared by {args.hosts} lab hosts, run mode "
               f"cannot go below ~{floor:.2f} s ({floor / p:.2f}x the ping) on this machine")
         print(f"report quarterly --format json on {args.runs * args.hosts} ingested runs: median {q:.2f} s")
+        breakdown("ping", ping, env, work)
+        breakdown("run", collect + ["-e", "nanbu_collect_mode=run"], env, work)
+        breakdown("spool", collect + ["-e", "nanbu_collect_mode=spool"], env, work)
     finally:
         lab.down()
         shutil.rmtree(work, ignore_errors=True)

@@ -144,6 +144,8 @@ def _fleet_parser(commands: argparse._SubParsersAction) -> None:
     run.set_defaults(handler=cmd_spool_run)
     newest = spool_sub.add_parser("newest", help="print the path of the newest result in the spool (exit 1 when empty)")
     newest.add_argument("--dir", default="/var/lib/nanbu-secops/spool")
+    newest.add_argument("--max-age-hours", type=float, metavar="H",
+                        help="exit 1 as for an empty spool when the newest result is older than H hours")
     newest.set_defaults(handler=cmd_spool_newest)
 
 
@@ -1084,7 +1086,10 @@ def cmd_spool_run(args: argparse.Namespace) -> int:
 def cmd_spool_newest(args: argparse.Namespace) -> int:
     from nanbu_secops.fleet import spool
 
-    found = spool.newest(Path(args.dir))
+    if args.max_age_hours is not None and not 0 <= args.max_age_hours <= 1e6:   # also nan, inf (timedelta overflows)
+        raise InputError(f"--max-age-hours must be between 0 and 1000000, not {args.max_age_hours}")
+    max_age = None if args.max_age_hours is None else dt.timedelta(hours=args.max_age_hours)
+    found = spool.newest(Path(args.dir), max_age)
     if found is None:
         return EXIT_FINDINGS
     print(found)

@@ -169,7 +169,8 @@ def test_collect_ingest_and_quarterly_report(flab, site):
     flab.stop_host(STOPPED)
     results = site["results"]
 
-    done = play(flab, site, COLLECT, "-e", f"nanbu_results_dir={results}")
+    # run mode: the hosts were just configured differently, so every terminal audits now
+    done = play(flab, site, COLLECT, "-e", f"nanbu_results_dir={results}", "-e", "nanbu_collect_mode=run")
     assert done.returncode != 0                      # a host gave no result: the run says so
     counts = recap(done.stdout)
     assert counts[STOPPED]["failed"] == 1 and f"no result from {STOPPED}: unreachable" in done.stdout
@@ -193,12 +194,19 @@ def test_collect_ingest_and_quarterly_report(flab, site):
     assert all(counts[h]["changed"] == 0 and counts[h]["failed"] == 0 for h in counts if h != STOPPED), again.stdout[-3000:]
     assert sorted(p.name for p in results.rglob("2*.json")) == before
     assert len(list((results / STOPPED).glob("UNREACHABLE-*.json"))) == 2
+    # spool mode (the default) audits a terminal whose newest spool entry is older than the bound
+    fresh = play(flab, site, COLLECT, "-e", f"nanbu_results_dir={results}", "-e", "target=h01",
+                 "-e", "nanbu_spool_max_age_hours=0")
+    assert fresh.returncode == 0 and recap(fresh.stdout)["h01"]["changed"] == 1, fresh.stdout[-3000:]
+    added = sorted(set(p.name for p in results.rglob("2*.json")) - set(before))
+    assert len(added) == 1 and added[0] == sorted(p.name for p in (results / "h01").glob("2*.json"))[-1]
+    files = latest_files(results)
 
     # The quarter is the one the runs were written in (county time), as their own files say. Should
     # this run have crossed a quarter boundary, one more run lies wholly after it.
     quarters = {Quarter.of(dt.datetime.fromisoformat(doc["generated"])) for doc in files.values()}
     if len(quarters) > 1:
-        play(flab, site, COLLECT, "-e", f"nanbu_results_dir={results}")
+        play(flab, site, COLLECT, "-e", f"nanbu_results_dir={results}", "-e", "nanbu_collect_mode=run")
         files = latest_files(results)
         quarters = {Quarter.of(dt.datetime.fromisoformat(doc["generated"])) for doc in files.values()}
     [period] = quarters

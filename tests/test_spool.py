@@ -112,3 +112,34 @@ def test_cli_refuses_keep_below_one(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "--keep" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_newest_with_max_age_judges_the_stamp_in_the_name_not_mtime(tmp_path):
+    # collect.yml's spool mode asks for a result at most nanbu_spool_max_age_hours old and audits
+    # now when there is none; the age is the name's UTC stamp (a copy or touch changes mtime).
+    written = dt.datetime(2026, 11, 29, 5, 15, 2, 123456, tzinfo=UTC)
+    path = spool.write(tmp_path, {"host": "t"}, "t", written)
+    assert spool.written_at(path) == written
+    os.utime(path)                                              # mtime: today, whatever today is
+    day = dt.timedelta(hours=26)
+    assert spool.newest(tmp_path, day, written + day) == path   # exactly at the bound: still fresh
+    assert spool.newest(tmp_path, day, written + day + dt.timedelta(microseconds=1)) is None
+    county = dt.timezone(dt.timedelta(hours=8))
+    assert spool.newest(tmp_path, dt.timedelta(hours=1), dt.datetime(2026, 11, 29, 14, 0, tzinfo=county)) == path
+    assert spool.newest(tmp_path, dt.timedelta(0), written) == path
+    assert spool.newest(tmp_path / "empty", day, written) is None
+    assert spool.newest(tmp_path) == path                       # no bound: the newest, however old
+
+
+def test_cli_newest_max_age(tmp_path, capsys):
+    fresh = spool.write(tmp_path / "fresh", {"host": "t"}, "t")                       # written now
+    spool.write(tmp_path / "old", {"host": "t"}, "t", dt.datetime(2020, 1, 1, tzinfo=UTC))
+    assert cli.main(["spool", "newest", "--dir", str(tmp_path / "fresh"), "--max-age-hours", "26"]) == 0
+    assert Path(capsys.readouterr().out.strip()) == fresh
+    assert cli.main(["spool", "newest", "--dir", str(tmp_path / "old"), "--max-age-hours", "26"]) == 1
+    assert capsys.readouterr().out == ""
+    assert cli.main(["spool", "newest", "--dir", str(tmp_path / "old")]) == 0        # no bound asked
+    for bad in ("-1", "nan", "inf", "1e300"):
+        done = subprocess.run([sys.executable, "-m", "nanbu_secops", "spool", "newest", "--dir", str(tmp_path / "old"),
+                               "--max-age-hours", bad], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and "--max-age-hours" in done.stderr and "Traceback" not in done.stderr, bad

@@ -47,10 +47,23 @@ def results(spool: Path) -> list[Path]:
     return [spool / name for name in sorted(names) if _RESULT.match(name)]
 
 
-def newest(spool: Path) -> Path | None:
-    """The newest result in ``spool``, None when there is none."""
+def written_at(path: Path) -> dt.datetime:
+    """When the result at ``path`` was written (UTC, aware), from the stamp in its name; not from
+    the file's mtime, which a copy or a ``touch`` changes."""
+    stamp = path.name.split("-", 1)[0]
+    return dt.datetime.strptime(stamp, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=dt.timezone.utc)
+
+
+def newest(spool: Path, max_age: dt.timedelta | None = None, moment: dt.datetime | None = None) -> Path | None:
+    """The newest result in ``spool``, None when there is none, or when it was written more than
+    ``max_age`` before ``moment`` (default: now): a collection that asks for a fresh result gets
+    none from a terminal whose timer stopped, rather than last month's."""
     found = results(spool)
-    return found[-1] if found else None
+    if not found:
+        return None
+    if max_age is not None and written_at(found[-1]) < (moment or now()) - max_age:
+        return None
+    return found[-1]
 
 
 def prune(spool: Path, keep: int) -> list[Path]:
