@@ -51,7 +51,7 @@ def written_at(path: Path) -> dt.datetime:
     """When the result at ``path`` was written (UTC, aware), from the stamp in its name; not from
     the file's mtime, which a copy or a ``touch`` changes."""
     stamp = path.name.split("-", 1)[0]
-    return dt.datetime.strptime(stamp, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.strptime(stamp, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=dt.UTC)
 
 
 def newest(spool: Path, max_age: dt.timedelta | None = None, moment: dt.datetime | None = None) -> Path | None:
