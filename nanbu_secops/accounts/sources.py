@@ -466,7 +466,8 @@ def _checked(table: _Table, source: str, rows: Iterable[Sequence[Cell]],
              where: Callable[[], int]) -> Iterator[Sequence[Cell]]:
     """Rows of a text table with decode and CSV errors as InputError (used outside the hot loop)."""
     try:
-        yield from rows
+        for row in rows:  # noqa: UP028 (not ``yield from``: closing this wrapper must not close ``rows``)
+            yield row
     except UnicodeDecodeError:
         raise _decode_error(table, source, where()) from None
     except csv.Error as exc:
