@@ -127,9 +127,11 @@ def test_slow_and_huge_sites_are_bounded(world: World) -> None:
 
 def test_bad_targets_are_per_target_errors(world: World) -> None:
     code, doc = check(world, "missing.nanbu.test", "ftp://www.nanbu.test/", "https://exa mple/", "www.v6dns.test",
-                      extra=("--crawl-depth", "0"))
+                      "https://editor:pw@www.v6dns.test/", extra=("--crawl-depth", "0"))
     results = by_target(doc)
-    assert code == 1 and len(results) == 4
+    assert code == 1 and len(results) == 5
+    assert results["https://editor:pw@www.v6dns.test/"]["verdict"] == "error"       # never fetched with them
+    assert results["https://editor:pw@www.v6dns.test/"]["reason"].startswith("URL carries a user name or password")
     assert results["missing.nanbu.test"]["verdict"] == "error"
     assert results["missing.nanbu.test"]["reason"] == "name does not exist"
     assert "scheme 'ftp'" in results["ftp://www.nanbu.test/"]["reason"]

@@ -57,6 +57,17 @@ def test_bad_arguments_exit_2(args: list[str], words: str) -> None:
     assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr, done.stderr
 
 
+def test_a_site_url_with_credentials_is_refused_without_repeating_them() -> None:
+    """site_inspection.yml hands unit.site to the agent as module input, which Ansible logs: a
+    site entry can therefore never carry a password, and the refusal does not repeat it."""
+    exe = Path(sys.executable).with_name("nanbu-secops")
+    done = subprocess.run([str(exe), "site", "inspect", "--site", "-"],
+                          input="unit: u\nhome: 'https://editor:s3cret-pw@www.nanbu.gov.cn/'\n",
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "<stdin>:2: site.home: URL carries a user name or password" in done.stderr, done.stderr
+    assert "s3cret-pw" not in done.stderr and "editor" not in done.stderr and done.stdout == ""
+
+
 def test_site_on_standard_input_is_checked_too() -> None:
     exe = Path(sys.executable).with_name("nanbu-secops")
     done = subprocess.run([str(exe), "site", "inspect", "--site", "-"], input="unit: u\nhome: http://a/\ncolumns: 3\n",

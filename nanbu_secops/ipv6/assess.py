@@ -43,7 +43,7 @@ class Settings:
 
 def target_url(target: str) -> str:
     """A domain (``www.nanbu.gov.cn``) means its HTTPS homepage; a URL must be http or https
-    with a host. Anything else is a ValueError naming the problem."""
+    with a host and no credentials. Anything else is a ValueError naming the problem."""
     text = target.strip()
     if not text or any(c.isspace() for c in text):
         raise ValueError("malformed target: empty or contains spaces")
@@ -52,6 +52,8 @@ def target_url(target: str) -> str:
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https"):
         raise ValueError(f"malformed URL: scheme {parts.scheme!r} is not http or https")
+    if "@" in parts.netloc:  # the message must not repeat them
+        raise ValueError("URL carries a user name or password: refused, it would be copied into logs and reports")
     try:
         host, _ = parts.hostname, parts.port
     except ValueError as exc:

@@ -242,6 +242,8 @@ PHRASES: list[tuple[re.Pattern[str], str]] = [(re.compile(p), zh) for p, zh in (
     (r"HTTP status (\d+) over IPv4 and IPv6 alike: (.+)", "IPv4 与 IPv6 均返回 HTTP 状态码 {0}：{1}"),
     (r"malformed URL: (.+)", "网址格式错误：{0}"),
     (r"malformed target: empty or contains spaces", "目标格式错误：为空或含空格"),
+    (r"URL carries a user name or password: refused, it would be copied into logs and reports",
+     "网址中含用户名或口令：拒绝检查，否则会被写入日志和报告"),
     (r"scheme '(\S*)' is not http or https", "协议 {0} 不是 http 或 https"),
     (r"'(\S*)' is not a valid host name", "{0} 不是有效的主机名"),
     (r"no host", "缺少主机名"),

@@ -8,11 +8,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import urlsplit
 
 from nanbu_secops.checks.site import Column
 from nanbu_secops.errors import InputError
 from nanbu_secops.fleet.inventory import load_inventory
+from nanbu_secops.ipv6.assess import target_url
 from nanbu_secops.yamlfile import read_text_with_lines, read_with_lines
 
 KINDS = ("dynamic", "other")
@@ -27,17 +27,16 @@ class SiteConfig:
 
 
 def check_url(text: Any, what: str, source: str | Path | None = None, line: int | None = None) -> str:
-    """An http(s) URL with a host, else InputError."""
-    try:
-        parts = urlsplit(text) if isinstance(text, str) else None
-        ok = parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
-        if ok:
-            parts.port  # noqa: B018 (raises ValueError for a bad port)
-    except ValueError:
-        ok = False
-    if not ok:
-        raise InputError(f"{what}: not an http(s) URL: {text!r}", source, line)
-    return str(text)
+    """An http(s) URL, by the rules ``ipv6 check`` applies to its targets (a host, a valid port, no
+    credentials), else InputError; the URL is kept as written."""
+    if isinstance(text, str) and "://" in text:
+        try:
+            target_url(text)
+            return text
+        except ValueError as exc:
+            if "user name or password" in str(exc):
+                raise InputError(f"{what}: {exc}", source, line) from None
+    raise InputError(f"{what}: not an http(s) URL: {text!r}", source, line)
 
 
 def from_inventory(directory: Path, unit: str) -> SiteConfig:
