@@ -359,6 +359,19 @@ def _die_with_parent() -> None:
     _libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM to a server the tests started (with ``start_new_session``), then SIGKILL to its
+    process group (its workers) if needed: the one way every test server here is stopped."""
+    if proc.poll() is None:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # its own group: only what it started
+    if proc.poll() is None:
+        proc.wait(timeout=10)
+
+
 def _workdir_prefix(lab: Lab) -> str:
     return f"nsipv6-{lab.bridge}-"
 
@@ -546,13 +559,7 @@ class WebProcess:
         self.proc, self.site, self.port, self.url, self.command = proc, site, port, url, command
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_process(self.proc)
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
@@ -672,12 +679,7 @@ def ipv6_world(lab: Lab) -> Iterator[World]:
                 with contextlib.suppress(Exception):
                     server.stop()
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            stop_process(proc)
         if log_file is not None:
             log_file.close()
         for netns, addrs in added.items():

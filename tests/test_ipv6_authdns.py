@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 
 from nanbu_secops.ipv6 import assess, dns
-from tests.ipv6lab import World, _die_with_parent, _ip, spawn_web
+from tests.ipv6lab import World, _die_with_parent, _ip, spawn_web, stop_process
 
 NSD, UNBOUND = "/usr/sbin/nsd", "/usr/sbin/unbound"
 NSD_HOST_NUMBER = 97  # .97 and ::97 on the lab networks: below the IPv6 world's (.99, .100 and up)
@@ -121,16 +121,6 @@ def _answers(server: str, port: int, name: str, proc: subprocess.Popen[bytes], l
         time.sleep(0.05)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def auth(ipv6_lab: World) -> Iterator[Auth]:
     world = ipv6_lab
@@ -173,7 +163,7 @@ def auth(ipv6_lab: World) -> Iterator[Auth]:
             web.stop()
     finally:
         for proc in procs:
-            _stop(proc)
+            stop_process(proc)
         for log in logs:
             log.close()
         _ip(netns, [f"addr del {a} dev eth0" for a in added], check=False)

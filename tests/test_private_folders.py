@@ -27,17 +27,7 @@ from nanbu_secops.errors import InputError
 from nanbu_secops.fileutil import make_private_dir
 from nanbu_secops.store import ingest
 from tests.playbook_output import flat
-from tests.roots import AS_OF, make_root
-
-
-@pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A real result of ``check --root`` on the crafted compliant root."""
-    base = tmp_path_factory.mktemp("check")
-    out = base / "result.json"
-    main(["check", "--root", str(make_root(base / "root")), "--as-of", AS_OF.isoformat(),
-          "--format", "json", "--output", str(out)])
-    return json.loads(out.read_text(encoding="utf-8"))
+from tests.test_store import report  # noqa: F401  (the fixture: a real check result)
 
 
 @pytest.fixture

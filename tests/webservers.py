@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.ipv6lab import _die_with_parent
+from tests.ipv6lab import _die_with_parent, stop_process
 
 SERVERS = ("nginx", "apache2", "lighttpd")
 BINARIES = {"nginx": "/usr/sbin/nginx", "apache2": "/usr/sbin/apache2", "lighttpd": "/usr/sbin/lighttpd"}
@@ -349,18 +349,6 @@ def _wait_listening(proc: subprocess.Popen[bytes], listens: list[tuple[str, int]
     return None
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the server, then SIGKILL to its process group (its workers) if needed."""
-    if proc.poll() is None:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=10)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)  # its own group (start_new_session): only what it started
-    if proc.poll() is None:
-        proc.wait(timeout=10)
-
-
 @contextlib.contextmanager
 def running(kind: str, netns: str | None, vhosts: list[VHost], work: Path, timeout: float = 20.0) -> Iterator[WebServer]:
     """Start ``kind`` (one of :data:`SERVERS`) inside ``netns`` (None: this namespace, for
@@ -383,5 +371,5 @@ def running(kind: str, netns: str | None, vhosts: list[VHost], work: Path, timeo
                                f"\n{server.error_log()}\nconfig:\n{conf.read_text()}")
         yield server
     finally:
-        _stop(proc)
+        stop_process(proc)
         log.close()
