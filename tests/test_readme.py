@@ -21,8 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from nanbu_secops.cli import build_parser
+from tests.conftest import own_lab
+from tests.lab import Lab
+from tests.playbook_output import recap
 
 PROJECT = Path(__file__).resolve().parents[1]
 README = PROJECT / "README.md"
@@ -32,7 +36,7 @@ LINKED = ("ansible.cfg", "bench", "inventory", "nanbu_secops", "playbooks", "pol
           "tests")
 MARKER = re.compile(r"<!-- example: (?:exit (?P<codes>\d+(?:\|\d+)*)|not run: (?P<reason>\S.*?)) -->")
 FENCE = re.compile(r"```(?P<lang>[a-z]*)$")
-NOT_RUN_MAX = 9         # scripts/setup.sh and the test suite (2), real terminals over SSH (4), benchmarks (3)
+NOT_RUN_MAX = 8         # scripts/setup.sh and the test suite (2), real terminals over SSH (3), benchmarks (3)
 
 
 @dataclass(frozen=True)
@@ -107,26 +111,64 @@ def test_marker_parsing_is_strict() -> None:
     assert block.codes == {0, 1} and block.not_run is None
 
 
+def lab_inventory(lab: Lab, folder: Path) -> None:
+    """The example inventory, its terminals being lab hosts of the same names (and the lab's SSH settings)."""
+    shutil.copytree(PROJECT / "inventory", folder)
+    hosts = yaml.safe_load((folder / "hosts.yml").read_text(encoding="utf-8"))
+
+    def point(node: dict) -> None:
+        for name, host in (node.get("hosts") or {}).items():
+            host["ansible_host"] = lab.hosts[name].ipv4
+        for child in (node.get("children") or {}).values():
+            point(child)
+
+    point(hosts["all"])
+    hosts["all"]["vars"] = {"ansible_user": "root", "ansible_ssh_common_args": f"-F {lab.ssh_config}"}
+    (folder / "hosts.yml").write_text(yaml.safe_dump(hosts, allow_unicode=True), encoding="utf-8")
+
+
+def example_hosts() -> list[str]:
+    """The terminals of the example inventory."""
+    found: list[str] = []
+
+    def walk(node: dict) -> None:
+        found.extend(node.get("hosts") or {})
+        for child in (node.get("children") or {}).values():
+            walk(child)
+
+    walk(yaml.safe_load((PROJECT / "inventory" / "hosts.yml").read_text(encoding="utf-8"))["all"])
+    return found
+
+
+@pytest.mark.lab
 def test_readme_examples_run_in_order(tmp_path: Path) -> None:
     blocks = [b for b in readme_blocks(README.read_text(encoding="utf-8")) if b.lang == "sh"]
     not_run = [b for b in blocks if b.not_run]
     runs = [b for b in blocks if not b.not_run]
     assert len(runs) >= 10, "the README lost its examples"
     for name in LINKED:
-        (tmp_path / name).symlink_to(PROJECT / name)
+        if name != "inventory":
+            (tmp_path / name).symlink_to(PROJECT / name)
     (tmp_path / ".venv").symlink_to(VENV_BIN.parent)
     env = {**os.environ, "HOME": str(tmp_path / "home"), "LANG": "C.UTF-8"}
     env.pop("NANBU_SECOPS_POLICY_DIR", None)
     (tmp_path / "home").mkdir()
     exports = ""                    # `export` lines carry to the later blocks, as in the user's one shell
-    for block in runs:
-        result = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", exports + block.text], cwd=tmp_path, env=env,
-                                capture_output=True, text=True, timeout=300, check=False)
-        assert result.returncode in block.codes, (
-            f"README.md:{block.line}: exit {result.returncode}, the README says {sorted(block.codes)}\n{block.text}"
-            f"--- stdout\n{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-3000:]}")
-        assert "Traceback" not in result.stderr, f"README.md:{block.line}: a traceback\n{result.stderr}"
-        exports += "".join(line + "\n" for line in block.text.splitlines() if line.startswith("export "))
+    with own_lab(example_hosts(), offset=5, prefix="nsreadme-") as lab:
+        lab_inventory(lab, tmp_path / "inventory")
+        env["ANSIBLE_HOME"] = str(tmp_path / "ansible")
+        for block in runs:
+            result = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", exports + block.text], cwd=tmp_path,
+                                    env=env, capture_output=True, text=True, timeout=300, check=False)
+            assert result.returncode in block.codes, (
+                f"README.md:{block.line}: exit {result.returncode}, the README says {sorted(block.codes)}\n"
+                f"{block.text}--- stdout\n{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-3000:]}")
+            assert "Traceback" not in result.stderr, f"README.md:{block.line}: a traceback\n{result.stderr}"
+            if block.text.startswith("ansible-playbook"):       # it reached every terminal, and none failed
+                counters = recap(result)
+                assert set(counters) == set(example_hosts()), f"README.md:{block.line}: {counters}"
+                assert all(c["ok"] > 0 and not c["unreachable"] and not c["failed"] for c in counters.values()), counters
+            exports += "".join(line + "\n" for line in block.text.splitlines() if line.startswith("export "))
     assert exports.startswith('export PATH="$PWD/.venv/bin:$PATH"'), "the README no longer puts the venv on PATH"
     assert shutil.which("nanbu-secops", path=f"{tmp_path}/.venv/bin") is not None
     summary = f"README examples: {len(runs)} run, {len(not_run)} not run: " + "; ".join(
