@@ -50,7 +50,8 @@ def controls_table(policy_dir: Path = PROJECT / "policies") -> str:
 
 def headers_table() -> str:
     """The accepted headers of each field of the account list, login log and roster, and the accepted values."""
-    rows = ["| file | field | required | accepted headers (first: the documented one) |", "|---|---|---|---|"]
+    rows = ["| file | field | required | accepted headers (first the Chinese and the English name, then other spellings "
+            "county exports use) |", "|---|---|---|---|"]
     for kind, fields in sources.FIELDS.items():
         for name, required, headers in fields:
             rows.append(f"| {kind} | `{name}` | {'yes' if required else 'no'} | "
