@@ -89,10 +89,14 @@ class Meter:
     the module's docstring), at most every _REDRAW seconds."""
 
     def __init__(self, bar: Any, task: Any, total: float | None) -> None:
-        self.bar, self.task, self.total, self.last = bar, task, total, 0.0
+        self.bar, self.task, self.total, self.done, self.last = bar, task, total, 0, 0.0
 
     def __call__(self, n: int) -> None:
-        """``n`` more bytes or items done."""
+        """``n`` more bytes or items done; never shown past the total (a zip reader reads its
+        directory more than once: the bytes read are a little more than the file's size)."""
+        if self.total is not None:
+            n = max(0, min(n, int(self.total) - self.done))
+        self.done += n
         self.bar.advance(self.task, n)
         moment = time.monotonic()
         if moment - self.last >= _REDRAW:
