@@ -756,9 +756,10 @@ def _pack(args: argparse.Namespace, items, size: int, kind: str, title: str, mas
     from nanbu_secops.bundle import package
     from nanbu_secops.bundle.stream import BundleEncryptError
     from nanbu_secops.progress import byte_progress
+    from nanbu_secops.report.i18n import progress_label
 
     recipients, key, digests = _signing(args)
-    with byte_progress(size, f"packing {args.out}") as progress:
+    with byte_progress(size, progress_label("pack", args.lang, args.out)) as progress:
         try:
             manifest = package.pack(Path(args.out), items, kind=kind, unit=args.unit, title=title,
                                     recipients=recipients, key=key, digests=digests, masking=masking,
@@ -932,6 +933,7 @@ def cmd_ipv6_check(args: argparse.Namespace) -> int:
     from nanbu_secops.policy.loader import require_variables
     from nanbu_secops.progress import count_progress
     from nanbu_secops.report import ipv6 as render
+    from nanbu_secops.report.i18n import progress_label
     from nanbu_secops.timeutil import now, rfc3339
 
     if args.probes < 1 or args.timeout <= 0 or args.concurrency < 1:
@@ -952,7 +954,7 @@ def cmd_ipv6_check(args: argparse.Namespace) -> int:
                                timeout=args.timeout, concurrency=args.concurrency, ca_file=args.ca_file)
     resolver = dns.Resolver(server, timeout=min(args.timeout, 5.0))
     results = {}
-    with count_progress("IPv6 links") as progress:
+    with count_progress(progress_label("ipv6 links", args.lang)) as progress:
         for target in targets:
             results[target] = assess.assess(target, resolver, settings, progress)
     doc = {"generated": rfc3339(now()), "article": "9(2)", "targets": [results[t] for t in targets],
@@ -975,6 +977,7 @@ def cmd_site_inspect(args: argparse.Namespace) -> int:
     from nanbu_secops.policy.loader import require_variables
     from nanbu_secops.progress import count_progress
     from nanbu_secops.report import site as render
+    from nanbu_secops.report.i18n import progress_label
     from nanbu_secops.site import collect, config
     from nanbu_secops.timeutil import now, parse_date, rfc3339, today
 
@@ -1000,7 +1003,7 @@ def cmd_site_inspect(args: argparse.Namespace) -> int:
                                 concurrency=args.concurrency, ca_file=args.ca_file)
     fetcher = collect.Fetcher(assess.resolver_function(dns.Resolver(server, timeout=min(args.timeout, 5.0))), settings)
     results = []
-    with count_progress("links") as progress:
+    with count_progress(progress_label("links", args.lang)) as progress:
         for site in sites:
             facts = collect.collect(site.home, [c.url for c in site.columns], fetcher, progress)
             results.append(judge.judge(site.unit, facts, site.columns, site.allowed_external, as_of, params))

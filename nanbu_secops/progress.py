@@ -47,7 +47,7 @@ def byte_progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
         tenth = done * 10 // total if total else 10
         if tenth > shown:
             shown = tenth
-            print(f"{label}: {min(tenth * 10, 100)}% ({_size(done)} of {_size(total)})", file=sys.stderr, flush=True)
+            print(f"{label}: {min(tenth * 10, 100)}% ({_size(done)}/{_size(total)})", file=sys.stderr, flush=True)
 
     yield advance
 

@@ -248,3 +248,17 @@ def test_accounts_audit_of_workbooks_shows_bytes_read(tmp_path: Path) -> None:
             "--as-of", "2026-11-30", "--format", "json"]
     code, out = check_progress(args, tmp_path, "读取账号、登录和花名册文件", "bytes")
     assert code == 1 and json.loads(out)["summary"]
+
+
+def test_incident_collect_bar_follows_lang_and_logs_tenths_off_a_terminal(bundle: Path) -> None:
+    """collect's bar (older than issue 19) speaks the language asked too; off a terminal, under
+    Ansible, it keeps its line at every tenth of the way."""
+    args = ["incident", "collect", "--root", str(make_root(bundle / "root2")), "--unit", "大桥镇", "--title", "t",
+            "--category", "network-attack", "--severity", "IV", "--discovered-at", "2026-11-28 09:30", "--measures", "m",
+            "-r", str(bundle / "county.recipient"), "--sign-key", str(bundle / "unit_ed25519"),
+            "--include", str(bundle / "evidence-in")]
+    code, _, err = run([*args, "--out", "tty.nsb"], bundle / "a", tty=True)
+    assert code == 0 and "打包 tty.nsb" in text_of(err) and not any(screen_of(err))
+    code, _, err = run([*args, "--out", "log.nsb", "--lang", "en"], bundle / "a", tty=False)
+    lines = err.decode().splitlines()
+    assert code == 0 and lines[-1].startswith("packing log.nsb: 100% (") and len(lines) <= 10, lines
