@@ -101,12 +101,13 @@ def text_of(raw: bytes) -> str:
 
 
 def check_progress(args: list[str], cwd: Path, label: str, unit: str, *, pinned: bool = False,
-                   cwd_plain: Path | None = None) -> tuple[int, bytes]:
+                   cwd_plain: Path | None = None) -> tuple[int, bytes, float]:
     """Run with and without a terminal; the bar shows ``label`` and done/total in ``unit``,
     starting at 0 and ending at the total (bytes: within the tar's headers and padding, which are
     not counted), and is erased at the end; standard output is the same both times; off a
     terminal standard error stays empty. ``cwd_plain`` is where the second run goes when the
-    first made its output file or folder (a relative name, so the standard output can be the same)."""
+    first made its output file or folder (a relative name, so the standard output can be the same).
+    Returns the exit code, standard output and the total the bar showed last."""
     code, out, err = run(args, cwd, tty=True, pinned=pinned)
     written = text_of(err)
     assert label in written, written[:2000]
@@ -118,7 +119,7 @@ def check_progress(args: list[str], cwd: Path, label: str, unit: str, *, pinned:
     plain_code, plain_out, plain_err = run(args, cwd_plain or cwd, tty=False, pinned=pinned)
     assert plain_err == b"", plain_err.decode()
     assert (plain_code, plain_out) == (code, out)
-    return code, out
+    return code, out, total
 
 
 # --- bundles ---------------------------------------------------------------------------------------
@@ -132,13 +133,15 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     evidence = folder / "evidence-in"
     evidence.mkdir()
     (evidence / "disk.img").write_bytes(os.urandom(6 << 20))
-    done = subprocess.run([str(SCRIPT), "incident", "collect", "--root", str(make_root(folder)), "--unit", "大桥镇",
-                           "--title", "首页被篡改", "--category", "network-attack", "--severity", "IV",
-                           "--discovered-at", "2026-11-28 09:30", "--measures", "已断网",
-                           "-r", str(folder / "county.recipient"), "--sign-key", str(folder / "unit_ed25519"),
-                           "--out", str(folder / "big.nsb"), "--include", str(evidence)],
-                          capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
+    root = make_root(folder)
+    for name, digests in (("big.nsb", "sha256"), ("sm3.nsb", "sha256,sm3")):
+        done = subprocess.run([str(SCRIPT), "incident", "collect", "--root", str(root), "--unit", "大桥镇",
+                               "--title", "首页被篡改", "--category", "network-attack", "--severity", "IV",
+                               "--discovered-at", "2026-11-28 09:30", "--measures", "已断网",
+                               "-r", str(folder / "county.recipient"), "--sign-key", str(folder / "unit_ed25519"),
+                               "--out", str(folder / name), "--include", str(evidence), "--digest", digests],
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
     for side in ("a", "b"):
         (folder / side).mkdir()
     return folder
@@ -150,19 +153,19 @@ def trust(folder: Path) -> list[str]:
 
 @pytest.mark.parametrize(("lang", "label"), [("zh", "校验 ../big.nsb"), ("en", "checking ../big.nsb")])
 def test_incident_verify_shows_bytes_in_the_language_asked(bundle: Path, lang: str, label: str) -> None:
-    code, out = check_progress(["incident", "verify", "../big.nsb", *trust(bundle), "--lang", lang], bundle / "a",
+    code, out, _ = check_progress(["incident", "verify", "../big.nsb", *trust(bundle), "--lang", lang], bundle / "a",
                                label, "bytes")
     assert code == 0 and out
     assert ("签名" in out.decode()) == (lang == "zh")
 
 
 def test_incident_open_and_forward(bundle: Path) -> None:
-    code, out = check_progress(["incident", "open", "../big.nsb", *trust(bundle), "--out", "opened"], bundle / "a",
+    code, out, _ = check_progress(["incident", "open", "../big.nsb", *trust(bundle), "--out", "opened"], bundle / "a",
                                "校验并解包 ../big.nsb", "bytes", cwd_plain=bundle / "b")
     assert code == 0 and "opened" in out.decode()
     for side in ("a", "b"):
         assert (bundle / side / "opened" / "evidence").is_dir()
-    code, out = check_progress(["incident", "forward", "../big.nsb", *trust(bundle), "--sign-key",
+    code, out, _ = check_progress(["incident", "forward", "../big.nsb", *trust(bundle), "--sign-key",
                                 str(bundle / "county_ed25519"), "-r", str(bundle / "city.recipient"), "--out", "fwd.nsb",
                                 "--lang", "en", "--format", "json"],
                                bundle / "a", "checking and forwarding ../big.nsb", "bytes", cwd_plain=bundle / "b")
@@ -170,9 +173,16 @@ def test_incident_open_and_forward(bundle: Path) -> None:
     assert (bundle / "a" / "fwd.nsb").stat().st_size > 6 << 20
 
 
+def test_a_second_pass_for_sm3_grows_the_total(bundle: Path) -> None:
+    code, out, total = check_progress(["incident", "verify", "../sm3.nsb", *trust(bundle), "--format", "json"],
+                                      bundle / "a", "校验 ../sm3.nsb", "bytes")
+    assert code == 0 and json.loads(out)["manifest"]["digests"] == ["sha256", "sm3"]
+    assert abs(total - 2 * (bundle / "sm3.nsb").stat().st_size / 1e6) < 0.1  # MB: read twice
+
+
 def test_verify_without_an_identity_counts_the_ciphertext(bundle: Path) -> None:
     args = ["incident", "verify", "../big.nsb", "--trust", str(bundle / "unit.allowed_signers"), "--format", "json"]
-    code, out = check_progress(args, bundle / "a", "校验 ../big.nsb", "bytes")
+    code, out, _ = check_progress(args, bundle / "a", "校验 ../big.nsb", "bytes")
     assert code == 0 and json.loads(out)["ok"] is True
 
 
@@ -183,11 +193,18 @@ def test_accounts_audit_shows_bytes_read(tmp_path: Path) -> None:
                     "100000", "--out", str(tmp_path), "--seed", "7"], check=True, capture_output=True, timeout=300)
     args = ["accounts", "audit", "--accounts", "accounts.csv", "--logins", "logins.csv", "--roster", "roster.csv",
             "--as-of", "2026-11-30"]
-    code, out = check_progress(args, tmp_path, "读取账号、登录和花名册文件", "bytes")
-    assert code == 1 and "休眠" in out.decode()
-    code, out = check_progress([*args, "--lang", "en", "--format", "json"], tmp_path,
+    code, text, _ = check_progress(args, tmp_path, "读取账号、登录和花名册文件", "bytes")
+    assert code == 1 and "休眠" in text.decode()
+    code, out, _ = check_progress([*args, "--lang", "en", "--format", "json"], tmp_path,
                                "reading the account, login and roster files", "bytes")
     assert code == 1 and json.loads(out)["summary"]
+    header, *rows = (tmp_path / "logins.csv").read_bytes().splitlines(keepends=True)
+    (tmp_path / "logins.csv").write_bytes(header + b"".join(rows[1:] + rows[:1]))  # out of order at the end
+    code, again, total = check_progress(args, tmp_path, "读取账号、登录和花名册文件", "bytes")
+    assert code == 1 and again == text
+    log = (tmp_path / "logins.csv").stat().st_size / 1e6
+    sizes = sum((tmp_path / f"{name}.csv").stat().st_size for name in ("accounts", "roster")) / 1e6 + log
+    assert total > sizes + 0.9 * log  # MB: the log read to its last row, then again to sort it
 
 
 # --- ingest and the reports ------------------------------------------------------------------------
@@ -210,9 +227,9 @@ def results(tmp_path: Path) -> Path:
 
 def test_ingest_counts_the_files(results: Path) -> None:
     args = ["ingest", "results", "--db", "fleet.db", "--inventory", "inventory", "--dry-run"]
-    code, out = check_progress(args, results, "导入检查结果", "items")
+    code, out, _ = check_progress(args, results, "导入检查结果", "items")
     assert code == 0 and f"{len(RUNS)} files, {len(RUNS)} runs added" in out.decode()
-    code, out = check_progress([*args, "--lang", "en"], results, "loading check results", "items")
+    code, out, _ = check_progress([*args, "--lang", "en"], results, "loading check results", "items")
     assert code == 0
 
 
@@ -225,7 +242,7 @@ def test_reports_count_their_steps(results: Path, report: list[str], label: str)
                             cwd=results, capture_output=True, text=True, timeout=120, check=False)
     assert loaded.returncode == 0, loaded.stderr
     args = ["report", *report, "--db", "fleet.db", "--inventory", "inventory", "--policy", str(PROJECT / "policies")]
-    code, out = check_progress(args, results, label, "items", pinned=True)
+    code, out, _ = check_progress(args, results, label, "items", pinned=True)
     assert code == 1 and out
 
 
@@ -246,7 +263,7 @@ def test_accounts_audit_of_workbooks_shows_bytes_read(tmp_path: Path) -> None:
         book.save(tmp_path / f"{name}.xlsx")
     args = ["accounts", "audit", "--accounts", "accounts.xlsx", "--logins", "logins.xlsx", "--roster", "roster.xlsx",
             "--as-of", "2026-11-30", "--format", "json"]
-    code, out = check_progress(args, tmp_path, "读取账号、登录和花名册文件", "bytes")
+    code, out, _ = check_progress(args, tmp_path, "读取账号、登录和花名册文件", "bytes")
     assert code == 1 and json.loads(out)["summary"]
 
 

@@ -157,14 +157,15 @@ def _audit(accounts_path: Path, logins_path: Path, roster_path: Path, settings: 
     accounts = list(sources.read_accounts(accounts_path, mapping, problems, strict, progress=progress))
     roster_rows = list(sources.read_roster(roster_path, mapping, problems, strict, progress=progress))
     login_problems: list[RowProblem] = []
-    opened = 0
+    started: int | None = None  # the bytes done when the log was first opened
 
     def open_logins():
-        nonlocal opened
+        nonlocal started
         login_problems.clear()
-        if opened and progress is not None:  # read again, to sort it: the bar grows by the log once more
-            progress.expect(logins_path.stat().st_size)
-        opened += 1
+        if progress is not None:
+            if started is not None:  # read again, to sort it: what the pass given up read is added to the total
+                progress.expect(progress.done - started)
+            started = progress.done
         return sources.read_logins(logins_path, mapping, login_problems, strict, progress=progress)
 
     scanner = scan(open_logins, ActivityScanner(settings.session, settings.max_terminals_per_day))
