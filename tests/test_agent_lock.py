@@ -225,3 +225,18 @@ def test_the_terminal_holds_the_lock_and_a_new_lock_is_installed(terminal: Lab, 
     assert lab.ssh(HOST, "cat /opt/nanbu-secops/nanbu-agent.lock").stdout == relocked.read_text()
     last = deploy(lab, "-e", house, "-e", f"nanbu_lock_file={relocked}")
     assert last.returncode == 0 and recap(last)[HOST]["changed"] == 0, output(last)
+
+
+def test_a_missing_lock_is_named_before_anything_runs(tmp_path: Path):
+    """No lock, no deployment: the variable check says which file is missing (no host is contacted:
+    the check runs on the controller, and the inventory's one host does not exist)."""
+    home = tmp_path / "ansible"
+    env = {**os.environ, "ANSIBLE_HOME": str(home), "ANSIBLE_LOCAL_TEMP": str(home / "tmp"), "ANSIBLE_NOCOLOR": "1"}
+    missing = tmp_path / "none.lock"
+    done = subprocess.run([str(Path(sys.executable).with_name("ansible-playbook")), "-i", "nslab-nowhere,",
+                           "-e", f"nanbu_lock_file={missing}", "-e", f"ansible_python_interpreter={sys.executable}",
+                           str(DEPLOY)], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stdout[-3000:]
+    assert f"the lock {missing} (nanbu_lock_file) must exist: scripts/lock.sh makes it." in flat(done)
+    assert recap(done)["nslab-nowhere"] == {"ok": 0, "changed": 0, "unreachable": 0, "failed": 1, "skipped": 0,
+                                            "rescued": 0, "ignored": 0}
