@@ -200,6 +200,13 @@ def test_readme_examples_run_in_order(tmp_path: Path) -> None:
                 assert terminals == set(example_hosts(target[1] if target else "all")), f"README.md:{block.line}: {counters}"
                 assert all(c["ok"] > 0 and not c["unreachable"] and not c["failed"] for c in counters.values()), counters
             exports += "".join(line + "\n" for line in block.text.splitlines() if line.startswith("export "))
+        # What the playbook examples say they leave on the controller is there, from the lab's terminals.
+        results = {p.parent.name for p in (tmp_path / "results" / "2026Q4").glob("*/*.json")
+                   if not p.name.startswith("UNREACHABLE")}
+        assert results == set(example_hosts()), results
+        escrowed = {p.parts[-3] for p in (tmp_path / "escrow").glob(f"*/{ROTATED}/*-password.age")}
+        assert escrowed == set(example_hosts("u_shengzhong")), escrowed
+        assert len(list((tmp_path / "incidents" / "szz-term-01").glob("*.nsb"))) == 1
     assert checkout_state() == before, "the examples wrote into the checkout"
     assert exports.startswith('export PATH="$PWD/.venv/bin:$PATH"'), "the README no longer puts the venv on PATH"
     assert shutil.which("nanbu-secops", path=f"{tmp_path}/.venv/bin") is not None
