@@ -220,7 +220,12 @@ def test_story_outputs_exist(tmp_path: Path) -> None:
     """The examples' own claims hold: the files the story says it makes are named by later examples."""
     text = "".join(b.text for b in readme_blocks(README.read_text(encoding="utf-8")) if b.lang == "sh" and not b.not_run)
     for made, used in (("keys new daqiao", "keys/daqiao_ed25519"), ("keys new city", "keys/city.recipient"),
-                       ("mkdir case", "-C case/"), ("platform/mapping.yml <<", "--mapping platform/mapping.yml")):
+                       ("mkdir case", "-C case/"), ("platform/mapping.yml <<", "--mapping platform/mapping.yml"),
+                       ("keys new szz-manager", "-i keys/szz-manager.agekey"), ("mkdir -p -m 700 escrow", "nanbu_escrow_dir"),
+                       ("keys new county-office", "keys/county-office.recipient)]"),
+                       ("playbooks/deploy_agent.yml", "playbooks/incident_collect.yml"),
+                       ("playbooks/deploy_agent.yml", "playbooks/collect.yml"),
+                       ("playbooks/collect.yml", "ingest results/2026Q4")):
         assert text.index(made) < text.index(used), (made, used)
 
 
