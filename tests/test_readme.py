@@ -186,6 +186,8 @@ def test_readme_examples_run_in_order(tmp_path: Path) -> None:
         lab_inventory(lab, tmp_path / "inventory")
         prepare_terminals(lab, tmp_path / "home")
         env["ANSIBLE_HOME"] = str(tmp_path / "ansible")
+        env["TMPDIR"] = str(tmp_path / "tmp")   # the playbooks' controller-side temporary folders go with tmp_path
+        (tmp_path / "tmp").mkdir()
         for block in runs:
             result = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", exports + block.text], cwd=tmp_path,
                                     env=env, capture_output=True, text=True, timeout=300, check=False)
