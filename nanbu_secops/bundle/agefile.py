@@ -279,9 +279,10 @@ def _file_key(stanzas: list[Stanza], keys: Sequence[X25519PrivateKey]) -> bytes:
     raise AgeDecryptError("no identity given matches a recipient of this file")
 
 
-def decrypt_stream(read: Callable[[int], bytes], write: Callable[[memoryview], object],
+def decrypt_stream(read: Callable[[int], bytes | memoryview], write: Callable[[memoryview], object],
                    identities: Sequence[object]) -> None:
-    """Decrypt the age file ``read`` returns (b"" at its end) into ``write``, block by block.
+    """Decrypt the age file ``read`` returns (nothing at its end; what it returns is used before
+    the next call, so it may reuse a buffer) into ``write``, block by block.
 
     Each chunk is authenticated before it is written, but only a normal return says the stream
     was whole: AgeDecryptError otherwise (see the class), after which what was written must be

@@ -105,13 +105,17 @@ def _fork(task: Callable[[], bytes], keep: Sequence[int]) -> _Child:
 
 
 class _HashingReader:
-    """The ciphertext source: the bundle file, hashed (SHA-256) as age reads it."""
+    """The ciphertext source: the bundle file, hashed (SHA-256) as age reads it. Each read fills
+    one reused buffer (a fresh 1 MiB object per read would fault in its pages every time), so
+    what it returns is valid until the next read."""
 
     def __init__(self, source: BinaryIO):
         self.source, self.hash = source, hashlib.sha256()
+        self._buffer = memoryview(bytearray(agefile.READ))
 
-    def read(self, n: int = -1) -> bytes:
-        data = self.source.read(n)
+    def read(self, n: int) -> memoryview:
+        got = self.source.readinto(self._buffer[:min(n, len(self._buffer))])
+        data = self._buffer[:got or 0]
         self.hash.update(data)
         return data
 
