@@ -42,8 +42,10 @@ def byte_progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
     done, shown = 0, 0
 
     def advance(n: int) -> None:
+        """Counted toward ``total`` only: the snapshot's files, made in memory while packing, pass
+        through here too but are not in the total, so past it the log says 100% once, not again."""
         nonlocal done, shown
-        done += n
+        done = min(done + n, total)
         tenth = done * 10 // total if total else 10
         if tenth > shown:
             shown = tenth

@@ -62,3 +62,22 @@ def test_a_meter_grows_its_total(monkeypatch: pytest.MonkeyPatch) -> None:
         advance.expect(4)
         advance(7)
         assert [(task.completed, task.total) for task in advance.bar.tasks] == [(7, 7)]
+
+
+def test_in_a_log_collect_says_each_tenth_once_and_never_past_its_total(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Off a terminal (Ansible, cron) a line per tenth. The snapshot's files pass through the count
+    but are not in the total: they must not make the log say 100% again and again, or more than all."""
+    log = io.StringIO()
+    monkeypatch.setattr("sys.stderr", log)
+    with progress.byte_progress(1000, "打包 x.nsb") as advance:
+        for _ in range(10):
+            advance(100)
+        for _ in range(20):  # the snapshot's files, after the evidence
+            advance(4096)
+    lines = log.getvalue().splitlines()
+    assert lines == [f"打包 x.nsb: {10 * k}% ({100 * k} B/1000 B)" for k in range(1, 10)] + ["打包 x.nsb: 100% (1000 B/1000 B)"]
+    log.truncate(0), log.seek(0)
+    with progress.byte_progress(0, "打包 y.nsb") as advance:  # nothing included: only the snapshot
+        advance(4096)
+        advance(4096)
+    assert log.getvalue() == "打包 y.nsb: 100% (0 B/0 B)\n"
