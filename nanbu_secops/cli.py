@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from nanbu_secops import __version__
+from nanbu_secops import __version__, clihelp
 from nanbu_secops.errors import InputError
 
 EXIT_CLEAR, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
@@ -34,10 +34,10 @@ def _report_options(parser: argparse.ArgumentParser, formats: tuple[str, ...] = 
     parser.add_argument("--output", help=output_help)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nanbu-secops",
-        description="南部县政府网站集约化平台 安全运维工具 / security operations for Nanbu County's platform units")
+def build_parser(lang: str = "en") -> argparse.ArgumentParser:
+    """The command tree, its help in ``lang`` (argparse's own words: see :func:`clihelp.speaking`)."""
+    parser = clihelp.Parser(prog="nanbu-secops",
+                            description="security operations for Nanbu County's intensive government-website platform")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     _ipv6_parser(commands)
     _site_parser(commands)
     _fleet_parser(commands)
+    clihelp.localize(parser, lang)
     return parser
 
 
@@ -259,16 +260,16 @@ def _incident_parser(commands: argparse._SubParsersAction) -> None:
     sub = incident.add_subparsers(dest="incident_command", required=True, metavar="SUBCOMMAND")
     collect = sub.add_parser("collect", help="snapshot this terminal and pack it with the report form")
     _sealing(collect)
-    collect.add_argument("--title", required=True, help="事件名称")
-    collect.add_argument("--category", required=True, help="类别, e.g. 有害程序事件 or malware")
-    collect.add_argument("--severity", required=True, help="级别: 特别重大/重大/较大/一般 (or I-IV)")
-    collect.add_argument("--discovered-at", required=True, help="发现时间, e.g. 2026-11-28T09:30 (county time unless an offset is given)")
-    collect.add_argument("--measures", default="", help="处置措施 taken so far")
+    collect.add_argument("--title", required=True, help="the incident's name")
+    collect.add_argument("--category", required=True, help="its category (GB/Z 20986), e.g. malware or network-attack")
+    collect.add_argument("--severity", required=True, help="its grade: I, II, III, IV (or critical, major, significant, general)")
+    collect.add_argument("--discovered-at", required=True, help="when it was found, e.g. 2026-11-28T09:30 (county time unless an offset is given)")
+    collect.add_argument("--measures", default="", help="measures taken so far")
     collect.add_argument("--include", action="append", default=[], metavar="PATH", help="file or folder to add (repeatable)")
     collect.add_argument("--days", type=int, default=7, help="auth log and logins of the last N days (default: 7)")
     collect.add_argument("--root", default="/", help="collect from the filesystem under DIR (offline image)")
     collect.add_argument("--policy", help="policy file or folder for the check results (default: the installed policies)")
-    collect.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the report (default: zh)")
+    collect.add_argument("--lang", choices=("zh", "en"), default="zh")
     collect.set_defaults(handler=cmd_incident_collect)
     _bundle_commands(sub, "incident")
 
@@ -666,7 +667,7 @@ def cmd_av_status(args: argparse.Namespace) -> int:
         raise InputError(f"no enabled control runs an antivirus check ({', '.join(AV_CHECKS)})",
                          args.policy or "the installed policies")
     if args.windows_defender:
-        from nanbu_secops import __version__
+        from nanbu_secops import __version__, clihelp
         from nanbu_secops.collect import defender
         from nanbu_secops.collect.software import Software
         from nanbu_secops.timeutil import now, rfc3339
@@ -1110,12 +1111,17 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from nanbu_secops.report.i18n import error_message
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    lang = clihelp.choose_lang(argv)
+    with clihelp.speaking(lang):
+        args = build_parser(lang).parse_args(argv)
     try:
         _check_outputs(args)
         return args.handler(args)
     except InputError as exc:
-        print(f"nanbu-secops: error: {exc}", file=sys.stderr)
+        clihelp.stderr_line("error", error_message(exc, lang), lang)
         return EXIT_INPUT
     except KeyboardInterrupt:
         return 130

@@ -419,3 +419,95 @@ def account_evidence(rule: str, ev: dict[str, Any], lang: str, as_of: str | None
     if "row" in ev:
         text += f"（账号文件第 {ev['row']} 行）" if lang == "zh" else f" (accounts file row {ev['row']})"
     return text
+
+
+# The CLI's error messages (exit 2), with their Chinese; ``{0}``... are the groups, each passed
+# through :func:`say`. A message no pattern knows is shown as written (see the README's
+# "Language" section for which messages are covered).
+ERRORS: list[tuple[re.Pattern[str], str]] = [(re.compile(p), zh) for p, zh in (
+    (r"(--format xlsx|this format) is binary: give --output FILE", "该格式是二进制的：请用 --output FILE 指定输出文件"),
+    (r"(--\S+): folder does not exist", "{0}：文件夹不存在"),
+    (r"(--\S+): exists and is not a folder", "{0}：已存在且不是文件夹"),
+    (r"(--\S+): (\S+) is not a folder", "{0}：{1} 不是文件夹"),
+    (r"(--\S+): is a folder, a file is wanted", "{0}：这是文件夹，需要的是文件"),
+    (r"(--\S+): exists and is not a regular file", "{0}：已存在且不是普通文件"),
+    (r"(--\S+): cannot write here: (.+)", "{0}：无法在此写入：{1}"),
+    (r"(--\S+): no such file", "{0}：文件不存在"),
+    (r"(--\S+) must be (?:more than 0 seconds|at least 1|0 or more|between 0 and 1000000|above 0 and at most 1), "
+     r"not (\S+)", "{0} 的取值超出范围：{1}"),
+    (r"--year: not a year between 1970 and 9998: (\S+)", "--year：不是 1970 到 9998 之间的年份：{0}"),
+    (r"--as-of: (.+)", "--as-of：{0}"),
+    (r"--quarter: (.+)", "--quarter：{0}"),
+    (r"--resolver: (.+)", "--resolver：{0}"),
+    (r"--digest: (.+)", "--digest：{0}"),
+    (r"no such register: nothing to verify \(give the right --register, or --missing-ok where a register not "
+     r"created yet is fine\)", "登记簿不存在：无可检查（请给出正确的 --register；登记簿尚未建立属正常时用 --missing-ok）"),
+    (r"find: give --account, --host or both", "find：请给出 --account、--host 或两者"),
+    (r"no escrow recipient: give --recipient or --recipients-file \(the unit account manager's age key\)",
+     "没有托管接收者：请用 --recipient 或 --recipients-file 给出单位账号管理员的 age 公钥"),
+    (r"known_hosts file does not exist", "known_hosts 文件不存在"),
+    (r"escrow folder does not exist", "托管文件夹不存在"),
+    (r"key folder does not exist", "密钥文件夹不存在"),
+    (r"no enabled control runs an antivirus check \((.+)\)", "没有启用的控制项执行防病毒检查（{0}）"),
+    (r"nothing written: (.+)", "未写入任何内容：{0}"),
+    (r"--title must not be empty", "--title 不能为空"),
+    (r"whom do you trust\? give --trust ALLOWED_SIGNERS \(the sender's \.allowed_signers file\), or --no-trust to "
+     r"check integrity only, without checking the signer",
+     "信任谁？请用 --trust ALLOWED_SIGNERS 给出发送方的 .allowed_signers 文件，或用 --no-trust 只检查完整性、不核对签名者"),
+    (r"will not overwrite an existing form \(it may be filled in\); give --force to replace it",
+     "不覆盖已有的建议表（它可能已填写）；要替换请加 --force"),
+    (r"will not overwrite an existing bundle", "不覆盖已有的数据包"),
+    (r"will not overwrite existing key files: (.+)", "不覆盖已有的密钥文件：{0}"),
+    (r"(\d+) problem\(s\) in the forms; fix them before packaging", "建议表中有 {0} 处问题；请先改正再打包"),
+    (r"--probes and --concurrency must be at least 1 and --timeout above 0",
+     "--probes 和 --concurrency 至少为 1，--timeout 须大于 0"),
+    (r"give at least one TARGET \(or --clients with ipv6_mobile_clients in the policy\)",
+     "请至少给出一个 TARGET（或在策略中有 ipv6_mobile_clients 时用 --clients）"),
+    (r"give --inventory DIR --unit U, --site FILE, or one or more URLs",
+     "请给出 --inventory DIR --unit U、--site FILE 或一个以上的网址"),
+    (r"--depth must be 0 or more, --probes and --concurrency at least 1, --timeout above 0",
+     "--depth 须为 0 或以上，--probes 和 --concurrency 至少为 1，--timeout 须大于 0"),
+    (r"--previous-roster, --roster and --accounts go together \(staff changes, article 8\)",
+     "--previous-roster、--roster 和 --accounts 须一起给出（人员变动，第八条）"),
+    (r"no such (file|folder|form|inventory|bundle file|policy file or folder|file or folder to scan)",
+     "{0}不存在"),
+    (r"no such database \(load results with `nanbu-secops ingest` first\)", "结果库不存在（请先用 nanbu-secops ingest 载入结果）"),
+    (r"folder holds no (proposal form|policy file) \((.+)\)", "文件夹中没有{0}（{1}）"),
+    (r"the file is empty", "文件为空"), (r"the form is empty", "建议表为空"), (r"the mapping file is empty", "列名对照文件为空"),
+    (r"not a regular file", "不是普通文件"), (r"not a directory", "不是文件夹"), (r"is a folder, not a file", "这是文件夹，不是文件"),
+    (r"--root: not a directory", "--root：不是文件夹"), (r"--root: not readable", "--root：无法读取"),
+    (r"malformed YAML: (.+)", "YAML 格式错误：{0}"),
+    (r"unknown file type '(.*)': expected \.csv or \.xlsx", "未知的文件类型“{0}”：应为 .csv 或 .xlsx"),
+    (r"(\S+) file without the column\(s\) (.+); headers found: (.+)", "{0}文件缺少列：{1}；实际表头：{2}"),
+    (r"no header row: the file holds no data", "没有表头行：文件中没有数据"),
+    (r"cannot read: (.+)", "无法读取：{0}"),
+    (r"not UTF-8 text \(byte (\d+)\)", "不是 UTF-8 文本（第 {0} 字节）"),
+    (r"--only: no enabled control or article named (.+)", "--only：没有名为 {0} 的已启用控制项或条款"),
+    (r"unknown state '(.+)'; one of (.+)", "未知状态“{0}”；应为 {1} 之一"),
+    (r"cannot decrypt with this identity: (.+)", "无法用此身份解密：{0}"),
+    (r"not a usable identity: (.+)", "不是可用的身份文件：{0}"),
+    (r"not a usable key name \(letters, digits, \. _ @ -\): (.+)", "不是可用的密钥名（字母、数字、. _ @ -）：{0}"),
+    (r"not a usable database: (.+)", "不是可用的结果库：{0}"),
+    (r"no unit '(.+)' in the inventory \(units: (.*)\)", "清单中没有单位“{0}”（现有单位：{1}）"),
+)]
+_ERROR_WORDS = {"file": "文件", "folder": "文件夹", "form": "建议表", "inventory": "清单", "bundle file": "数据包文件",
+                "policy file or folder": "策略文件或文件夹", "file or folder to scan": "要查杀的文件或文件夹",
+                "proposal form": "建议表", "policy file": "策略文件", "accounts": "账号", "logins": "登录日志",
+                "roster": "花名册"}
+
+
+def error_message(exc: Any, lang: str) -> str:
+    """An :class:`~nanbu_secops.errors.InputError` as one line in ``lang``: the file and line, then the message."""
+    message = exc.message
+    if lang == "zh":
+        for pattern, template in ERRORS:
+            found = pattern.fullmatch(message)
+            if found:
+                message = template.format(*(_ERROR_WORDS.get(g, say(g, lang)) for g in found.groups()))
+                break
+        else:
+            message = say(message, lang)
+    where = exc.source or ""
+    if where and exc.line is not None:
+        where = f"{where}:{exc.line}"
+    return f"{where}{'：' if lang == 'zh' else ': '}{message}" if where else message
