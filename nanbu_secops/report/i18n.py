@@ -489,6 +489,17 @@ ERRORS: list[tuple[re.Pattern[str], str]] = [(re.compile(p), zh) for p, zh in (
     (r"not a usable key name \(letters, digits, \. _ @ -\): (.+)", "不是可用的密钥名（字母、数字、. _ @ -）：{0}"),
     (r"not a usable database: (.+)", "不是可用的结果库：{0}"),
     (r"no unit '(.+)' in the inventory \(units: (.*)\)", "清单中没有单位“{0}”（现有单位：{1}）"),
+    # why ingest skips a file or refuses to store it (store/ingest.py)
+    (r"host '(.+)' is not in the inventory and none of its folders \((.+)\) names one: not stored",
+     "主机“{0}”不在清单中，其所在文件夹（{1}）也都不是清单主机：未入库"),
+    (r"host '(.+)' is not in the inventory: not stored", "主机“{0}”不在清单中：未入库"),
+    (r"the file names host '(.+)' but sits in the folder of '(.+)' \((.+)\); both are inventory hosts: not stored",
+     "文件自称主机“{0}”，却位于“{1}”的文件夹（{2}）中；两者都是清单主机：未入库"),
+    (r"its folders \((.+)\) name several inventory hosts \((.+)\): not stored", "其所在文件夹（{0}）含多个清单主机（{1}）：未入库"),
+    (r"malformed JSON: (.+) \(line (\d+) column (\d+)\)", "JSON 格式错误：{0}（第 {1} 行第 {2} 列）"),
+    (r"not a check result: not a JSON object", "不是检查结果：不是 JSON 对象"),
+    (r"not a check result: no 'results' list", "不是检查结果：没有 results 列表"),
+    (r"a symbolic link \(or inside one\): not followed", "符号链接（或位于其中）：不跟随"),
 )]
 _ERROR_WORDS = {"file": "文件", "folder": "文件夹", "form": "建议表", "inventory": "清单", "bundle file": "数据包文件",
                 "policy file or folder": "策略文件或文件夹", "file or folder to scan": "要查杀的文件或文件夹",
@@ -496,18 +507,56 @@ _ERROR_WORDS = {"file": "文件", "folder": "文件夹", "form": "建议表", "i
                 "roster": "花名册"}
 
 
+def problem(text: str, lang: str) -> str:
+    """Why input was refused or skipped (:data:`ERRORS`, else :func:`say`), in ``lang``."""
+    if lang != "zh":
+        return text
+    for pattern, template in ERRORS:
+        found = pattern.fullmatch(text)
+        if found:
+            return template.format(*(_ERROR_WORDS.get(g, say(g, lang)) for g in found.groups()))
+    return say(text, lang)
+
+
 def error_message(exc: Any, lang: str) -> str:
     """An :class:`~nanbu_secops.errors.InputError` as one line in ``lang``: the file and line, then the message."""
-    message = exc.message
-    if lang == "zh":
-        for pattern, template in ERRORS:
-            found = pattern.fullmatch(message)
-            if found:
-                message = template.format(*(_ERROR_WORDS.get(g, say(g, lang)) for g in found.groups()))
-                break
-        else:
-            message = say(message, lang)
+    message = problem(exc.message, lang)
     where = exc.source or ""
     if where and exc.line is not None:
         where = f"{where}:{exc.line}"
     return f"{where}{'：' if lang == 'zh' else ': '}{message}" if where else message
+
+
+# The CLI's own status lines: key -> (zh, en) templates filled with str.format.
+MESSAGES: dict[str, tuple[str, str]] = {
+    "policy ok": ("{path}：通过（{id} {version}，{controls} 个控制项）", "{path}: ok ({id} {version}, {controls} controls)"),
+    "variables ok": ("变量校验通过：{commands}", "variables ok for: {commands}"),
+    "register": ("{path}：{state}（{entries} 条）", "{path}: {state} ({entries} entries)"),
+    "register ok": ("完好", "ok"), "register broken": ("已损坏", "BROKEN"),
+    "escrow opened": ("已打开 {account}@{host} 的{kind}，托管于 {created}",
+                      "opened {kind} of {account}@{host} escrowed {created}"),
+    "bundle made": ("{out}：{kind}数据包 {id}，{files} 个文件，由 {principal}（{fingerprint}）签名；签名文件 {out}.sig",
+                    "{out}: {kind} bundle {id}, {files} files, signed by {principal} ({fingerprint}); signature {out}.sig"),
+    "incident": ("事件", "incident"), "proposal": ("建议", "proposal"),
+    "forms ok": ("{count} 份建议表：通过", "{count} form(s): ok"),
+    "would store": ("将存入 {path}：{owner} 的{kind}（单位 {unit}{seen_as}），时间 {when}",
+                    "would store {path}: {kind} of {owner} (unit {unit}{seen_as}) at {when}"),
+    "reported as": ("，文件中自称 {reported}", ", reported as {reported}"),
+    "run": ("检查结果", "run"), "unreachable": ("不可达标记", "unreachable"),
+    "endpoints": ("IPv6 检查结果", "endpoints"), "site": ("网站检查结果", "site"),
+    "dry run": ("（试运行：未写入）", " (dry run: nothing written)"),
+    "ingest summary": ("{db}{dry}：{files} 个文件，新增 {runs_added} 次检查，{runs_skipped} 次已存在，"
+                       "{results_added} 条结果，{unreachable_added} 个不可达标记，{endpoint_runs_added} 次接口检查"
+                       "（{endpoints_added} 个接口），{site_runs_added} 次网站检查，{refused} 个未入库（主机存疑），"
+                       "{bad} 个已跳过",
+                       "{db}{dry}: {files} files, {runs_added} runs added, {runs_skipped} already there, "
+                       "{results_added} results, {unreachable_added} unreachable markers, "
+                       "{endpoint_runs_added} endpoint runs ({endpoints_added} endpoints), "
+                       "{site_runs_added} site inspections, {refused} not stored (host in doubt), {bad} skipped"),
+}
+
+
+def message(key: str, lang: str, **fields: Any) -> str:
+    """One of the CLI's status lines (:data:`MESSAGES`) in ``lang``."""
+    zh, en = MESSAGES[key]
+    return (zh if lang == "zh" else en).format(**fields)
