@@ -24,6 +24,7 @@ import html
 import json
 import re
 import socket
+import sys
 from pathlib import Path
 
 import openpyxl
@@ -233,3 +234,118 @@ def test_proposal_aggregate(capsys, lang):
     assert code == 0
     inputs = "".join(p.read_text(encoding="utf-8") for p in folder.rglob("*.yml"))
     assert_speaks(lang, out, inputs)
+
+
+# --- --help, argument errors and refused input, for every command the parser has -----------------
+
+def _commands() -> list[tuple[str, ...]]:
+    """Every command path of the parser itself, so a new command is covered the day it is added."""
+    from nanbu_secops import clihelp
+    from nanbu_secops.cli import build_parser
+
+    return [(), *(tuple(key.split()) for key, _, action in clihelp.walk(build_parser()) if action is None)]
+
+
+def _leaves() -> list[tuple[str, ...]]:
+    from nanbu_secops import clihelp
+    from nanbu_secops.cli import build_parser
+
+    return [tuple(key.split()) for key, parser, action in clihelp.walk(build_parser())
+            if action is None and parser.get_default("handler") is not None]
+
+
+def _command_words() -> set[str]:
+    """The subcommands' own names (``register``, ``find``...): command names, not prose."""
+    return {word for path in _commands() for part in path for word in part.split("-")} | set(
+        part for path in _commands() for part in path)
+
+
+def exit_of(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """main() run to its end, also when argparse ends it (--help, a bad argument)."""
+    try:
+        code = main(list(args))
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_every_argument_with_help_has_its_chinese_and_no_chinese_is_stale():
+    from nanbu_secops import clihelp
+    from nanbu_secops.cli import build_parser
+
+    keys = set()
+    for key, parser, action in clihelp.walk(build_parser("en")):
+        keys.add(key)
+        helped = action.help if action is not None else parser.description
+        if helped and (action is None or clihelp.key_of(action) != "--lang"):
+            assert key in clihelp.HELP_ZH, f"no Chinese help for {key!r}: add it to clihelp.HELP_ZH"
+    assert set(clihelp.HELP_ZH) - keys - {"", " --lang"} == set()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_help_of_every_command(capsys, monkeypatch, lang):
+    monkeypatch.setattr(sys.modules[__name__], "NAMES", NAMES | _command_words())
+    commands = _commands()
+    assert ("report", "quarterly") in commands and ("ssh-probe",) in commands and ("keys", "new") in commands
+    for path in commands:
+        code, out, err = exit_of(capsys, *path, "--help", "--lang", lang)
+        assert code == 0 and err == "" and out, path
+        assert ("用法：" in out and "显示本帮助并退出" in out) if lang == "zh" else "usage:" in out, out
+        assert_speaks(lang, out)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_argument_errors_of_every_command_are_one_line(capsys, monkeypatch, lang):
+    monkeypatch.setattr(sys.modules[__name__], "NAMES", NAMES | _command_words())
+    for path in _leaves():
+        code, out, err = exit_of(capsys, *path, "--no-such-option", "--lang", lang)
+        assert code == 2 and out == "" and err.count("\n") == 1, (path, err)
+        assert_speaks(lang, err)        # required arguments are named first, else the unknown option
+        assert "--no-such-option" in err or ("缺少必需的参数" if lang == "zh" else "arguments are required") in err
+    code, _, err = exit_of(capsys, "check", "--no-such-option", "--lang", lang)
+    assert code == 2 and ("无法识别的参数：--no-such-option" if lang == "zh" else "unrecognized arguments") in err
+    code, _, err = exit_of(capsys, "accounts", "audit", "--lang", lang)
+    assert code == 2 and ("缺少必需的参数：--accounts" if lang == "zh" else "required: --accounts") in err
+    code, _, err = exit_of(capsys, "check", "--format", "pdf", "--lang", lang)
+    assert code == 2 and err.count("\n") == 1 and "'pdf'" in err
+    assert_speaks(lang, err)
+
+
+def test_the_language_comes_from_the_command_line_then_the_environment():
+    from nanbu_secops.clihelp import choose_lang
+
+    assert choose_lang(["check"], {}) == "zh"
+    assert choose_lang(["check"], {"NANBU_SECOPS_LANG": "en"}) == "en"
+    assert choose_lang(["check", "--lang", "zh"], {"NANBU_SECOPS_LANG": "en"}) == "zh"
+    assert choose_lang(["--lang=en", "check"], {}) == "en"
+    assert choose_lang(["check", "--lang", "fr"], {"NANBU_SECOPS_LANG": "xx"}) == "zh"     # argparse refuses fr
+    assert choose_lang(["proposal", "validate", "--", "--lang", "en"], {}) == "zh"         # after --: a file name
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_refused_input_of_every_kind_is_one_line_in_the_language(tmp_path, capsys, lang):
+    missing = str(tmp_path / "missing")
+    cases = [
+        ["check", "--root", missing], ["check", "--output", f"{missing}/r.txt"], ["check", "--policy", missing],
+        ["check", "--as-of", "2026-13-01"], ["check", "--only", "NS99-NOPE-001"],
+        ["policy", "validate", missing], ["av", "status", "--windows-defender", missing],
+        ["av", "scan", missing], ["ssh-probe", "127.0.0.1", "--timeout", "0"],
+        ["accounts", "audit", "--accounts", missing, "--logins", missing, "--roster", missing],
+        ["accounts", "register", "verify", "--register", missing], ["accounts", "register", "find"],
+        ["creds", "status", "--escrow", missing], ["keys", "new", "a b", "--out", str(tmp_path)],
+        ["incident", "verify", missing], ["incident", "verify", missing, "--no-trust"],
+        ["proposal", "validate", missing], ["proposal", "aggregate", str(tmp_path), "--similarity", "2"],
+        ["proposal", "aggregate", str(tmp_path), "--format", "xlsx"],
+        ["ipv6", "check"], ["site", "inspect"], ["site", "inspect", "https://a.test/", "--depth", "-1"],
+        ["ingest", missing, "--db", str(tmp_path / "f.db")],
+        ["report", "quarterly", "--db", missing, "--quarter", "2026Q9"],
+        ["report", "quarterly", "--db", missing, "--quarter", "2026Q4", "--inventory", missing],
+        ["report", "annual", "--db", missing, "--year", "1900"],
+        ["spool", "run", "--keep", "0"], ["spool", "newest", "--max-age-hours", "-1"],
+    ]
+    for args in cases:
+        code, out, err = exit_of(capsys, *args, "--lang", lang)
+        assert code == 2 and err.count("\n") == 1, (args, out, err)
+        assert err.startswith("nanbu-secops：错误：" if lang == "zh" else "nanbu-secops: error: "), err
+        assert_speaks(lang, err, missing)

@@ -482,7 +482,17 @@ ERRORS: list[tuple[re.Pattern[str], str]] = [(re.compile(p), zh) for p, zh in (
     (r"no header row: the file holds no data", "没有表头行：文件中没有数据"),
     (r"cannot read: (.+)", "无法读取：{0}"),
     (r"not UTF-8 text \(byte (\d+)\)", "不是 UTF-8 文本（第 {0} 字节）"),
-    (r"--only: no enabled control or article named (.+)", "--only：没有名为 {0} 的已启用控制项或条款"),
+    (r"--only: no enabled control or article named (.+?) \((.+)\)", "--only：没有名为 {0} 的已启用控制项或条款（{1}）"),
+    (r"not a date in YYYY-MM-DD form: '(.*)'", "不是 YYYY-MM-DD 格式的日期：“{0}”"),
+    (r"not a quarter in YYYYQn form \(e\.g\. 2026Q4\): '(.*)'", "不是 YYYYQn 格式的季度（例如 2026Q4）：“{0}”"),
+    (r"(--[a-z-]+): (.+)", "{0}：{1}"),
+    (r"No such file or directory", "文件或文件夹不存在"), (r"Permission denied", "权限不足"),
+    (r"Is a directory", "这是文件夹"), (r"Not a directory", "路径中有一段不是文件夹"),
+    (r"not a date in YYYY-MM-DD form: '(.*)'", "不是 YYYY-MM-DD 格式的日期：“{0}”"),
+    (r"not a quarter in YYYYQn form \(e\.g\. 2026Q4\): '(.*)'", "不是 YYYYQn 格式的季度（例如 2026Q4）：“{0}”"),
+    (r"(--[a-z-]+): (.+)", "{0}：{1}"),
+    (r"No such file or directory", "文件或文件夹不存在"), (r"Permission denied", "权限不足"),
+    (r"Is a directory", "这是文件夹"), (r"Not a directory", "路径中有一段不是文件夹"),
     (r"unknown state '(.+)'; one of (.+)", "未知状态“{0}”；应为 {1} 之一"),
     (r"cannot decrypt with this identity: (.+)", "无法用此身份解密：{0}"),
     (r"not a usable identity: (.+)", "不是可用的身份文件：{0}"),
@@ -514,7 +524,7 @@ def problem(text: str, lang: str) -> str:
     for pattern, template in ERRORS:
         found = pattern.fullmatch(text)
         if found:
-            return template.format(*(_ERROR_WORDS.get(g, say(g, lang)) for g in found.groups()))
+            return template.format(*(_ERROR_WORDS.get(g) or problem(g, lang) for g in found.groups()))
     return say(text, lang)
 
 
@@ -524,7 +534,7 @@ def error_message(exc: Any, lang: str) -> str:
     where = exc.source or ""
     if where and exc.line is not None:
         where = f"{where}:{exc.line}"
-    return f"{where}{'：' if lang == 'zh' else ': '}{message}" if where else message
+    return f"{where}: {message}" if where else message     # "file:line: " as compilers write it, in both languages
 
 
 # The CLI's own status lines: key -> (zh, en) templates filled with str.format.
