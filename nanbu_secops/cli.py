@@ -1006,10 +1006,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         seen_as = message("reported as", lang, reported=reported) if reported not in (None, owner) else ""
         print(message("would store", lang, path=path, kind=message(kind, lang) if kind in MESSAGES else kind,
                       owner=owner, unit=unit or "-", seen_as=seen_as, when=when))
-    for path, reason in stats.refused:
-        clihelp.stderr_line("not stored", f"{path}{'：' if lang == 'zh' else ': '}{problem(reason, lang)}", lang)
-    for path, reason in stats.bad:
-        clihelp.stderr_line("skipped", f"{path}{'：' if lang == 'zh' else ': '}{problem(reason, lang)}", lang)
+    for key, files in (("not stored file", stats.refused), ("skipped file", stats.bad)):
+        for path, reason in files:
+            print(message(key, lang, path=path, reason=problem(reason, lang)), file=sys.stderr)
     print(message("ingest summary", lang, db=args.db, dry=message("dry run", lang) if args.dry_run else "",
                   files=stats.files, runs_added=stats.runs_added, runs_skipped=stats.runs_skipped,
                   results_added=stats.results_added, unreachable_added=stats.unreachable_added,

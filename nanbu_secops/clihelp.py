@@ -54,7 +54,7 @@ ARGPARSE_ZH: dict[str, str] = {
     "unknown parser %(parser_name)r (choices: %(choices)s)": "未知的子命令 %(parser_name)r（可选：%(choices)s）",
     "%(prog)s: error: %(message)s\n": "%(prog)s：错误：%(message)s\n",
     # the CLI's frame around a message (cli.py and :meth:`Parser.error`)
-    "error": "错误", "skipped": "已跳过", "not stored": "未入库",
+    "error": "错误", "skipped": "已跳过",
     "see %s --help": "用法见 %s --help",
 }
 

@@ -551,6 +551,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "forms ok": ("{count} 份建议表：通过", "{count} form(s): ok"),
     "would store": ("将存入 {path}：{owner} 的{kind}（单位 {unit}{seen_as}），时间 {when}",
                     "would store {path}: {kind} of {owner} (unit {unit}{seen_as}) at {when}"),
+    "not stored file": ("nanbu-secops：未入库 {path}：{reason}", "nanbu-secops: not stored {path}: {reason}"),
+    "skipped file": ("nanbu-secops：已跳过 {path}：{reason}", "nanbu-secops: skipped {path}: {reason}"),
     "reported as": ("，文件中自称 {reported}", ", reported as {reported}"),
     "run": ("检查结果", "run"), "unreachable": ("不可达标记", "unreachable"),
     "endpoints": ("IPv6 检查结果", "endpoints"), "site": ("网站检查结果", "site"),
