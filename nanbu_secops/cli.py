@@ -834,14 +834,14 @@ def cmd_proposal_new(args: argparse.Namespace) -> int:
 
 def cmd_proposal_validate(args: argparse.Namespace) -> int:
     from nanbu_secops.proposal import form
-    from nanbu_secops.report.i18n import message
+    from nanbu_secops.report.i18n import error_message, message
 
     missing = [path for path in args.forms if not Path(path).is_file()]
     if missing:
         raise InputError("no such form", missing[0])
     errors = form.validate([Path(path) for path in args.forms])
     for error in errors:
-        print(error, file=sys.stderr)
+        print(error_message(error, args.lang), file=sys.stderr)
     if not errors:
         print(message("forms ok", args.lang, count=len(args.forms)))
     return EXIT_INPUT if errors else EXIT_CLEAR
@@ -850,12 +850,13 @@ def cmd_proposal_validate(args: argparse.Namespace) -> int:
 def _proposals(folder: str, similarity: float, strict: bool, lang: str):
     """The aggregate of a folder of forms; bad forms are named, and refused when ``strict``."""
     from nanbu_secops.proposal import aggregate
+    from nanbu_secops.report.i18n import error_message
 
     if not 0 < similarity <= 1:
         raise InputError(f"--similarity must be above 0 and at most 1, not {similarity}")
     proposals, errors = aggregate.load_dir(Path(folder))
     for error in errors:
-        clihelp.stderr_line("error" if strict else "skipped", str(error), lang)
+        clihelp.stderr_line("error" if strict else "skipped", error_message(error, lang), lang)
     if errors and strict:
         raise InputError(f"{len(errors)} problem(s) in the forms; fix them before packaging", folder)
     return aggregate.aggregate(proposals, similarity), errors

@@ -499,6 +499,17 @@ ERRORS: list[tuple[re.Pattern[str], str]] = [(re.compile(p), zh) for p, zh in (
     (r"not a usable key name \(letters, digits, \. _ @ -\): (.+)", "不是可用的密钥名（字母、数字、. _ @ -）：{0}"),
     (r"not a usable database: (.+)", "不是可用的结果库：{0}"),
     (r"no unit '(.+)' in the inventory \(units: (.*)\)", "清单中没有单位“{0}”（现有单位：{1}）"),
+    # proposal forms (proposal/form.py)
+    (r"(\S+) is empty", "{0} 为空"),
+    (r"(\S+) must be text, not a list or mapping", "{0} 须为文本，不能是列表或映射"),
+    (r"(.+) must be 'key: value' lines", "{0} 须为“键: 值”形式的行"),
+    (r"unknown key '(.+)' in (.+) \(allowed: (.+), or their English names\)", "{1} 中有未知的键“{0}”（允许：{2}，或其英文名）"),
+    (r"(\S+) is given twice \(also as (\S+) on line (\d+)\)", "{0} 重复给出（第 {2} 行也有 {1}）"),
+    (r"missing (\S+) \((\S+)\) in (.+)", "{2} 中缺少 {0}（{1}）"),
+    (r"'(.*)' is not allowed \(one of (.+)\)", "不允许“{0}”（应为 {1} 之一）"),
+    (r"(\d+) characters, at most (\d+)", "{0} 个字符，最多 {1} 个"),
+    (r"'(.*)' is neither a mobile number \(11 digits, e\.g\. 13812345678\) nor a landline \(e\.g\. 0817-5512345\)",
+     "“{0}”既不是手机号（11 位，例如 13812345678）也不是固定电话（例如 0817-5512345）"),
     # why ingest skips a file or refuses to store it (store/ingest.py)
     (r"host '(.+)' is not in the inventory and none of its folders \((.+)\) names one: not stored",
      "主机“{0}”不在清单中，其所在文件夹（{1}）也都不是清单主机：未入库"),
