@@ -499,6 +499,11 @@ ERRORS: list[tuple[re.Pattern[str], str]] = [(re.compile(p), zh) for p, zh in (
     (r"not a usable key name \(letters, digits, \. _ @ -\): (.+)", "不是可用的密钥名（字母、数字、. _ @ -）：{0}"),
     (r"not a usable database: (.+)", "不是可用的结果库：{0}"),
     (r"no unit '(.+)' in the inventory \(units: (.*)\)", "清单中没有单位“{0}”（现有单位：{1}）"),
+    # the JSON decoder's messages (json.JSONDecodeError.msg)
+    (r"Expecting property name enclosed in double quotes", "此处应为带双引号的键名"),
+    (r"Expecting value", "此处应有值"), (r"Expecting '(.)' delimiter", "此处应为分隔符 {0}"),
+    (r"Unterminated string starting at", "字符串没有结束"), (r"Extra data", "多余的数据"),
+    (r"Invalid control character at", "无效的控制字符"), (r"Invalid \\escape", "无效的转义"),
     # proposal forms (proposal/form.py)
     (r"(\S+) is empty", "{0} 为空"),
     (r"(\S+) must be text, not a list or mapping", "{0} 须为文本，不能是列表或映射"),
