@@ -21,10 +21,16 @@ input (names, units and proposal texts are the users' data, shown as given) and 
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import html
+import http.server
 import json
 import re
 import socket
+import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
@@ -486,3 +492,105 @@ def _json_prose(doc: object) -> str:
             found.append(node)
     walk(doc)
     return "\n".join(found)
+
+
+class _Site(http.server.SimpleHTTPRequestHandler):
+    """A home page with a dead link and an advertisement, served from the test's folder."""
+
+    def log_message(self, *args: object) -> None:     # quiet: the test reads the command's output, not the server's
+        pass
+
+
+@pytest.fixture
+def loopback_site(tmp_path: Path) -> Iterator[str]:
+    """http://127.0.0.1:PORT/ served by Python's own HTTP server, stopped however the test ends."""
+    root = tmp_path / "www"
+    root.mkdir()
+    (root / "index.html").write_text('<html><head><title>南部县人民政府</title></head><body><a href="/dead.html">死链</a>'
+                                     '<a href="https://shop.nanbu.test/x">广告</a></body></html>', encoding="utf-8")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Site, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_site_inspect_and_ipv6_check_in_every_format(tmp_path, capsys, loopback_site, lang):
+    resolver = ["--resolver", f"127.0.0.1:{_dead_port()}", "--timeout", "1"]
+    inputs = "南部县人民政府死链广告"
+    for fmt in ("text", "html", "xlsx", "json"):
+        target = tmp_path / f"s.{fmt}"
+        _said(capsys, lang, inputs, "site", "inspect", loopback_site, "--probes", "1", "--as-of", AS_OF.isoformat(),
+              *resolver, "--format", fmt, "--output", str(target))
+        shown = {"text": lambda p: p.read_text(encoding="utf-8"), "html": lambda p: visible(p.read_text(encoding="utf-8")),
+                 "xlsx": sheet_text, "json": lambda p: ""}[fmt](target)
+        assert_speaks(lang, shown, inputs)
+        if fmt == "text":
+            assert ("链接文字含“广告”" if lang == "zh" else "link text contains '广告'") in shown
+    page = tmp_path / "v6.html"
+    _said(capsys, lang, "", "ipv6", "check", "www.nanbu.test", "ftp://x.test/", *resolver, "--probes", "1",
+          "--format", "html", "--output", str(page))
+    assert_speaks(lang, visible(page.read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_ssh_probe_against_a_loopback_sshd(tmp_path, capsys, lang):
+    from tests.test_ssh_probe import WEAK, start_sshd, stop
+
+    server = start_sshd(tmp_path / "sshd", WEAK, "rsa")
+    try:
+        for fmt in ("text", "json"):
+            out, _ = _said(capsys, lang, "", "ssh-probe", f"127.0.0.1:{server.port}", f"127.0.0.1:{_dead_port()}",
+                           "--timeout", "5", "--format", fmt)
+        # a credential check against it: the key is refused, said in the language (the record is JSON)
+        key = tmp_path / "id_ed25519"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True,
+                       stdin=subprocess.DEVNULL)
+        known = tmp_path / "known_hosts"
+        known.write_text(f"[127.0.0.1]:{server.port} " + (tmp_path / "sshd" / "host_rsa_key.pub").read_text(),
+                         encoding="utf-8")
+        _said(capsys, lang, "", "creds", "verify", "--address", "127.0.0.1", "--port", str(server.port), "--user",
+              "nobody", "--known-hosts", str(known), "--key", str(key), "--timeout", "5")
+    finally:
+        stop(server)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_av_scan_with_clamscan_and_the_spool(tmp_path, capsys, lang):
+    """A real clamscan run (the project's test signatures: EICAR) in both languages, then the spool."""
+    from tests.clamdb import EICAR, write_cud
+    from tests.test_av_scan import agent
+
+    database = tmp_path / "clamdb"
+    database.mkdir()
+    write_cud(database, dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "eicar.txt").write_bytes(EICAR)
+    for fmt in ("text", "json"):
+        done = agent(database, "--log", str(tmp_path / "log.jsonl"), "--format", fmt, "--lang", lang,
+                     str(tmp_path / "files"))
+        assert done.returncode == 1, done.stderr
+        if fmt == "text":
+            assert_speaks(lang, done.stdout)
+        assert_speaks(lang, done.stderr)
+    root = make_root(tmp_path / "root")
+    out, _ = _said(capsys, lang, "", "spool", "run", "--dir", str(tmp_path / "spool"), "--root", str(root))
+    assert _said(capsys, lang, "", "spool", "newest", "--dir", str(tmp_path / "spool"))[0] == out
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_credential_rotation_steps(tmp_path, capsys, lang):
+    identity = pyrage.x25519.Identity.generate()
+    escrow_dir, key_dir = tmp_path / "escrow", tmp_path / "keys"
+    escrow_dir.mkdir(mode=0o700)
+    key_dir.mkdir(mode=0o700)
+    target = ["--escrow", str(escrow_dir), "--host", "h01", "--account", "ops", "--recipient", str(identity.to_public())]
+    out, _ = _said(capsys, lang, "", "creds", "password", *target, "--policy", str(PROJECT / "policies"))
+    out, _ = _said(capsys, lang, "", "creds", "ssh-key", *target, "--key-dir", str(key_dir))
+    _said(capsys, lang, "", "creds", "activate-key", "--key-dir", str(key_dir), "--host", "h01",
+          json.loads(out)["key"])

@@ -268,6 +268,9 @@ PHRASES: list[tuple[re.Pattern[str], str]] = [(re.compile(p), zh) for p, zh in (
     (r"lookup failed: (.+)", "查询失败：{0}"),
     (r"name servers of (\S+) unknown: (.+)", "{0} 的权威 DNS 服务器未知：{1}"),
     (r"(\S+): CNAME chain longer than (\d+)", "{0}：CNAME 链超过 {1} 级"),
+    # why a link or page is a suspected advertisement, and a fetch's outcome (checks/site.py, site/collect.py)
+    (r"link text contains '(.+)'", "链接文字含“{0}”"), (r"page text contains (.+)", "页面文字含 {0}"),
+    (r"domain (\S+)", "域名 {0}"), (r"HTTP status (\d+)", "HTTP 状态码 {0}"),
     # last: "where: what" (a file, file:line or address, then the note), the note translated on its own
     (r"(\S*[/.]\S*): (.+)", "{0}：{1}"),
     (r"last completed scan is (\d+) days old \(period (\d+)\)", "最近一次完成的查杀已过去 {0} 天（周期 {1} 天）"),
