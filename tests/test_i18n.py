@@ -562,7 +562,8 @@ def test_ssh_probe_against_a_loopback_sshd(tmp_path, capsys, lang):
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_av_scan_with_clamscan_and_the_spool(tmp_path, capsys, lang):
-    """A real clamscan run (the project's test signatures: EICAR) in both languages, then the spool."""
+    """``av scan`` with a real clamscan (the project's test signatures: EICAR; test_av_scan.agent gives it them
+    in a private mount namespace), then the spool."""
     from tests.clamdb import EICAR, write_cud
     from tests.test_av_scan import agent
 
@@ -594,3 +595,41 @@ def test_credential_rotation_steps(tmp_path, capsys, lang):
     out, _ = _said(capsys, lang, "", "creds", "ssh-key", *target, "--key-dir", str(key_dir))
     _said(capsys, lang, "", "creds", "activate-key", "--key-dir", str(key_dir), "--host", "h01",
           json.loads(out)["key"])
+
+
+# Which test above runs each command in both languages. A command the parser has and this table
+# does not fails the test below: add it to a language test when you add the command.
+COVERAGE: dict[str, str] = {
+    "check": "test_check_and_av_status", "av status": "test_check_and_av_status",
+    "av scan": "test_av_scan_with_clamscan_and_the_spool",
+    "spool run": "test_av_scan_with_clamscan_and_the_spool", "spool newest": "test_av_scan_with_clamscan_and_the_spool",
+    "accounts audit": "test_accounts_audit_text_html_xlsx", "creds status": "test_creds_status",
+    "ipv6 check": "test_site_inspect_and_ipv6_check_in_every_format",
+    "site inspect": "test_site_inspect_and_ipv6_check_in_every_format",
+    "ssh-probe": "test_ssh_probe_against_a_loopback_sshd", "creds verify": "test_ssh_probe_against_a_loopback_sshd",
+    "creds password": "test_credential_rotation_steps", "creds ssh-key": "test_credential_rotation_steps",
+    "creds activate-key": "test_credential_rotation_steps",
+    "keys new": "test_keys_bundles_forms_and_escrow", "creds mark": "test_keys_bundles_forms_and_escrow",
+    "creds escrow open": "test_keys_bundles_forms_and_escrow",
+    **{f"{kind} {command}": "test_keys_bundles_forms_and_escrow" for kind in ("incident", "proposal")
+       for command in ("verify", "open", "forward")},
+    "incident collect": "test_keys_bundles_forms_and_escrow", "proposal new": "test_keys_bundles_forms_and_escrow",
+    "proposal validate": "test_keys_bundles_forms_and_escrow", "proposal package": "test_keys_bundles_forms_and_escrow",
+    "proposal aggregate": "test_proposal_aggregate",
+    "ingest": "test_ingest_reports_and_the_register", "report quarterly": "test_ingest_reports_and_the_register",
+    "report annual": "test_ingest_reports_and_the_register", "policy validate": "test_ingest_reports_and_the_register",
+    "accounts reinstate": "test_ingest_reports_and_the_register",
+    "accounts register verify": "test_ingest_reports_and_the_register",
+    "accounts register find": "test_ingest_reports_and_the_register",
+}
+
+
+def test_every_command_has_a_language_test():
+    import inspect
+
+    leaves = {" ".join(path) for path in _leaves()}
+    assert leaves - set(COVERAGE) == set(), "commands without a language test: add them to a test and COVERAGE"
+    assert set(COVERAGE) - leaves == set(), "COVERAGE names commands the parser no longer has"
+    for command, test in COVERAGE.items():
+        source = inspect.getsource(globals()[test])
+        assert all(f'"{word}"' in source for word in command.split()) or f"``{command}``" in source, (command, test)
