@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Any, NoReturn
 
 LANGS = ("zh", "en")
 ENV = "NANBU_SECOPS_LANG"
@@ -299,10 +301,45 @@ def speaking(lang: str) -> Iterator[None]:
         argparse._, argparse.ngettext = saved        # type: ignore[attr-defined]
 
 
+def width(text: str) -> int:
+    """Columns ``text`` takes on a terminal: a Chinese character takes two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+class Formatter(argparse.HelpFormatter):
+    """argparse's layout, with help text wrapped by terminal columns, so Chinese (two columns a
+    character, no spaces between words) wraps like English instead of running off the screen."""
+
+    def _split_lines(self, text: str, limit: int) -> list[str]:
+        lines: list[str] = []
+        line = ""
+        for token in re.findall(r"[\u2e80-\u9fff\uff00-\uffef][，。；：、）》”]*|\S+?(?=[\u2e80-\u9fff])|\S+|\s+",
+                                " ".join(text.split())):
+            if line and not token.isspace() and width(line.rstrip() + token) > limit:
+                lines.append(line.rstrip())
+                line = ""
+            if not (token.isspace() and not line):
+                line += token
+        return [*lines, line.rstrip()] if line.strip() else lines
+
+    def _format_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None) -> str:
+        """argparse lays the usage out by len(prefix): give it a stand-in as wide as "用法：" shows."""
+        prefix = argparse._("usage: ") if prefix is None else prefix     # type: ignore[attr-defined]
+        stand_in = "\0" * width(prefix)
+        return super()._format_usage(usage, actions, groups, stand_in).replace(stand_in, prefix, 1)
+
+    def _fill_text(self, text: str, limit: int, indent: str) -> str:
+        return "\n".join(indent + line for line in self._split_lines(text, limit - len(indent)))
+
+
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line in the run's language, with where to read more."""
 
     lang = "en"            # set by :func:`localize`
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         hint = text("see %s --help", self.lang) % self.prog

@@ -293,13 +293,18 @@ def test_every_argument_with_help_has_its_chinese_and_no_chinese_is_stale():
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
-def test_help_of_every_command(capsys, lang):
+def test_help_of_every_command(capsys, monkeypatch, lang):
+    from nanbu_secops.clihelp import width
+
+    monkeypatch.setenv("COLUMNS", "80")
     commands = _commands()
     assert ("report", "quarterly") in commands and ("ssh-probe",) in commands and ("keys", "new") in commands
     for path in commands:
         code, out, err = exit_of(capsys, *path, "--help", "--lang", lang)
         assert code == 0 and err == "" and out, path
         assert ("用法：" in out and "显示本帮助并退出" in out) if lang == "zh" else "usage:" in out, out
+        # Chinese wraps by terminal columns too; only a single unbreakable token (a list of choices) may overflow
+        assert all(width(line) <= 80 or " " not in line.strip() for line in out.splitlines()), out
         assert_speaks(lang, out)
 
 
