@@ -671,3 +671,13 @@ def test_every_refusal_the_package_raises_has_its_chinese():
     untranslated = [(where, line, message) for where, line, message in refusals
                     if english_runs(problem(message, "zh")) or problem(message, "en") != message]
     assert untranslated == [], "add these to nanbu_secops/report/i18n.py ERRORS"
+
+
+def test_the_environment_sets_the_language_of_reports_and_messages(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("NANBU_SECOPS_LANG", "en")
+    code, _, err = exit_of(capsys, "proposal", "validate", str(tmp_path / "none.yml"))
+    assert code == 2 and err.startswith("nanbu-secops: error: ") and "no such form" in err
+    code, out, _ = exit_of(capsys, "creds", "status", "--escrow", str(tmp_path))
+    assert code == 0 and own_chinese(out, "") == [], out
+    code, out, _ = exit_of(capsys, "creds", "status", "--escrow", str(tmp_path), "--lang", "zh")
+    assert code == 0 and english_runs(out) == [] and own_chinese(out, "") != [], out
