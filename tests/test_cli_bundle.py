@@ -199,7 +199,7 @@ def test_ssh_recipients_are_refused_for_bundles(keydir: Path, tmp_path: Path) ->
     """Bundles are written to age X25519 recipients only (bundle/agefile.py); an SSH key is named."""
     pub = keydir / "unit_ed25519.pub"
     for value, where in ((str(pub), str(pub)), (pub.read_text().strip(), "--recipient")):
-        code, output, bundle = collect(keydir, tmp_path, "-r", value)
+        code, output, bundle = collect(keydir, tmp_path, "-r", value, "--lang", "en")
         assert code == 2 and f"{where}: bundles are encrypted to age X25519 recipients" in output, output
         assert not bundle.exists()
 
