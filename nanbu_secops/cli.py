@@ -7,6 +7,7 @@ Exit codes: 0 all clear, 1 findings (a control failed or could not be evaluated)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -14,9 +15,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from nanbu_secops import __version__, clihelp
 from nanbu_secops.errors import InputError
+
+if TYPE_CHECKING:
+    from nanbu_secops.progress import Meter
 
 EXIT_CLEAR, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
 DEFAULT_REGISTER = "registers/reinstatements.jsonl"
@@ -112,6 +117,7 @@ def _fleet_parser(commands: argparse._SubParsersAction) -> None:
     ingest.add_argument("--inventory", default="inventory",
                         help="the Ansible inventory (folder or file) each file's host is checked against (default: inventory)")
     ingest.add_argument("--dry-run", action="store_true", help="show what would be stored; write nothing")
+    ingest.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the progress bar (default: zh)")
     ingest.set_defaults(handler=cmd_ingest)
 
     report = commands.add_parser("report", help="reports over the results store")
@@ -425,6 +431,24 @@ def _as_of(text: str | None) -> dt.date:
         raise InputError(f"--as-of: {exc}") from None
 
 
+def _meter(args: argparse.Namespace, job: str, total: int, unit: Literal["bytes", "items"],
+           what: str = "") -> contextlib.AbstractContextManager[Meter | None]:
+    """The progress bar of a long job, on standard error and only on a terminal (else None)."""
+    from nanbu_secops.progress import meter
+    from nanbu_secops.report.i18n import progress_label
+
+    return meter(total, progress_label(job, args.lang, what), unit)
+
+
+def _sizes(*paths: str) -> int:
+    """Bytes to read in all of ``paths``; a path that is not there counts 0 (its reader says why)."""
+    total = 0
+    for path in paths:
+        with contextlib.suppress(OSError):
+            total += os.stat(path).st_size
+    return total
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from nanbu_secops import audit
     from nanbu_secops.policy import load_policies
@@ -470,8 +494,10 @@ def cmd_accounts_audit(args: argparse.Namespace) -> int:
     mapping = sources.load_mapping(args.mapping) if args.mapping else None
     if args.format == "xlsx" and not args.output:
         raise InputError("--format xlsx is binary: give --output FILE")
-    result = platform.audit(Path(args.accounts), Path(args.logins), Path(args.roster), settings,
-                            _as_of(args.as_of), mapping, args.strict)
+    as_of = _as_of(args.as_of)
+    with _meter(args, "accounts", _sizes(args.accounts, args.logins, args.roster), "bytes") as progress:
+        result = platform.audit(Path(args.accounts), Path(args.logins), Path(args.roster), settings,
+                                as_of, mapping, args.strict, progress)
     report = result.as_json(args.lang)
     if args.format == "json":
         _write(args.output, render.render_json(report))
@@ -739,10 +765,10 @@ def _pack(args: argparse.Namespace, items, size: int, kind: str, title: str, mas
     from nanbu_secops.bundle import package
     from nanbu_secops.bundle.stream import BundleEncryptError
     from nanbu_secops.progress import byte_progress
-    from nanbu_secops.report.i18n import message
+    from nanbu_secops.report.i18n import message, progress_label
 
     recipients, key, digests = _signing(args)
-    with byte_progress(size, f"packing {args.out}") as progress:
+    with byte_progress(size, progress_label("pack", args.lang, args.out)) as progress:
         try:
             manifest = package.pack(Path(args.out), items, kind=kind, unit=args.unit, title=title,
                                     recipients=recipients, key=key, digests=digests, masking=masking,
@@ -810,7 +836,9 @@ def cmd_bundle_verify(args: argparse.Namespace) -> int:
     trust = _trust(args)
     identities = read_identities(Path(args.identity)) if args.identity else None
     signature = Path(args.signature) if args.signature else None
-    return _show(args, package.verify(Path(args.bundle), identities, trust, signature))
+    with _meter(args, "verify", _sizes(args.bundle), "bytes", args.bundle) as progress:
+        result = package.verify(Path(args.bundle), identities, trust, signature, progress)
+    return _show(args, result)
 
 
 def cmd_bundle_open(args: argparse.Namespace) -> int:
@@ -818,8 +846,10 @@ def cmd_bundle_open(args: argparse.Namespace) -> int:
     from nanbu_secops.bundle.keys import read_identities
 
     trust = _trust(args)
-    return _show(args, package.open_bundle(Path(args.bundle), read_identities(Path(args.identity)), Path(args.out),
-                                           trust))
+    identities = read_identities(Path(args.identity))
+    with _meter(args, "open", 2 * _sizes(args.bundle), "bytes", args.bundle) as progress:  # verify, then extract
+        result = package.open_bundle(Path(args.bundle), identities, Path(args.out), trust, progress)
+    return _show(args, result)
 
 
 def cmd_proposal_new(args: argparse.Namespace) -> int:
@@ -901,8 +931,11 @@ def cmd_bundle_forward(args: argparse.Namespace) -> int:
 
     trust = _trust(args)
     recipients, key, _ = _signing(args)
-    return _show(args, package.forward(Path(args.bundle), read_identities(Path(args.identity)), key, recipients,
-                                       [str(r) for r in recipients], Path(args.out), args.note, trust))
+    identities = read_identities(Path(args.identity))
+    with _meter(args, "forward", 2 * _sizes(args.bundle), "bytes", args.bundle) as progress:  # verify, then copy
+        result = package.forward(Path(args.bundle), identities, key, recipients, [str(r) for r in recipients],
+                                 Path(args.out), args.note, trust, progress)
+    return _show(args, result)
 
 
 def cmd_ipv6_check(args: argparse.Namespace) -> int:
@@ -911,6 +944,7 @@ def cmd_ipv6_check(args: argparse.Namespace) -> int:
     from nanbu_secops.policy.loader import require_variables
     from nanbu_secops.progress import count_progress
     from nanbu_secops.report import ipv6 as render
+    from nanbu_secops.report.i18n import progress_label
     from nanbu_secops.timeutil import now, rfc3339
 
     if args.probes < 1 or args.timeout <= 0 or args.concurrency < 1:
@@ -931,7 +965,7 @@ def cmd_ipv6_check(args: argparse.Namespace) -> int:
                                timeout=args.timeout, concurrency=args.concurrency, ca_file=args.ca_file)
     resolver = dns.Resolver(server, timeout=min(args.timeout, 5.0))
     results = {}
-    with count_progress("IPv6 links") as progress:
+    with count_progress(progress_label("ipv6 links", args.lang)) as progress:
         for target in targets:
             results[target] = assess.assess(target, resolver, settings, progress)
     doc = {"generated": rfc3339(now()), "article": "9(2)", "targets": [results[t] for t in targets],
@@ -954,6 +988,7 @@ def cmd_site_inspect(args: argparse.Namespace) -> int:
     from nanbu_secops.policy.loader import require_variables
     from nanbu_secops.progress import count_progress
     from nanbu_secops.report import site as render
+    from nanbu_secops.report.i18n import progress_label
     from nanbu_secops.site import collect, config
     from nanbu_secops.timeutil import now, parse_date, rfc3339, today
 
@@ -979,7 +1014,7 @@ def cmd_site_inspect(args: argparse.Namespace) -> int:
                                 concurrency=args.concurrency, ca_file=args.ca_file)
     fetcher = collect.Fetcher(assess.resolver_function(dns.Resolver(server, timeout=min(args.timeout, 5.0))), settings)
     results = []
-    with count_progress("links") as progress:
+    with count_progress(progress_label("links", args.lang)) as progress:
         for site in sites:
             facts = collect.collect(site.home, [c.url for c in site.columns], fetcher, progress)
             results.append(judge.judge(site.unit, facts, site.columns, site.allowed_external, as_of, params))
@@ -1001,7 +1036,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from nanbu_secops.store import ingest
 
     hosts = load_inventory(Path(args.inventory)).host_units()
-    stats = ingest(Path(args.folder), Path(args.db), hosts, dry_run=args.dry_run)
+    with _meter(args, "ingest", 0, "items") as progress:  # the total: the files it finds
+        stats = ingest(Path(args.folder), Path(args.db), hosts, dry_run=args.dry_run, progress=progress)
     lang = args.lang
     for path, kind, owner, unit, reported, when in stats.stored:
         seen_as = message("reported as", lang, reported=reported) if reported not in (None, owner) else ""
@@ -1046,16 +1082,20 @@ def cmd_report_quarterly(args: argparse.Namespace) -> int:
         changes, problems = read_roster_changes(*(Path(p) for p in rosters), mapping)
         for skipped in problems[:20]:
             clihelp.stderr_line("skipped", i18n.problem(str(skipped), args.lang), args.lang)
-    with Store.open(Path(args.db), create=False) as store:
-        report = render.build(store, period, inventory, settings, args.lang, changes,
-                              platform_use.weights_from_policy(policies))
-    render.retitle(report, {c.id: c.title.get(args.lang) for c in policies.controls})
-    if args.format == "json":
-        _write(args.output, render.render_json(report))
-    elif args.format == "xlsx":
-        _write(args.output, render.render_xlsx(report, args.lang, Path(args.inventory)))
-    else:
-        _write(args.output, render.render_html(report, args.lang, Path(args.inventory)))
+    with _meter(args, "quarterly", render.STEPS + 1, "items") as progress:  # and the rendering
+        with Store.open(Path(args.db), create=False) as store:
+            report = render.build(store, period, inventory, settings, args.lang, changes,
+                                  platform_use.weights_from_policy(policies), progress)
+        render.retitle(report, {c.id: c.title.get(args.lang) for c in policies.controls})
+        if args.format == "json":
+            rendered: str | bytes = render.render_json(report)
+        elif args.format == "xlsx":
+            rendered = render.render_xlsx(report, args.lang, Path(args.inventory))
+        else:
+            rendered = render.render_html(report, args.lang, Path(args.inventory))
+        if progress is not None:
+            progress(1)
+    _write(args.output, rendered)
     return EXIT_CLEAR if render.clear(report) else EXIT_FINDINGS
 
 
@@ -1074,15 +1114,19 @@ def cmd_report_annual(args: argparse.Namespace) -> int:
     policies = load_policies(args.policy)
     score, settings = ScoreSettings.from_policy(policies), render.AnnualSettings.from_policy(policies)
     inventory = load_inventory(Path(args.inventory))
-    with Store.open(Path(args.db), create=False) as store:
-        report = render.build(store, args.year, inventory, score, settings, args.lang,
-                              platform_use.weights_from_policy(policies))
-    if args.format == "json":
-        _write(args.output, render.render_json(report))
-    elif args.format == "xlsx":
-        _write(args.output, render.render_xlsx(report, settings, args.lang))
-    else:
-        _write(args.output, render.render_html(report, settings, args.lang))
+    with _meter(args, "annual", render.STEPS + 1, "items") as progress:  # and the rendering
+        with Store.open(Path(args.db), create=False) as store:
+            report = render.build(store, args.year, inventory, score, settings, args.lang,
+                                  platform_use.weights_from_policy(policies), progress)
+        if args.format == "json":
+            rendered: str | bytes = render.render_json(report)
+        elif args.format == "xlsx":
+            rendered = render.render_xlsx(report, settings, args.lang)
+        else:
+            rendered = render.render_html(report, settings, args.lang)
+        if progress is not None:
+            progress(1)
+    _write(args.output, rendered)
     return EXIT_CLEAR if render.clear(report) else EXIT_FINDINGS
 
 

@@ -80,20 +80,22 @@ fi
 
 if [[ "${1:-}" == "--test" ]]; then
   # The agent's dependencies as wheels, for playbooks/deploy_agent.yml in the tests (terminals have no
-  # internet and the tests no network): built here once (this may download), again only when
-  # pyproject.toml changes. The project's own wheel is left out: the playbook builds it offline.
+  # internet and the tests no network): exactly the files requirements/agent.lock pins, downloaded
+  # hash-checked (wheels only: a wheel built here would not have the lock's hash), again only when
+  # the lock changes. The project's own wheel is not among them: the playbook builds it offline.
   wstamp=.wheelhouse/.built
-  if [[ ! -f "$wstamp" || "$(cat "$wstamp")" != "$want" ]]; then
-    echo "setup: building the agent's dependency wheels in .wheelhouse"
+  lockhash="$(sha256sum requirements/agent.lock | cut -d' ' -f1)"
+  if [[ ! -f "$wstamp" || "$(cat "$wstamp")" != "$lockhash" ]]; then
+    echo "setup: downloading the agent's locked dependency wheels into .wheelhouse"
     rm -rf .wheelhouse
     log=.venv/pip-wheel.log
-    if ! .venv/bin/python -m pip wheel --disable-pip-version-check -w .wheelhouse . >"$log" 2>&1; then
+    if ! .venv/bin/python -m pip download --disable-pip-version-check --no-deps --only-binary=:all: \
+           --require-hashes -r requirements/agent.lock -d .wheelhouse >"$log" 2>&1; then
       tail -n 30 "$log" >&2
-      echo "setup: pip wheel failed; full log in $log" >&2
+      echo "setup: pip download failed; full log in $log" >&2
       exit 2
     fi
-    rm -f .wheelhouse/nanbu_secops-*.whl
-    echo "$want" > "$wstamp"
+    echo "$lockhash" > "$wstamp"
   fi
   # pam_pwquality.so for the scenario suite's PAM oracle, unpacked into .pam-modules and never
   # installed: installing libpam-pwquality would add it to this machine's own common-password.

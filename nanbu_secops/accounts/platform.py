@@ -22,6 +22,7 @@ from nanbu_secops.accounts.model import ACTIVE, PlatformAccount, RowProblem, Sta
 from nanbu_secops.accounts.rules import ActivityScanner, dormancy_cut, is_dormant, scan
 from nanbu_secops.policy import PolicySet, require_variables
 from nanbu_secops.policy.model import Text
+from nanbu_secops.progress import Meter
 
 RULES = ("dormant", "shared", "not-current-staff", "unit-mismatch", "generic-name")
 _TEXT = {"type": "object", "required": ["zh", "en"], "additionalProperties": False,
@@ -139,26 +140,33 @@ def _any_pattern(patterns: tuple[str, ...]) -> re.Pattern[str]:
 
 
 def audit(accounts_path: Path, logins_path: Path, roster_path: Path, settings: Settings, as_of: dt.date,
-          mapping: sources.ColumnMapping | None = None, strict: bool = False) -> PlatformAudit:
+          mapping: sources.ColumnMapping | None = None, strict: bool = False,
+          progress: Meter | None = None) -> PlatformAudit:
     """Run every rule. The cyclic garbage collector is paused meanwhile: the audit builds
     millions of small acyclic objects, and collecting them over and over doubled its time."""
     gc.disable()
     try:
-        return _audit(accounts_path, logins_path, roster_path, settings, as_of, mapping, strict)
+        return _audit(accounts_path, logins_path, roster_path, settings, as_of, mapping, strict, progress)
     finally:
         gc.enable()
 
 
 def _audit(accounts_path: Path, logins_path: Path, roster_path: Path, settings: Settings, as_of: dt.date,
-           mapping: sources.ColumnMapping | None, strict: bool) -> PlatformAudit:
+           mapping: sources.ColumnMapping | None, strict: bool, progress: Meter | None) -> PlatformAudit:
     problems: list[RowProblem] = []
-    accounts = list(sources.read_accounts(accounts_path, mapping, problems, strict))
-    roster_rows = list(sources.read_roster(roster_path, mapping, problems, strict))
+    accounts = list(sources.read_accounts(accounts_path, mapping, problems, strict, progress=progress))
+    roster_rows = list(sources.read_roster(roster_path, mapping, problems, strict, progress=progress))
     login_problems: list[RowProblem] = []
+    started: int | None = None  # the bytes done when the log was first opened
 
     def open_logins():
+        nonlocal started
         login_problems.clear()
-        return sources.read_logins(logins_path, mapping, login_problems, strict)
+        if progress is not None:
+            if started is not None:  # read again, to sort it: what the pass given up read is added to the total
+                progress.expect(progress.done - started)
+            started = progress.done
+        return sources.read_logins(logins_path, mapping, login_problems, strict, progress=progress)
 
     scanner = scan(open_logins, ActivityScanner(settings.session, settings.max_terminals_per_day))
     problems += login_problems

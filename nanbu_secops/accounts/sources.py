@@ -20,6 +20,7 @@ import codecs
 import csv
 import dataclasses
 import datetime as dt
+import io
 import re
 import warnings
 import zipfile
@@ -32,6 +33,7 @@ import yaml
 
 from nanbu_secops.accounts.model import ACTIVE, DISABLED, LoginEvent, PlatformAccount, RowProblem, StaffRecord
 from nanbu_secops.errors import InputError
+from nanbu_secops.progress import Meter
 from nanbu_secops.timeutil import COUNTY_TZ
 from nanbu_secops.yamlfile import read_text, yaml_error
 
@@ -272,7 +274,42 @@ class _Table:
         self.rows, self.close, self.is_text, self.epoch, self.encoding = rows, close, is_text, epoch, encoding
 
 
-def _open(path: Path, source: str, sheet: str | None) -> _Table:
+class _Counted(io.RawIOBase):
+    """The file as read, telling ``progress`` the bytes of each read (a block of 8 KiB or more:
+    the rows' hot loops stay as they are)."""
+
+    def __init__(self, path: Path, progress: Meter) -> None:
+        self.raw, self.progress = open(path, "rb", buffering=0), progress  # noqa: SIM115 (closed by close)
+
+    def readinto(self, buffer: Any) -> int | None:
+        n = self.raw.readinto(buffer)
+        if n:
+            self.progress(n)
+        return n
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+def _binary(path: Path, progress: Meter | None) -> Any:
+    """``path`` opened to read bytes, counted when there is a progress bar."""
+    return path.open("rb") if progress is None else io.BufferedReader(_Counted(path, progress), _CHUNK)
+
+
+def _open(path: Path, source: str, sheet: str | None, progress: Meter | None = None) -> _Table:
     suffix = path.suffix.lower()
     if not path.exists():
         raise InputError("no such file", source)
@@ -295,11 +332,11 @@ def _open(path: Path, source: str, sheet: str | None) -> _Table:
                 if not head.startswith(b"PK"):
                     raise InputError("not an .xlsx workbook (it is not a zip file); if it is CSV text, name it .csv",
                                      source)
-                return _open_xlsx(path, source, sheet)
+                return _open_xlsx(path, source, sheet, progress)
             if head.startswith(b"PK\x03\x04"):
                 raise InputError("an Excel workbook, not CSV text: name it .xlsx or save it as CSV", source)
             encoding = _detect_encoding(f, head, source)
-        text = path.open(encoding=encoding, newline="")
+        text = io.TextIOWrapper(_binary(path, progress), encoding=encoding, newline="")
     except OSError as exc:
         raise InputError(exc.strerror or str(exc), source) from None
     try:
@@ -362,18 +399,28 @@ def _bad_text_line(path: Path, encoding: str) -> int | None:
     return None
 
 
-def _open_xlsx(path: Path, source: str, sheet: str | None) -> _Table:
+def _open_xlsx(path: Path, source: str, sheet: str | None, progress: Meter | None) -> _Table:
     import openpyxl  # only when a workbook is read: it costs ~0.2 s to import
 
+    handle = path if progress is None else _binary(path, progress)
+
+    def close() -> None:
+        """The workbook, and the file given to it (openpyxl closes only what it opened itself)."""
+        if book is not None:
+            book.close()
+        if handle is not path:
+            handle.close()
+
+    book: Any = None
     try:
-        with warnings.catch_warnings():     # "no default style" and the like: noise for an operator
-            warnings.simplefilter("ignore")
-            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except zipfile.BadZipFile as exc:
-        raise InputError(f"corrupt workbook (bad zip: {exc})", source) from None
-    except Exception as exc:                # openpyxl raises KeyError, ValueError, XML errors... for bad files
-        raise InputError(f"corrupt or unreadable workbook ({type(exc).__name__}: {exc})", source) from None
-    try:
+        try:
+            with warnings.catch_warnings():     # "no default style" and the like: noise for an operator
+                warnings.simplefilter("ignore")
+                book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+        except zipfile.BadZipFile as exc:
+            raise InputError(f"corrupt workbook (bad zip: {exc})", source) from None
+        except Exception as exc:                # openpyxl raises KeyError, ValueError, XML errors... for bad files
+            raise InputError(f"corrupt or unreadable workbook ({type(exc).__name__}: {exc})", source) from None
         if sheet is not None and sheet not in book.sheetnames:
             raise InputError(f"no sheet named {sheet!r} (sheets: {', '.join(book.sheetnames)})", source)
         if not book.worksheets:
@@ -383,9 +430,9 @@ def _open_xlsx(path: Path, source: str, sheet: str | None) -> _Table:
             raise InputError(f"sheet {ws.title!r} is a chart, not a table", source)
         ws.reset_dimensions()               # trust no stored dimension: a wrong one silently cuts rows off
     except BaseException:
-        book.close()
+        close()
         raise
-    return _Table(_guarded(ws.iter_rows(values_only=True), source), book.close, is_text=False, epoch=book.epoch)
+    return _Table(_guarded(ws.iter_rows(values_only=True), source), close, is_text=False, epoch=book.epoch)
 
 
 def _guarded(rows: Iterator[Sequence[Cell]], source: str) -> Iterator[Sequence[Cell]]:
@@ -664,7 +711,7 @@ _new_login_event = _fast_constructor(LoginEvent)
 # --- the readers -------------------------------------------------------------------------------
 
 def _stream(kind: str, path: str | Path, mapping: ColumnMapping | None, problems: list[RowProblem] | None,
-            strict: bool, sheet: str | None) -> Iterator[Any]:
+            strict: bool, sheet: str | None, progress: Meter | None) -> Iterator[Any]:
     """Open and check the header now; return the record stream, which then owns the open file.
 
     The stream is advanced past its first ``yield None`` here, so its ``finally`` (closing the
@@ -672,7 +719,8 @@ def _stream(kind: str, path: str | Path, mapping: ColumnMapping | None, problems
     generator directly, with no wrapper generator per row.
     """
     source = str(path)
-    table = _open(Path(path), source, sheet if sheet is not None else (mapping.sheets.get(kind) if mapping else None))
+    table = _open(Path(path), source, sheet if sheet is not None else (mapping.sheets.get(kind) if mapping else None),
+                  progress)
     try:
         cols = _header(table, kind, mapping, source)
         if kind == "logins" and table.is_text:
@@ -690,26 +738,29 @@ _BUILD: dict[str, Build] = {"accounts": _account, "logins": _login, "roster": _s
 
 
 def read_accounts(path: str | Path, mapping: ColumnMapping | None = None, problems: list[RowProblem] | None = None,
-                  strict: bool = False, *, sheet: str | None = None) -> Iterator[PlatformAccount]:
+                  strict: bool = False, *, sheet: str | None = None,
+                  progress: Meter | None = None) -> Iterator[PlatformAccount]:
     """The platform's account list. Header problems raise now; row problems go to ``problems``.
 
     Required columns: account, holder, unit, status; optional: role, created, last_login. An
     empty holder or unit is kept as "" (the account exists; the audit should see it).
     """
-    return cast(Iterator[PlatformAccount], _stream("accounts", path, mapping, problems, strict, sheet))
+    return cast(Iterator[PlatformAccount], _stream("accounts", path, mapping, problems, strict, sheet, progress))
 
 
 def read_logins(path: str | Path, mapping: ColumnMapping | None = None, problems: list[RowProblem] | None = None,
-                strict: bool = False, *, sheet: str | None = None) -> Iterator[LoginEvent]:
+                strict: bool = False, *, sheet: str | None = None,
+                progress: Meter | None = None) -> Iterator[LoginEvent]:
     """The platform's login log, streamed. Required: account, login_time, source_ip; optional:
     logout_time (empty = still logged in / not recorded), terminal (empty = the source IP)."""
-    return cast(Iterator[LoginEvent], _stream("logins", path, mapping, problems, strict, sheet))
+    return cast(Iterator[LoginEvent], _stream("logins", path, mapping, problems, strict, sheet, progress))
 
 
 def read_roster(path: str | Path, mapping: ColumnMapping | None = None, problems: list[RowProblem] | None = None,
-                strict: bool = False, *, sheet: str | None = None) -> Iterator[StaffRecord]:
+                strict: bool = False, *, sheet: str | None = None,
+                progress: Meter | None = None) -> Iterator[StaffRecord]:
     """HR's staff roster. Required: name, unit, employment, establishment; optional: staff_id."""
-    return cast(Iterator[StaffRecord], _stream("roster", path, mapping, problems, strict, sheet))
+    return cast(Iterator[StaffRecord], _stream("roster", path, mapping, problems, strict, sheet, progress))
 
 
 # The brief's names for the same eager openers.

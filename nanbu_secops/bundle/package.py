@@ -33,6 +33,7 @@ from nanbu_secops.bundle.keys import Signer, SignKey, trusted_lines, trusts
 from nanbu_secops.bundle.manifest import Digests, FileEntry, Manifest, ManifestError, decode, sums_text
 from nanbu_secops.bundle.stream import CHUNK, BundleDecryptError, decrypting, encrypting
 from nanbu_secops.errors import InputError
+from nanbu_secops.progress import Meter
 from nanbu_secops.timeutil import now, rfc3339
 
 Progress = Callable[[int], None]
@@ -321,6 +322,7 @@ class Verification:
     cipher_digest: bytes = b""
     order: list[str] = field(default_factory=list)
     metadata: dict[str, bytes] = field(default_factory=dict)
+    progress: Meter | None = field(default=None, repr=False, compare=False)  # plaintext bytes, every pass
 
     @property
     def ok(self) -> bool:
@@ -355,7 +357,7 @@ class _Seen:
     order: list[str] = field(default_factory=list)
 
 
-def _read_pass(plain: Any, algorithms: tuple[str, ...]) -> _Seen:
+def _read_pass(plain: Any, algorithms: tuple[str, ...], progress: Meter | None) -> _Seen:
     seen = _Seen()
     for info, reader in archive.members(plain.stream):
         seen.order.append(info.name)
@@ -365,6 +367,8 @@ def _read_pass(plain: Any, algorithms: tuple[str, ...]) -> _Seen:
         hashes = Digests(algorithms)
         for chunk in archive.chunks(info, reader):
             hashes.update(chunk)
+            if progress is not None:
+                progress(len(chunk))
             if info.name == archive.SUMS:
                 seen.metadata.setdefault(archive.SUMS, b"")
                 if len(seen.metadata[archive.SUMS]) + len(chunk) > archive.METADATA_LIMIT[archive.SUMS]:
@@ -403,16 +407,18 @@ def _outer(result: Verification, signature_path: Path, digest: bytes, trust: Seq
     return parsed.key_blob
 
 
-def _chunks(source: BinaryIO) -> Iterator[bytes]:
+def _chunks(source: BinaryIO, progress: Meter | None = None) -> Iterator[bytes]:
     """The open bundle from its first byte (positioned reads: the passes share the descriptor)."""
     offset = 0
     while chunk := os.pread(source.fileno(), CHUNK, offset):
         offset += len(chunk)
+        if progress is not None:
+            progress(len(chunk))
         yield chunk
 
 
 def verify(path: Path, identities: Sequence[Any] | None, trust: Sequence[Signer] | None,
-           signature: Path | None = None) -> Verification:
+           signature: Path | None = None, progress: Meter | None = None) -> Verification:
     """Check a bundle. Without identities only the outer signature can be checked; with them,
     also decryption, the tar's members, the manifest and its signature, every file's digests,
     SHA256SUMS and the custody chain. ``trust`` has no default: None (integrity only) must be
@@ -420,13 +426,13 @@ def verify(path: Path, identities: Sequence[Any] | None, trust: Sequence[Signer]
     if not path.is_file():
         raise InputError("no such bundle file", path)
     with open(path, "rb") as source:
-        return _verify_open(source, path, identities, trust, signature)
+        return _verify_open(source, path, identities, trust, signature, progress)
 
 
 def _verify_open(source: BinaryIO, path: Path, identities: Sequence[Any] | None, trust: Sequence[Signer] | None,
-                 signature: Path | None = None) -> Verification:
+                 signature: Path | None = None, progress: Meter | None = None) -> Verification:
     """:func:`verify` of the bundle open as ``source``; every pass over it reads this one descriptor."""
-    result = Verification(str(path), signer_checked=trust is not None)
+    result = Verification(str(path), signer_checked=trust is not None, progress=progress)
     signature = signature or path.with_name(path.name + ".sig")
     try:
         _verify(result, source, identities, trust, signature)
@@ -441,7 +447,7 @@ def _verify_open(source: BinaryIO, path: Path, identities: Sequence[Any] | None,
 def _verify(result: Verification, source: BinaryIO, identities: Sequence[Any] | None, trust: Sequence[Signer] | None,
             signature: Path) -> None:
     if not identities:
-        result.cipher_digest = sshsig.digest_of(_chunks(source))
+        result.cipher_digest = sshsig.digest_of(_chunks(source, result.progress))
         _outer(result, signature, result.cipher_digest, trust, source)
         result.add("contents", None, "not checked: give --identity to decrypt and check the contents",
                    "给出 --identity 解密后才能检查包内内容")
@@ -450,7 +456,7 @@ def _verify(result: Verification, source: BinaryIO, identities: Sequence[Any] | 
     try:
         with decrypting(source, identities) as plain:
             try:
-                seen = _read_pass(plain, ("sha256",))
+                seen = _read_pass(plain, ("sha256",), result.progress)
             except ArchiveError:
                 plain.finish()  # a damaged ciphertext explains a broken archive: say that instead
                 raise
@@ -532,7 +538,7 @@ def _check_files(result: Verification, manifest: Manifest, seen: _Seen, source: 
                  for name in sorted(listed.keys() - content)]
     if "sm3" in manifest.digests and not problems:
         try:
-            seen_sm3 = _sm3_pass(source, identities, result.cipher_digest)
+            seen_sm3 = _sm3_pass(source, identities, result.cipher_digest, result.progress)
         except (ArchiveError, BundleDecryptError) as exc:
             seen_sm3 = {}
             problems.append((f"second pass (SM3): {exc}", f"第二遍（SM3）：{exc}"))
@@ -560,11 +566,14 @@ def _check_files(result: Verification, manifest: Manifest, seen: _Seen, source: 
         result.add("SHA256SUMS", True, "lists the manifest's files and digests", "所列文件和摘要与清单一致")
 
 
-def _sm3_pass(source: BinaryIO, identities: Sequence[Any], cipher_digest: bytes) -> dict[str, dict[str, str]]:
+def _sm3_pass(source: BinaryIO, identities: Sequence[Any], cipher_digest: bytes,
+              progress: Meter | None) -> dict[str, dict[str, str]]:
     """SM3 digests need a second pass: which digests to compute is known only from the manifest,
     which comes last. It must read the ciphertext the first pass read."""
+    if progress is not None:  # a pass nobody could count on before the manifest was read
+        progress.expect(os.fstat(source.fileno()).st_size)
     with decrypting(source, identities) as plain:
-        digests = _read_pass(plain, ("sha256", "sm3")).digests
+        digests = _read_pass(plain, ("sha256", "sm3"), progress).digests
     if plain.cipher_digest != cipher_digest:
         raise ArchiveError("the bundle file changed while it was being checked")
     return digests
@@ -606,7 +615,7 @@ def _copy_pass(source: BinaryIO, identities: Sequence[Any], result: Verification
     ``take`` writes only where nothing is visible until this returns."""
     assert result.manifest is not None
     listed = {entry.path: entry for entry in result.manifest.files}
-    expected = iter(result.order)
+    expected, progress = iter(result.order), result.progress
     with decrypting(source, identities) as plain:
         for info, reader in archive.members(plain.stream):
             if info.name not in listed and info.name not in result.metadata:
@@ -628,6 +637,8 @@ def _copy_pass(source: BinaryIO, identities: Sequence[Any], result: Verification
                        hashes: Digests = hashes) -> Iterator[bytes]:
                 for chunk in archive.chunks(info, reader):
                     hashes.update(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
                     yield chunk
 
             take(info.name, info.size, hashed())
@@ -641,7 +652,8 @@ def _copy_pass(source: BinaryIO, identities: Sequence[Any], result: Verification
         raise ArchiveError("the bundle file changed since it was verified (ciphertext digest differs)")
 
 
-def open_bundle(path: Path, identities: Sequence[Any], out: Path, trust: Sequence[Signer] | None) -> Verification:
+def open_bundle(path: Path, identities: Sequence[Any], out: Path, trust: Sequence[Signer] | None,
+                progress: Meter | None = None) -> Verification:
     """Verify, then extract into ``out`` (which must not exist or be empty). Nothing is written
     unless verification passes; extraction goes to a hidden folder renamed into place at the end."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -649,12 +661,12 @@ def open_bundle(path: Path, identities: Sequence[Any], out: Path, trust: Sequenc
     if not path.is_file():
         raise InputError("no such bundle file", path)
     with open(path, "rb") as source:
-        return _open_verified(source, path, identities, out, trust)
+        return _open_verified(source, path, identities, out, trust, progress)
 
 
 def _open_verified(source: BinaryIO, path: Path, identities: Sequence[Any], out: Path,
-                   trust: Sequence[Signer] | None) -> Verification:
-    result = _verify_open(source, path, identities, trust)
+                   trust: Sequence[Signer] | None, progress: Meter | None = None) -> Verification:
+    result = _verify_open(source, path, identities, trust, progress=progress)
     if not result.ok or result.manifest is None:
         return result
     parent = out.absolute().parent
@@ -686,20 +698,22 @@ def _open_verified(source: BinaryIO, path: Path, identities: Sequence[Any], out:
 
 
 def forward(path: Path, identities: Sequence[Any], key: SignKey, recipients: Sequence[Any],
-            recipient_names: Sequence[str], out: Path, note: str, trust: Sequence[Signer] | None) -> Verification:
+            recipient_names: Sequence[str], out: Path, note: str, trust: Sequence[Signer] | None,
+            progress: Meter | None = None) -> Verification:
     """Verify, then re-encrypt for the next office with two more custody events (received, with
     what was verified; forwarded, with the note and the recipients). Earlier signatures are kept
     byte for byte, so they stay valid."""
     if not path.is_file():
         raise InputError("no such bundle file", path)
     with open(path, "rb") as source:
-        return _forward_verified(source, path, identities, key, recipients, recipient_names, out, note, trust)
+        return _forward_verified(source, path, identities, key, recipients, recipient_names, out, note, trust,
+                                 progress)
 
 
 def _forward_verified(source: BinaryIO, path: Path, identities: Sequence[Any], key: SignKey,
                       recipients: Sequence[Any], recipient_names: Sequence[str], out: Path, note: str,
-                      trust: Sequence[Signer] | None) -> Verification:
-    result = _verify_open(source, path, identities, trust)
+                      trust: Sequence[Signer] | None, progress: Meter | None = None) -> Verification:
+    result = _verify_open(source, path, identities, trust, progress=progress)
     if not result.ok or result.manifest is None:
         return result
     manifest = result.manifest

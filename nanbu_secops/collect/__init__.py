@@ -35,15 +35,19 @@ class Target:
 
 Collector = Callable[[Target], Any]
 COLLECTORS: dict[str, Collector] = {}
+# Fact name -> the sources its collector reads, declared beside the collector so the README's table
+# of controls (scripts/readme_tables.py) says what each control reads without a second, hand-kept copy.
+READS: dict[str, tuple[str, ...]] = {"as_of": ("the as-of date (--as-of)",)}
 
 
-def collector(name: str) -> Callable[[Collector], Collector]:
-    """Register a function that gathers fact ``name`` from a target."""
+def collector(name: str, *, reads: tuple[str, ...]) -> Callable[[Collector], Collector]:
+    """Register a function that gathers fact ``name`` from a target, reading the sources ``reads`` names."""
 
     def register(func: Collector) -> Collector:
         if name in COLLECTORS:
             raise RuntimeError(f"collector {name!r} registered twice")
         COLLECTORS[name] = func
+        READS[name] = reads
         return func
 
     return register

@@ -93,7 +93,7 @@ def parse_shadow(text: str) -> Shadow:
     return Shadow(entries, malformed)
 
 
-@collector("passwd")
+@collector("passwd", reads=("/etc/passwd",))
 def collect_passwd(target: Target) -> Passwd:
     passwd = parse_passwd(target.fs.read_text(PASSWD))
     if not passwd.entries:
@@ -101,6 +101,6 @@ def collect_passwd(target: Target) -> Passwd:
     return passwd
 
 
-@collector("shadow")
+@collector("shadow", reads=("/etc/shadow",))
 def collect_shadow(target: Target) -> Shadow:
     return parse_shadow(target.fs.read_text(SHADOW))

@@ -408,7 +408,8 @@ def last_scan(fs: RootFS, log: str = SCAN_LOG) -> tuple[dt.datetime | None, str,
 
 # --- the collector ------------------------------------------------------------------------------
 
-@collector("antivirus")
+@collector("antivirus", reads=("ClamAV: clamd.conf, freshclam.conf, signature databases", "clamd PING (live)", "timers and cron",
+                           "the av scan log"))
 def collect(target: Target) -> AntivirusFacts:
     """ClamAV's state on the target: see the module docstring for what is read where."""
     fs = target.fs

@@ -174,7 +174,7 @@ def parse_exemptions(text: str, path: str = EXEMPTIONS) -> Exemptions:
         loader.dispose()
 
 
-@collector("exemptions")
+@collector("exemptions", reads=("/etc/nanbu-secops/exemptions.yml",))
 def collect(target: Target) -> Exemptions:
     if not target.fs.exists(EXEMPTIONS):
         return Exemptions([], None)

@@ -417,7 +417,7 @@ def _firewalld(target: Target) -> Firewall:
     return Firewall("firewalld", True, link is not None, how, FIREWALLD_CONF, deny, notes)
 
 
-@collector("firewall")
+@collector("firewall", reads=("nftables", "iptables", "ufw", "firewalld: loaded rules (live) or config enabled at boot"))
 def collect(target: Target) -> FirewallFacts:
     """Every firewall front end the target has, active or not, with what each denies."""
     firewalls = []

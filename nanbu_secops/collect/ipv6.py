@@ -132,7 +132,7 @@ def _disabled_interfaces(conf: Path) -> list[str]:
     return names
 
 
-@collector("ipv6_addresses")
+@collector("ipv6_addresses", reads=("/proc/net/if_inet6 (live)",))
 def collect_ipv6_addresses(target: Target) -> Addresses:
     """The running kernel's IPv6 addresses; none can be known for a tree that is not live."""
     if not target.live:
@@ -143,7 +143,7 @@ def collect_ipv6_addresses(target: Target) -> Addresses:
     return Addresses(True, True, parse_if_inet6(path.read_text()), _disabled_interfaces(Path(IPV6_CONF)))
 
 
-@collector("ipv6_default_routes")
+@collector("ipv6_default_routes", reads=("/proc/net/ipv6_route (live)",))
 def collect_ipv6_default_routes(target: Target) -> DefaultRoutes:
     """The running kernel's IPv6 default routes (every routing table /proc/net/ipv6_route shows)."""
     if not target.live:
@@ -204,7 +204,7 @@ def getaddrinfo_aaaa(name: str, timeout: float = LOOKUP_TIMEOUT) -> list[str]:
     return [a for a in outcome["addresses"] if not ipaddress.IPv6Address(a).ipv4_mapped]  # type: ignore[union-attr]
 
 
-@collector("name_lookup")
+@collector("name_lookup", reads=("AAAA lookup through the system resolver (live)",))
 def collect_name_lookup(target: Target) -> Lookup:
     """The live system's resolver (never used for a --root tree: it would ask this machine's)."""
     return Lookup(True, getaddrinfo_aaaa) if target.live else Lookup(False)

@@ -66,6 +66,6 @@ def parse(text: str) -> LoginDefs:
     return LoginDefs(values, lines)
 
 
-@collector("login_defs")
+@collector("login_defs", reads=("/etc/login.defs",))
 def collect(target: Target) -> LoginDefs:
     return parse(target.fs.read_text(PATH))

@@ -301,7 +301,7 @@ def _read_lastlog2(target: Target, sources: list[str], notes: list[str]) -> list
     return found
 
 
-@collector("logins")
+@collector("logins", reads=("wtmp", "lastlog", "lastlog2"))
 def collect(target: Target) -> Logins:
     sources: list[str] = []
     notes: list[str] = []

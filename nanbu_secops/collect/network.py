@@ -73,7 +73,7 @@ def _resolved_servers(target: Target) -> list[Resolver]:
     return servers
 
 
-@collector("resolvers")
+@collector("resolvers", reads=("/etc/resolv.conf", "systemd-resolved DNS="))
 def collect_resolvers(target: Target) -> Resolvers:
     """The name servers the C library asks, and systemd-resolved's upstreams behind its stub."""
     fs = target.fs
@@ -143,7 +143,7 @@ def parse_proc_ipv6_route(text: str) -> list[Gateway]:
     return found
 
 
-@collector("routes")
+@collector("routes", reads=("/proc/net/route and ipv6_route (live)",))
 def collect_routes(target: Target) -> Routes:
     """Default gateways of the running kernel; none can be known for a tree that is not live."""
     if not target.live:
@@ -253,7 +253,7 @@ def _apt_proxies(text: str, where: str) -> list[Proxy]:
     return found
 
 
-@collector("proxies")
+@collector("proxies", reads=("/etc/environment", "/etc/profile.d/*.sh", "apt.conf(.d)", "the agent's environment (live)"))
 def collect_proxies(target: Target) -> Proxies:
     """System-wide proxy settings for shells and apt, and on the live system the agent's own."""
     fs = target.fs
@@ -302,7 +302,7 @@ def _owner(pid: int | None) -> tuple[str, str]:
         return "?", "?"
 
 
-@collector("listening")
+@collector("listening", reads=("listening sockets with process and user (live)",))
 def collect_listening(target: Target) -> Listening:
     """TCP sockets in LISTEN and unconnected bound UDP sockets, with their owning process."""
     if not target.live:

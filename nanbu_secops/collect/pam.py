@@ -231,13 +231,13 @@ def collect_stacks(target: Target, kind: str, modules: tuple[str, ...]) -> PamFa
     return facts
 
 
-@collector("pam_password_quality")
+@collector("pam_password_quality", reads=("PAM password stack (common-password, system-auth, password-auth)", "pwquality.conf(.d)"))
 def collect_password_quality(target: Target) -> PamFacts:
     """The password stacks and their pam_pwquality / pam_cracklib lines."""
     return collect_stacks(target, "password", QUALITY_MODULES)
 
 
-@collector("pam_lockout")
+@collector("pam_lockout", reads=("PAM auth stack (common-auth, system-auth, password-auth)", "faillock.conf"))
 def collect_lockout(target: Target) -> PamFacts:
     """The auth stacks and their pam_faillock / pam_tally2 lines."""
     return collect_stacks(target, "auth", LOCKOUT_MODULES)

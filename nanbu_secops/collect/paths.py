@@ -113,7 +113,8 @@ def _state(target: Target, directory: str) -> DirState:
     return DirState(True, stat.S_ISDIR(info.st_mode), stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
 
 
-@collector("root_path")
+@collector("root_path", reads=("ENV_SUPATH (login.defs)", "sudo secure_path", "/etc/environment", "/root/.profile", "/root/.bashrc",
+                               "the agent's PATH (live)"))
 def collect_root_path(target: Target) -> RootPath:
     sources = _sources(target)
     dirs = {entry: _state(target, entry) for source in sources for entry in source.entries if entry.startswith("/")}

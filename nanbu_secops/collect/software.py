@@ -124,7 +124,7 @@ def _processes() -> list[Process]:
     return found
 
 
-@collector("software")
+@collector("software", reads=("dpkg status", "rpmdb.sqlite", "install folders", ".desktop launchers", "processes (live)"))
 def collect_software(target: Target) -> Software:
     fs = target.fs
     dpkg = fs.exists(DPKG_STATUS)

@@ -485,7 +485,8 @@ def _sshd_t(binary: str, options: list[str]) -> dict[str, str]:
     return settings
 
 
-@collector("sshd")
+@collector("sshd", reads=("sshd -T (live)", "sshd_config and its Includes", "the options sshd.service passes",
+                     "the OpenSSH version (dpkg, rpmdb.sqlite)"))
 def collect(target: Target) -> SshdConfig:
     fs = target.fs
     binary = next((b for b in BINARIES if fs.exists(b)), None)

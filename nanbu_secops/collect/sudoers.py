@@ -220,7 +220,7 @@ def read_sudoers(target: Target) -> Sudoers:
     return parser.result
 
 
-@collector("sudoers")
+@collector("sudoers", reads=("/etc/sudoers and its includes", "/etc/group"))
 def collect_sudoers(target: Target) -> Sudoers:
     sudoers = read_sudoers(target)
     if sudoers.installed and SUDOERS not in sudoers.files:

@@ -96,7 +96,7 @@ def _pids(names: tuple[str, ...]) -> list[int]:
     return sorted(p.pid for p in psutil.process_iter(["name"]) if p.info["name"] in names)
 
 
-@collector("timesync")
+@collector("timesync", reads=("chrony", "systemd-timesyncd", "ntpd: config", "running (live) or enabled at boot"))
 def collect(target: Target) -> TimeSync:
     """Every installed time daemon with its configured servers and whether it runs (or is enabled)."""
     fs = target.fs

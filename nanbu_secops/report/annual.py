@@ -29,6 +29,7 @@ from typing import Any
 from nanbu_secops.fleet.inventory import Inventory, unit_findings
 from nanbu_secops.fleet.quarter import Quarter
 from nanbu_secops.policy import PolicySet, require_variables
+from nanbu_secops.progress import Meter
 from nanbu_secops.report import platform_use, quarterly
 from nanbu_secops.report.labels import SEVERITY, article_label
 from nanbu_secops.store.db import Store
@@ -141,14 +142,20 @@ def compute(year: int, reports: dict[Quarter, dict[str, Any]], inventory: Invent
     return {"year": year, "generated": rfc3339(now()), "units": units}
 
 
+STEPS = 4  # what :func:`build` tells its progress of: each quarter, read and scored
+
+
 def build(store: Store, year: int, inventory: Inventory, score: quarterly.ScoreSettings, settings: AnnualSettings,
-          lang: str = "zh", site_weights: dict[str, float] | None = None) -> dict[str, Any]:
+          lang: str = "zh", site_weights: dict[str, float] | None = None,
+          progress: Meter | None = None) -> dict[str, Any]:
     """The year's report read from the store, through the quarterly report of each quarter (with
     its platform use, as the quarterly report attaches it)."""
     reports = {}
     for q in quarters_of(year):
         reports[q] = platform_use.attach(quarterly.from_store(store, q, inventory, score, lang),
                                          store.latest_site_runs(q.start_utc, q.end_utc), site_weights)
+        if progress is not None:
+            progress(1)
     return compute(year, reports, inventory, settings, lang)
 
 

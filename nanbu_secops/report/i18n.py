@@ -709,3 +709,20 @@ def message(key: str, lang: str, **fields: Any) -> str:
     """One of the CLI's status lines (:data:`MESSAGES`) in ``lang``."""
     zh, en = MESSAGES[key]
     return (zh if lang == "zh" else en).format(**fields)
+
+
+# What a progress bar on the terminal says it is doing (:func:`nanbu_secops.progress.meter`):
+# key -> (zh, en), each with ``{0}`` for the file when there is one.
+PROGRESS: dict[str, tuple[str, str]] = {
+    "pack": ("打包 {0}", "packing {0}"), "ipv6 links": ("IPv6 链接", "IPv6 links"), "links": ("链接", "links"),
+    "verify": ("校验 {0}", "checking {0}"), "open": ("校验并解包 {0}", "checking and opening {0}"),
+    "forward": ("校验并转发 {0}", "checking and forwarding {0}"),
+    "accounts": ("读取账号、登录和花名册文件", "reading the account, login and roster files"),
+    "ingest": ("导入检查结果", "loading check results"),
+    "quarterly": ("生成季度报告", "building the quarterly report"), "annual": ("生成年度报告", "building the annual report"),
+}
+
+
+def progress_label(key: str, lang: str, what: str = "") -> str:
+    zh, en = PROGRESS[key]
+    return (zh if lang == "zh" else en).format(what)

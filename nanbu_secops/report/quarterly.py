@@ -41,6 +41,7 @@ from typing import Any
 from nanbu_secops.fleet.inventory import Inventory, unit_findings
 from nanbu_secops.fleet.quarter import Quarter
 from nanbu_secops.policy import PolicySet, require_variables
+from nanbu_secops.progress import Meter
 from nanbu_secops.report import i18n, platform_use
 from nanbu_secops.report import ipv6 as ipv6_report
 from nanbu_secops.report.labels import SEVERITY, article_key, article_label
@@ -324,13 +325,20 @@ def from_store(store: Store, quarter: Quarter, inventory: Inventory, settings: S
                    endpoint_runs, store.endpoints([r.id for r in endpoint_runs]))
 
 
+STEPS = 2  # what :func:`build` tells its progress of: the quarter and the one before, each read and scored
+
+
 def build(store: Store, quarter: Quarter, inventory: Inventory, settings: ScoreSettings,
           lang: str = "zh", roster_changes: list[dict[str, Any]] | None = None,
-          site_weights: dict[str, float] | None = None) -> dict[str, Any]:
+          site_weights: dict[str, float] | None = None, progress: Meter | None = None) -> dict[str, Any]:
     """The quarter's report with its trend against the previous quarter, read from the store;
     each unit's platform use (article 29) from its latest site inspection of the quarter."""
-    report = add_trend(from_store(store, quarter, inventory, settings, lang),
-                       from_store(store, quarter.previous(), inventory, settings, lang))
+    reports = []
+    for q in (quarter, quarter.previous()):
+        reports.append(from_store(store, q, inventory, settings, lang))
+        if progress is not None:
+            progress(1)
+    report = add_trend(*reports)
     platform_use.attach(report, store.latest_site_runs(quarter.start_utc, quarter.end_utc), site_weights)
     report["generated"] = rfc3339(now())
     if roster_changes is not None:

@@ -41,6 +41,7 @@ from typing import Any
 
 from nanbu_secops.errors import InputError
 from nanbu_secops.fileutil import require_private_tree
+from nanbu_secops.progress import Meter
 from nanbu_secops.results import SEVERITIES, Status
 from nanbu_secops.store.db import Store
 
@@ -105,7 +106,7 @@ VERDICTS = frozenset({"ready", "partial", "not-ready", "error"})
 
 
 def ingest(folder: Path, db: Path, inventory: Mapping[str, str | None] | None = None, *,
-           dry_run: bool = False) -> IngestStats:
+           dry_run: bool = False, progress: Meter | None = None) -> IngestStats:
     """Load every ``*.json`` under ``folder`` into the database at ``db`` (created when missing).
 
     ``inventory`` maps every inventory host to its unit group, None for a host outside every
@@ -114,7 +115,8 @@ def ingest(folder: Path, db: Path, inventory: Mapping[str, str | None] | None = 
     Everything is written in one transaction: an interrupted ingest leaves the database as it
     was, and running it again finishes the job. ``dry_run`` does all of it and rolls back, so the
     stats tell what would be stored (a missing database is not created; an older schema is still
-    migrated, as by any command that opens it).
+    migrated, as by any command that opens it). ``progress`` learns how many files there are,
+    then counts each one loaded.
     """
     if not folder.is_dir():
         raise InputError("not a directory", folder)
@@ -123,7 +125,10 @@ def ingest(folder: Path, db: Path, inventory: Mapping[str, str | None] | None = 
         target = Path(scratch) / "dry-run.db" if dry_run and not db.exists() else db
         with Store.open(target) as store, store.transaction(commit=not dry_run) as conn:
             loader = _Loader(conn, folder, inventory, dry_run)
-            for path, folders, unit in _result_files(folder):
+            files = list(_result_files(folder))  # sorted, so listed whole in any case
+            if progress is not None:
+                progress.expect(len(files))
+            for path, folders, unit in files:
                 try:
                     site_unit = _site_unit(path)
                     if site_unit is not None:
@@ -136,6 +141,8 @@ def ingest(folder: Path, db: Path, inventory: Mapping[str, str | None] | None = 
                     loader.stats.bad.append((path, str(exc)))
                 except Misattributed as exc:
                     loader.stats.refused.append((path, str(exc)))
+                if progress is not None:
+                    progress(1)
             loader.flush()
     return loader.stats
 
