@@ -9,6 +9,10 @@ whatever language the results were stored in.
 The Chinese of a collector's English note is found by pattern (:data:`PHRASES`): a note that
 no pattern knows is shown as written, and the language test (tests/test_i18n.py) fails on it,
 so a new English note is caught where it is added.
+
+The CLI's own words live here too: :data:`ERRORS` says why input was refused (every message the
+package raises as an InputError, sampled from the source by the language test), :data:`MESSAGES`
+the commands' status lines. ``--help`` and argparse's messages are in nanbu_secops/clihelp.py.
 """
 
 from __future__ import annotations
