@@ -523,6 +523,7 @@ def cmd_accounts_reinstate(args: argparse.Namespace) -> int:
 
 def cmd_register_verify(args: argparse.Namespace) -> int:
     from nanbu_secops.accounts import register
+    from nanbu_secops.report import i18n
     from nanbu_secops.report.i18n import message
 
     path = Path(args.register)
@@ -530,8 +531,8 @@ def cmd_register_verify(args: argparse.Namespace) -> int:
         raise InputError("no such register: nothing to verify (give the right --register, or --missing-ok "
                          "where a register not created yet is fine)", path)
     result = register.verify(path)
-    for problem in result.problems:
-        print(f"{args.register}: {problem}", file=sys.stderr)
+    for found in result.problems:
+        print(f"{args.register}: {i18n.problem(str(found), args.lang)}", file=sys.stderr)
     state = message("register ok" if result.ok else "register broken", args.lang)
     print(message("register", args.lang, path=args.register, state=state, entries=result.entries))
     return EXIT_CLEAR if result.ok else EXIT_FINDINGS

@@ -465,6 +465,11 @@ def test_ingest_reports_and_the_register(tmp_path, capsys, lang):
           "局长", "--register", str(register))
     _said(capsys, lang, inputs, "accounts", "register", "verify", "--register", str(register))
     _said(capsys, lang, inputs, "accounts", "register", "find", "--register", str(register), "--account", "lisi")
+    register.write_text(register.read_text(encoding="utf-8").replace("lisi", "lisi2"), encoding="utf-8")  # an edit
+    _, err = _said(capsys, lang, inputs, "accounts", "register", "verify", "--register", str(register))
+    assert ("哈希不符" in err) if lang == "zh" else ("hash mismatch" in err)
+    _said(capsys, lang, inputs, "accounts", "register", "find", "--register", str(register), "--account", "lisi",
+          codes=(2,))
     _said(capsys, lang, "", "policy", "validate", str(PROJECT / "policies"))
 
 
@@ -641,8 +646,9 @@ def test_every_command_has_a_language_test():
 
 
 def _refusals() -> list[tuple[str, int, str]]:
-    """Every message the package raises as bad input (InputError) or as a result file it will not
-    store (NotAResult, Misattributed), as written, each ``{value}`` of an f-string standing as "x1"."""
+    """Every message the package raises as bad input (InputError), as a result file it will not
+    store (NotAResult, Misattributed) or as a fault the register's check finds (its ``bad``), as
+    written, each ``{value}`` of an f-string standing as "x1"."""
     import ast
 
     def text(node: ast.expr) -> str | None:
@@ -656,8 +662,8 @@ def _refusals() -> list[tuple[str, int, str]]:
     for path in sorted((PROJECT / "nanbu_secops").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("InputError", "NotAResult",
-                                                                                 "Misattributed") and node.args:
-                message = text(node.args[0])
+                                                                                 "Misattributed", "bad") and node.args:
+                message = text(node.args[-1] if node.func.id == "bad" else node.args[0])   # bad(line, message)
                 if message is not None:
                     found.append((str(path.relative_to(PROJECT)), node.lineno, message))
     return found

@@ -432,6 +432,26 @@ def account_evidence(rule: str, ev: dict[str, Any], lang: str, as_of: str | None
 # through :func:`say`. A message no pattern knows is shown as written (see the README's
 # "Language" section for which messages are covered).
 ERRORS: list[tuple[re.Pattern[str], str]] = [(re.compile(p), zh) for p, zh in (
+    # the reinstatement register's integrity check (accounts/register.py)
+    (r"the register fails verification: (.+)", "登记簿未通过校验：{0}"),
+    (r"line (\S+): (.+)", "第 {0} 行：{1}"),
+    (r"not valid JSON", "不是有效的 JSON"), (r"empty line \(not an entry\)", "空行（不是条目）"),
+    (r"not a JSON object", "不是 JSON 对象"), (r"not a register entry \((.+)\)", "不是登记条目（{0}）"),
+    (r"hash mismatch \(entry edited\)", "哈希不符（条目被修改）"),
+    (r"not in canonical JSON form \(line rewritten\)", "不是规范的 JSON 格式（该行被改写）"),
+    (r"seq (.+) where (\S+) expected", "序号为 {0}，应为 {1}"), (r"duplicate of line (\S+)", "与第 {0} 行重复"),
+    (r"prev is not the start of the chain \(entries before it were removed\)", "prev 不是链的起点（之前的条目被删除）"),
+    (r"prev does not match line (\S+) \(an entry was removed or reordered\)", "prev 与第 {0} 行不符（有条目被删除或调换了顺序）"),
+    (r"explanation does not match its sha256", "说明与其 sha256 不符"),
+    (r"last line has no newline \(truncated\)", "最后一行没有换行符（文件被截断）"),
+    (r"(\S+): missing \(cannot tell whether the last entries were removed\)", "{0}：缺失（无法判断最后的条目是否被删除）"),
+    (r"(\S+): not a valid head file", "{0}：不是有效的 head 文件"),
+    (r"missing: (\S+) records (\S+) entries, the register has (\S+) \(the last entries were removed\)",
+     "缺失：{0} 记录了 {1} 条，登记簿只有 {2} 条（最后的条目被删除）"),
+    (r"not recorded in (\S+) \((\S+) entries recorded, (\S+) present: appended without updating the head, or a "
+     r"crash between the two\)", "未记录在 {0} 中（记录 {1} 条，实有 {2} 条：追加后未更新 head，或两者之间发生了崩溃）"),
+    (r"hash differs from (\S+) \(the last entry was replaced\)", "哈希与 {0} 不符（最后一条被替换）"),
+    (r"short write \((\d+) of (\d+) bytes\): the register needs repair", "写入不完整（{1} 字节只写了 {0}）：登记簿需要修复"),
     (r"(--format xlsx|this format) is binary: give --output FILE", "该格式是二进制的：请用 --output FILE 指定输出文件"),
     (r"(--\S+): folder does not exist", "{0}：文件夹不存在"),
     (r"(--\S+): exists and is not a folder", "{0}：已存在且不是文件夹"),
@@ -666,6 +686,8 @@ def problem(text: str, lang: str) -> str:
         found = pattern.fullmatch(text)
         if found:
             return template.format(*(_ERROR_WORDS.get(g) or problem(g, lang) for g in found.groups()))
+    if "; " in text:                                   # several problems in one message, each said on its own
+        return "；".join(problem(part, lang) for part in text.split("; "))
     return say(text, lang)
 
 
