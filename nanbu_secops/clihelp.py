@@ -374,7 +374,8 @@ def _choice_actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Actio
 
 
 def localize(parser: argparse.ArgumentParser, lang: str) -> None:
-    """Give every command a ``--lang`` (default: ``lang``) and, for zh, the Chinese help of :data:`HELP_ZH`."""
+    """Give every command and command group a ``--lang`` (default: ``lang``) and, for zh, the Chinese help
+    of :data:`HELP_ZH`."""
     if isinstance(parser, Parser):
         parser.lang = lang
     if lang == "zh":
@@ -394,7 +395,7 @@ def localize(parser: argparse.ArgumentParser, lang: str) -> None:
         owner.description = listed.help
         if isinstance(owner, Parser):
             owner.lang = lang
-        if owner.get_default("handler") is not None and "--lang" not in owner._option_string_actions:
+        if "--lang" not in owner._option_string_actions:          # every level: --lang anywhere on the line
             owner.add_argument("--lang", choices=LANGS, default=lang, help=LANG_HELP[lang])
     if "--lang" not in parser._option_string_actions:
         parser.add_argument("--lang", choices=LANGS, default=lang, help=LANG_HELP[lang])

@@ -687,3 +687,6 @@ def test_the_environment_sets_the_language_of_reports_and_messages(capsys, monke
     assert code == 0 and own_chinese(out, "") == [], out
     code, out, _ = exit_of(capsys, "creds", "status", "--escrow", str(tmp_path), "--lang", "zh")
     assert code == 0 and english_runs(out) == [] and own_chinese(out, "") != [], out
+    monkeypatch.delenv("NANBU_SECOPS_LANG")
+    code, _, err = exit_of(capsys, "accounts", "--lang", "en", "register", "find")        # --lang at any level
+    assert code == 2 and err == "nanbu-secops: error: find: give --account, --host or both\n"
