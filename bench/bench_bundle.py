@@ -6,18 +6,24 @@ Evidence: --size-mib MiB of random bytes in 16 files, written once to a temporar
 at the end). In each round the tool and its baseline run one after the other, the order swapped
 every round, so the noise of this shared machine hits both; medians are printed.
 
-1. ``incident collect --include EVIDENCE`` beside ``tar -cf - EVIDENCE | age -r RECIPIENT > out.age``,
-   both writing to the same filesystem; throughput ratio ours/baseline (goal >= 1.5).
-   Collect also snapshots this machine (in a process of its own, beside the packing); the pipeline does not.
+1. ``incident collect --include EVIDENCE``: its CPU seconds (user + system, all its processes) per
+   GiB of evidence against the format's floor (5), goal <= 1.3x (issue 16). Beside it, timed
+   the same way, ``tar -cf - EVIDENCE | age -r RECIPIENT > out.age`` for the throughput ratio
+   (no goal: the old >= 1.5x was beyond what the format allows on two cores), and two parts of
+   collect that no floor counts, measured in this run: the same collect of a one-byte file
+   (start-up, policies, the snapshot of this machine, signing) and ``cat EVIDENCE/* > FILE``
+   (reading and writing the bytes once, which any writer must do).
 2. ``incident verify BUNDLE --identity --trust`` beside ``sha256sum -c SHA256SUMS`` in a copy
-   extracted once with ``incident open``; time ratio ours/baseline (no goal).
-3. Peak RSS of collect and verify (``/usr/bin/time -f %M``; goal <= 100 MB at 1 GiB of evidence).
-4. CPU seconds (user + system, all processes) of collect and of the pipeline: on a two-core
-   machine, wall time cannot fall below half the CPU time, which bounds the reachable ratio.
+   extracted once with ``incident open``; time ratio ours/baseline, goal <= 1.0x (issue 16).
+   Verify holds item 2's binding: one descriptor, the ciphertext hashed as it is decrypted.
+3. ``incident open BUNDLE --identity --trust --out DIR`` (verify, then decrypt again from the
+   same descriptor and extract only what was verified) beside ``age -d -i KEY BUNDLE | tar -x``
+   followed by ``sha256sum -c`` (the same by hand, without the signatures); no goal.
+4. Peak RSS of collect and verify (``/usr/bin/time -f %M``; goal <= 100 MB at 1 GiB of evidence).
 5. The format's floor: the three passes any writer of this bundle must make over the evidence
    (SHA-256 per file for the manifest, ChaCha20-Poly1305 for age, SHA-256 of the ciphertext for
-   the detached SSHSIG), timed here in this process with hashlib and cryptography and spread
-   over every core as if perfectly parallel, without reading, writing or the snapshot.
+   the detached SSHSIG), timed here in this process with hashlib and cryptography, without
+   reading, writing or the snapshot.
 
 Caches are warm (the evidence was just written); ``sync`` runs, untimed, before each timed command
 so one run's dirty pages are not written back during the next. A missed goal is reported, never an
@@ -44,7 +50,8 @@ FILES = 16
 WRITE_CHUNK = 4 * MIB
 GNU_TIME = "/usr/bin/time"
 RSS_GOAL_BYTES = 100 * 1000 * 1000  # 100 MB
-THROUGHPUT_GOAL = 1.5
+CPU_GOAL = 1.3  # collect's CPU seconds per GiB over the format floor's (issue 16)
+VERIFY_GOAL = 1.0  # verify's time over sha256sum -c's (issue 16)
 
 # Fallback when GNU time is absent: a fresh process runs the one child, so RUSAGE_CHILDREN is that child's.
 RUSAGE_HELPER = (
@@ -173,19 +180,30 @@ def main() -> int:
                    "--out", str(bundle), "--include", str(evidence)]
         if args.digest:
             collect += ["--digest", args.digest]
+        one_byte = work / "one-byte"
+        one_byte.mkdir()
+        (one_byte / "evidence.bin").write_bytes(b"x")
+        tiny_bundle = work / "tiny.nsb"
+        tiny_collect = [*collect[:collect.index("--out")], "--out", str(tiny_bundle), "--include", str(one_byte),
+                        *collect[collect.index("--include") + 2:]]
+        copy = work / "copy.bin"
+        cat_copy = ["bash", "-c", 'cat "$1"/* > "$2"', "bench", str(evidence), str(copy)]
         baseline_out = work / "out.age"
         pipeline = ["bash", "-c", 'set -euo pipefail; tar -C "$1" -cf - "$2" | age -r "$3" > "$4"', "bench",
                     str(evidence.parent), evidence.name, recipient, str(baseline_out)]
 
         def clean_outputs() -> None:
-            for path in (bundle, Path(f"{bundle}.sig"), baseline_out):
+            for path in (bundle, Path(f"{bundle}.sig"), baseline_out, tiny_bundle, Path(f"{tiny_bundle}.sig"), copy):
                 path.unlink(missing_ok=True)
 
-        # 1. collect vs tar | age
+        # 1. collect vs tar | age; collect of one byte and cat > FILE: the parts no floor counts
         ours, base = alternate(args.runs, lambda: timed(collect, rss_file), lambda: timed(pipeline, rss_file),
                                after=clean_outputs)
         ours_c, rss_c, cpu_c = map(list, zip(*ours, strict=False))
         base_c, _, cpu_b = map(list, zip(*base, strict=False))
+        tiny, cat = alternate(args.runs, lambda: timed(tiny_collect, rss_file), lambda: timed(cat_copy, rss_file),
+                              after=clean_outputs)
+        cpu_tiny, cpu_cat = [c for _, _, c in tiny], [c for _, _, c in cat]
 
         # 2. verify vs sha256sum -c (one bundle, opened once, untimed)
         run(collect)
@@ -196,34 +214,62 @@ def main() -> int:
                   "--trust", str(keys / "bench.allowed_signers")]
         sums = ["sha256sum", "-c", "--quiet", "SHA256SUMS"]
         ours, base = alternate(args.runs, lambda: timed(verify, rss_file), lambda: timed(sums, rss_file, cwd=opened))
-        ours_v, rss_v, _ = map(list, zip(*ours, strict=False))
-        base_v = [t for t, _, _ in base]
+        ours_v, rss_v, cpu_v = map(list, zip(*ours, strict=False))
+        base_v, _, cpu_s = map(list, zip(*base, strict=False))
+
+        # 3. open vs age -d | tar -x; sha256sum -c (a fresh folder each time)
+        extracted = work / "extracted"
+        open_cmd = [exe, "incident", "open", str(bundle), "--identity", str(keys / "bench.agekey"),
+                    "--trust", str(keys / "bench.allowed_signers"), "--out", str(extracted)]
+        by_hand = ["bash", "-c", 'set -euo pipefail; mkdir "$3"; age -d -i "$1" "$2" | tar -x -C "$3"; '
+                   'cd "$3" && sha256sum -c --quiet SHA256SUMS', "bench", str(keys / "bench.agekey"), str(bundle),
+                   str(extracted)]
+        ours, base = alternate(args.runs, lambda: timed(open_cmd, rss_file), lambda: timed(by_hand, rss_file),
+                               after=lambda: shutil.rmtree(extracted, ignore_errors=True))
+        ours_o, _, cpu_o = map(list, zip(*ours, strict=False))
+        base_o, _, cpu_h = map(list, zip(*base, strict=False))
 
         oc, bc = statistics.median(ours_c), statistics.median(base_c)
         ov, bv = statistics.median(ours_v), statistics.median(base_v)
+        oo, bo = statistics.median(ours_o), statistics.median(base_o)
         mib = args.size_mib
+        gib = mib / 1024
         peak_c, peak_v = max(rss_c), max(rss_v)
         print(f"evidence: {mib} MiB in {FILES} files of random bytes   runs: {args.runs}   "
               f"digest: {args.digest or 'sha256 (default)'}   rss via: "
               f"{GNU_TIME + ' -f %M' if os.access(GNU_TIME, os.X_OK) else 'getrusage(RUSAGE_CHILDREN)'}")
-        print(f"{'command':<40} {'median s':>9} {'MiB/s':>8} {'peak RSS MiB':>13}   runs (s)")
-        print(f"{'nanbu-secops incident collect':<40} {oc:9.2f} {mib / oc:8.1f} {peak_c:13.1f}   {fmt_runs(ours_c)}")
-        print(f"{'tar -cf - | age -r   (baseline)':<40} {bc:9.2f} {mib / bc:8.1f} {'':>13}   {fmt_runs(base_c)}")
-        print(f"{'nanbu-secops incident verify':<40} {ov:9.2f} {mib / ov:8.1f} {peak_v:13.1f}   {fmt_runs(ours_v)}")
-        print(f"{'sha256sum -c SHA256SUMS   (baseline)':<40} {bv:9.2f} {mib / bv:8.1f} {'':>13}   {fmt_runs(base_v)}")
+        print(f"{'command':<44} {'median s':>9} {'MiB/s':>8} {'CPU s':>7} {'peak RSS MiB':>13}   runs (s)")
+        rows = (("nanbu-secops incident collect", oc, cpu_c, f"{peak_c:13.1f}", ours_c),
+                ("tar -cf - | age -r   (baseline)", bc, cpu_b, "", base_c),
+                ("nanbu-secops incident verify", ov, cpu_v, f"{peak_v:13.1f}", ours_v),
+                ("sha256sum -c SHA256SUMS   (baseline)", bv, cpu_s, "", base_v),
+                ("nanbu-secops incident open", oo, cpu_o, "", ours_o),
+                ("age -d | tar -x; sha256sum -c   (baseline)", bo, cpu_h, "", base_o))
+        for name, median, cpu, rss, runs in rows:
+            print(f"{name:<44} {median:9.2f} {mib / median:8.1f} {statistics.median(cpu):7.2f} {rss:>13}   "
+                  f"{fmt_runs(runs)}")
 
-        ratio_c = bc / oc  # throughput ours / throughput baseline, same bytes
-        print(f"collect throughput ours/baseline: {ratio_c:.2f}x  "
-              f"(goal >= {THROUGHPUT_GOAL}x: {'met' if ratio_c >= THROUGHPUT_GOAL else 'NOT met'})")
-        cores = os.cpu_count() or 1
-        cc, cb = statistics.median(cpu_c), statistics.median(cpu_b)
-        print(f"CPU seconds collect {cc:.2f}, pipeline {cb:.2f}; on {cores} cores collect cannot finish in under "
-              f"{cc / cores:.2f} s, so its ratio here is at most {bc / (cc / cores):.2f}x")
-        floor = crypto_floor(evidence)
-        print(f"format floor: SHA-256 + ChaCha20-Poly1305 + SHA-256 over the evidence take {floor:.2f} CPU s here; "
-              f"spread perfectly over {cores} cores, {floor / cores:.2f} s, so no writer of this format can pass "
-              f"{bc / (floor / cores):.2f}x of this baseline (goal {THROUGHPUT_GOAL}x)")
-        print(f"verify time ours/baseline: {ov / bv:.2f}x  (no goal set)")
+        floor = crypto_floor(evidence) / gib
+        cc, ct, ck = statistics.median(cpu_c) / gib, statistics.median(cpu_tiny), statistics.median(cpu_cat) / gib
+        ratio = cc / floor
+        print(f"format floor: SHA-256 + ChaCha20-Poly1305 + SHA-256 over the evidence, in memory: {floor:.2f} CPU s/GiB")
+        print(f"collect CPU: {cc:.2f} s/GiB = {ratio:.2f}x the format floor  "
+              f"(goal <= {CPU_GOAL}x: {'met' if ratio <= CPU_GOAL else 'NOT met'})   runs (CPU s): {fmt_runs(cpu_c)}")
+        least = floor + ck + ct / gib
+        print(f"  not in the floor, measured in this run: collect of a 1-byte file {ct:.2f} CPU s (start-up, "
+              f"policies, snapshot, signing);")
+        print(f"  cat evidence > file {ck:.2f} CPU s/GiB (reading and writing the bytes once). Floor + these = "
+              f"{least:.2f} s/GiB = {least / floor:.2f}x the floor,")
+        print(f"  which no collect that snapshots and writes its bundle can spend less than; collect spends "
+              f"{cc - least:+.2f} s/GiB beyond it")
+        marginal = cc - ct / gib
+        print(f"  without the 1-byte collect's fixed part (not how the goal is judged above): {marginal:.2f} s/GiB = "
+              f"{marginal / floor:.2f}x the floor")
+        print(f"collect throughput ours/baseline (tar | age): {bc / oc:.2f}x  (no goal: the old >= 1.5x was beyond "
+              f"what the format allows on {os.cpu_count() or 1} cores)")
+        print(f"verify time ours/baseline (sha256sum -c): {ov / bv:.2f}x  "
+              f"(goal <= {VERIFY_GOAL}x: {'met' if ov / bv <= VERIFY_GOAL else 'NOT met'})")
+        print(f"open time ours/baseline (age -d | tar -x; sha256sum -c): {oo / bo:.2f}x  (no goal set)")
         goal_mib = RSS_GOAL_BYTES / MIB
         at = "" if mib == 1024 else f"; the goal is stated for 1024 MiB, this run used {mib} MiB"
         for name, peak in (("collect", peak_c), ("verify", peak_v)):

@@ -6,6 +6,7 @@ the tar writer does."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import subprocess
 from pathlib import Path
@@ -125,3 +126,72 @@ def test_a_write_failure_is_reported_and_nothing_hangs(office: Path) -> None:
           stream.encrypting(out, recipients(office, "county")) as sink):
         for _ in range(64):
             sink.write(bytes(BLOCK))
+
+
+def our_decrypt(data: bytes, identity_file: Path, read: int = agefile.READ) -> bytes:
+    """The bundle reader (agefile.decrypt_stream), fed ``read`` bytes at a time at most."""
+    view, out, at = memoryview(data), bytearray(), 0
+
+    def take(n: int) -> bytes:
+        nonlocal at
+        piece = bytes(view[at:at + min(n, read)])
+        at += len(piece)
+        return piece
+
+    agefile.decrypt_stream(take, out.extend, keys.read_identities(identity_file))
+    return bytes(out)
+
+
+def go_age_encrypt(path: Path, plain: bytes, recipient_file: Path) -> bytes:
+    done = subprocess.run(["age", "-R", str(recipient_file), "-o", str(path)], input=plain, capture_output=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_our_reader_opens_what_go_age_and_our_writer_write(office: Path, tmp_path: Path, size: int) -> None:
+    """Go age (an independent writer) and ours, at every chunk and block boundary, read whole and
+    in reads that split chunks and headers anywhere (7 bytes, 1 MiB + 3)."""
+    plain = os.urandom(size)
+    theirs = go_age_encrypt(tmp_path / "go.age", plain, office / "county.recipient")
+    encrypt(tmp_path / "ours.age", plain, recipients(office, "county"))
+    ours = (tmp_path / "ours.age").read_bytes()
+    for data in (theirs, ours):
+        assert our_decrypt(data, office / "county.agekey") == plain
+        assert our_decrypt(data, office / "county.agekey", read=BLOCK + 3) == plain
+    if size <= 3 * CHUNK:
+        assert our_decrypt(theirs, office / "county.agekey", read=7) == plain
+    with pytest.raises(agefile.AgeDecryptError, match="no identity given matches"):
+        our_decrypt(theirs, office / "city.agekey")
+
+
+def test_our_reader_refuses_what_age_refuses(office: Path, tmp_path: Path) -> None:
+    """A cut at a chunk boundary, a flipped byte in the header, the payload or the last tag, and
+    bytes appended: Go age refuses each, and so must the bundle reader."""
+    path = tmp_path / "x.age"
+    encrypt(path, os.urandom(3 * CHUNK + 5), recipients(office, "county"))
+    data = path.read_bytes()
+    header_end = data.index(b"\n", data.index(b"\n--- ") + 1) + 1
+
+    def flip(at: int) -> bytes:
+        return data[:at] + bytes([data[at] ^ 1]) + data[at + 1:]
+
+    damaged = {"cut": data[:header_end + 16 + CHUNK + 16], "header": flip(30), "mac": flip(header_end - 5),
+               "nonce": flip(header_end + 3), "payload": flip(header_end + 16 + 2 * CHUNK),
+               "last tag": flip(len(data) - 1), "appended": data + b"\0", "no payload": data[:header_end + 16]}
+    for name, bad in damaged.items():
+        path.write_bytes(bad)
+        done = subprocess.run(["age", "-d", "-i", str(office / "county.agekey"), str(path)], capture_output=True,
+                              check=False)
+        assert done.returncode == 1, name
+        with pytest.raises(agefile.AgeDecryptError):
+            our_decrypt(bad, office / "county.agekey")
+
+
+def test_an_openssh_identity_is_refused_in_words(office: Path, tmp_path: Path) -> None:
+    """Bundles are encrypted to X25519 recipients only, so an OpenSSH key can never open one."""
+    path = tmp_path / "x.age"
+    encrypt(path, b"evidence", recipients(office, "county"))
+    with pytest.raises(agefile.AgeDecryptError, match="no age X25519 identity"):
+        agefile.decrypt_stream(io.BytesIO(path.read_bytes()).read, bytearray().extend, [object()])

@@ -17,13 +17,14 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+import pyrage
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from nanbu_secops.accounts import sources
 from nanbu_secops.audit import make_target
-from nanbu_secops.bundle import archive, custody, keys, sshsig
+from nanbu_secops.bundle import agefile, archive, custody, keys, sshsig
 from nanbu_secops.bundle.manifest import ManifestError, decode
 from nanbu_secops.collect import CollectError, defender, logindefs, logins, sshd
 from nanbu_secops.collect import accounts as unix_accounts
@@ -208,3 +209,22 @@ def test_tar_members_return_or_raise_archive_error(data: bytes) -> None:
                 pass
     except archive.ArchiveError:
         pass
+
+
+_AGE_IDENTITY = pyrage.x25519.Identity.generate()
+
+
+def _age_file() -> bytes:
+    """Two chunks (the first full, the final short) to one recipient: every part of the format."""
+    head, sealer = agefile.start([agefile.x25519_key(_AGE_IDENTITY.to_public())])
+    return head + b"".join(sealer.seal(bytes(agefile.CHUNK), final=False) + sealer.seal(b"x" * 100, final=True))
+
+
+_AGE = _age_file()
+
+
+@SLOW
+@given(st.one_of(mutated(_AGE), mutated(_AGE[:400]), st.binary(max_size=300).map(agefile.VERSION_LINE.__add__)))
+def test_age_reader_returns_or_raises_age_decrypt_error(data: bytes) -> None:
+    with contextlib.suppress(agefile.AgeDecryptError):
+        agefile.decrypt_stream(io.BytesIO(data).read, bytearray().extend, [_AGE_IDENTITY])

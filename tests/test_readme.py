@@ -4,7 +4,10 @@ The ```` ```sh ```` blocks are run in order, each with ``bash -e -o pipefail`` i
 that links to this checkout's folders (so ``policies/``, ``inventory`` and ``scripts/`` resolve as in
 the checkout, while everything the examples write stays in the temporary folder). Each block's exit
 code must be the one its ``<!-- example: exit N -->`` marker states (0 without one); a block marked
-``<!-- example: not run: REASON -->`` is skipped, and counted in the test's report.
+``<!-- example: not run: REASON -->`` is skipped, and counted in the test's report. The playbook
+examples (deploy the agent, rotate credentials, collect incident evidence and results) run against
+lab hosts named as in the example inventory, in the same story: what an example writes (keys, the
+escrow, group_vars, results) is what the later ones read.
 """
 
 from __future__ import annotations
@@ -32,11 +35,12 @@ PROJECT = Path(__file__).resolve().parents[1]
 README = PROJECT / "README.md"
 VENV_BIN = Path(sys.executable).parent
 # The checkout's entries an example may name; linked, never copied, into the examples' folder.
-LINKED = ("ansible.cfg", "bench", "inventory", "nanbu_secops", "playbooks", "policies", "pyproject.toml", "scripts",
-          "tests")
+LINKED = (".wheelhouse", "README.md", "ansible.cfg", "bench", "inventory", "nanbu_secops", "playbooks", "policies",
+          "pyproject.toml", "requirements", "scripts", "tests")
 MARKER = re.compile(r"<!-- example: (?:exit (?P<codes>\d+(?:\|\d+)*)|not run: (?P<reason>\S.*?)) -->")
 FENCE = re.compile(r"```(?P<lang>[a-z]*)$")
-NOT_RUN_MAX = 8         # scripts/setup.sh and the test suite (2), real terminals over SSH (3), benchmarks (3)
+NOT_RUN_MAX = 5         # scripts/audit.sh and the test suite (2), benchmarks (3)
+ROTATED = "clerk"       # the account the README's rotation example rotates on 升钟镇's terminals
 
 
 @dataclass(frozen=True)
@@ -127,17 +131,37 @@ def lab_inventory(lab: Lab, folder: Path) -> None:
     (folder / "hosts.yml").write_text(yaml.safe_dump(hosts, allow_unicode=True), encoding="utf-8")
 
 
-def example_hosts() -> list[str]:
-    """The terminals of the example inventory."""
+def example_hosts(pattern: str = "all") -> list[str]:
+    """The terminals of the example inventory, or of one of its groups or hosts (a playbook's ``target``)."""
     found: list[str] = []
 
-    def walk(node: dict) -> None:
-        found.extend(node.get("hosts") or {})
-        for child in (node.get("children") or {}).values():
-            walk(child)
+    def walk(node: dict, inside: bool) -> None:
+        for host in node.get("hosts") or {}:
+            if inside or host == pattern:
+                found.append(host)
+        for name, child in (node.get("children") or {}).items():
+            walk(child, inside or name == pattern)
 
-    walk(yaml.safe_load((PROJECT / "inventory" / "hosts.yml").read_text(encoding="utf-8"))["all"])
+    walk(yaml.safe_load((PROJECT / "inventory" / "hosts.yml").read_text(encoding="utf-8"))["all"], pattern == "all")
     return found
+
+
+def prepare_terminals(lab: Lab, home: Path) -> None:
+    """What the county's controller and terminals have before the examples: the terminals' host keys in
+    the operator's known_hosts (the rotation logs in with the new password, host key checked), and on
+    升钟镇's terminals a ``clerk`` account with a password (the account the example rotates)."""
+    (home / ".ssh").mkdir(mode=0o700)
+    shutil.copyfile(lab.known_hosts, home / ".ssh" / "known_hosts")
+    for host in example_hosts("u_shengzhong"):
+        lab.ssh(host, f"useradd -m -s /bin/bash {ROTATED} && chpasswd", input=f"{ROTATED}:Clerk-pass-2026-{host}\n")
+
+
+def checkout_state() -> tuple[str, list[str]]:
+    """The checkout's changes and the entries of its top and playbooks/ folders (ignored ones too): the
+    examples run in a folder that links to the checkout, and must write nothing through those links."""
+    status = subprocess.run(["git", "-C", str(PROJECT), "status", "--porcelain"], capture_output=True, text=True,
+                            timeout=60, check=True).stdout
+    return status, sorted(p.name for folder in (PROJECT, PROJECT / "playbooks") for p in folder.iterdir())
 
 
 @pytest.mark.lab
@@ -146,6 +170,10 @@ def test_readme_examples_run_in_order(tmp_path: Path) -> None:
     not_run = [b for b in blocks if b.not_run]
     runs = [b for b in blocks if not b.not_run]
     assert len(runs) >= 10, "the README lost its examples"
+    if not any((PROJECT / ".wheelhouse").glob("*.whl")):
+        pytest.fail(f"no dependency wheels in {PROJECT / '.wheelhouse'}: run `bash scripts/setup.sh --test` first",
+                    pytrace=False)
+    before = checkout_state()
     for name in LINKED:
         if name != "inventory":
             (tmp_path / name).symlink_to(PROJECT / name)
@@ -156,7 +184,10 @@ def test_readme_examples_run_in_order(tmp_path: Path) -> None:
     exports = ""                    # `export` lines carry to the later blocks, as in the user's one shell
     with own_lab(example_hosts(), offset=5, prefix="nsreadme-") as lab:
         lab_inventory(lab, tmp_path / "inventory")
+        prepare_terminals(lab, tmp_path / "home")
         env["ANSIBLE_HOME"] = str(tmp_path / "ansible")
+        env["TMPDIR"] = str(tmp_path / "tmp")   # the playbooks' controller-side temporary folders go with tmp_path
+        (tmp_path / "tmp").mkdir()
         for block in runs:
             result = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", exports + block.text], cwd=tmp_path,
                                     env=env, capture_output=True, text=True, timeout=300, check=False)
@@ -164,11 +195,21 @@ def test_readme_examples_run_in_order(tmp_path: Path) -> None:
                 f"README.md:{block.line}: exit {result.returncode}, the README says {sorted(block.codes)}\n"
                 f"{block.text}--- stdout\n{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-3000:]}")
             assert "Traceback" not in result.stderr, f"README.md:{block.line}: a traceback\n{result.stderr}"
-            if block.text.startswith("ansible-playbook"):       # it reached every terminal, and none failed
+            if "ansible-playbook" in block.text:     # its (last) run reached every terminal it targets, none failed
                 counters = recap(result)
-                assert set(counters) == set(example_hosts()), f"README.md:{block.line}: {counters}"
+                target = re.search(r"-e target=(\S+)", block.text)
+                terminals = {h for h in counters if h != "localhost"}      # collect.yml makes folders there
+                assert terminals == set(example_hosts(target[1] if target else "all")), f"README.md:{block.line}: {counters}"
                 assert all(c["ok"] > 0 and not c["unreachable"] and not c["failed"] for c in counters.values()), counters
             exports += "".join(line + "\n" for line in block.text.splitlines() if line.startswith("export "))
+        # What the playbook examples say they leave on the controller is there, from the lab's terminals.
+        results = {p.parent.name for p in (tmp_path / "results" / "2026Q4").glob("*/*.json")
+                   if not p.name.startswith("UNREACHABLE")}
+        assert results == set(example_hosts()), results
+        escrowed = {p.parts[-3] for p in (tmp_path / "escrow").glob(f"*/{ROTATED}/*-password.age")}
+        assert escrowed == set(example_hosts("u_shengzhong")), escrowed
+        assert len(list((tmp_path / "incidents" / "szz-term-01").glob("*.nsb"))) == 1
+    assert checkout_state() == before, "the examples wrote into the checkout"
     assert exports.startswith('export PATH="$PWD/.venv/bin:$PATH"'), "the README no longer puts the venv on PATH"
     assert shutil.which("nanbu-secops", path=f"{tmp_path}/.venv/bin") is not None
     summary = f"README examples: {len(runs)} run, {len(not_run)} not run: " + "; ".join(
@@ -181,7 +222,12 @@ def test_story_outputs_exist(tmp_path: Path) -> None:
     """The examples' own claims hold: the files the story says it makes are named by later examples."""
     text = "".join(b.text for b in readme_blocks(README.read_text(encoding="utf-8")) if b.lang == "sh" and not b.not_run)
     for made, used in (("keys new daqiao", "keys/daqiao_ed25519"), ("keys new city", "keys/city.recipient"),
-                       ("mkdir case", "-C case/"), ("platform/mapping.yml <<", "--mapping platform/mapping.yml")):
+                       ("mkdir case", "-C case/"), ("platform/mapping.yml <<", "--mapping platform/mapping.yml"),
+                       ("keys new szz-manager", "-i keys/szz-manager.agekey"), ("mkdir -p -m 700 escrow", "nanbu_escrow_dir"),
+                       ("keys new county-office", "keys/county-office.recipient)]"),
+                       ("playbooks/deploy_agent.yml", "playbooks/incident_collect.yml"),
+                       ("playbooks/deploy_agent.yml", "playbooks/collect.yml"),
+                       ("playbooks/collect.yml", "ingest results/2026Q4")):
         assert text.index(made) < text.index(used), (made, used)
 
 

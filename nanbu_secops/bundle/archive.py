@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
 from typing import BinaryIO
 
-from nanbu_secops.bundle.stream import CHUNK
 from nanbu_secops.timeutil import now
 
 MANIFEST = "manifest.json"
@@ -31,6 +30,10 @@ METADATA = (SUMS, MANIFEST, MANIFEST_SIG, CUSTODY)  # written last, in this orde
 METADATA_LIMIT = {MANIFEST: 64 << 20, MANIFEST_SIG: 16 << 10, SUMS: 64 << 20, CUSTODY: 16 << 20}
 MAX_MEMBERS = 1_000_000
 BLOCK = 512
+# Reading goes through tarfile's stream in 64 KiB pieces, not 1 MiB: its buffer joins and slices
+# what it holds at each read, and at 1 MiB every such copy is a fresh mapping whose pages fault in
+# (measured here: 0.55 s of system time per GiB, against 0.06 s at 64 KiB).
+READ = 64 * 1024
 
 
 class ArchiveError(Exception):
@@ -90,7 +93,7 @@ def members(stream: BinaryIO) -> Iterator[tuple[tarfile.TarInfo, tarfile.ExFileO
     asking for the next member; the stream goes one way)."""
     seen: set[str] = set()
     try:
-        archive = tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK)  # noqa: SIM115 (read across yields; it does not own the stream)
+        archive = tarfile.open(fileobj=stream, mode="r|", bufsize=READ)  # noqa: SIM115 (read across yields; it does not own the stream)
         for count, info in enumerate(archive, 1):
             if count > MAX_MEMBERS:
                 raise ArchiveError(f"more than {MAX_MEMBERS} members")
@@ -116,7 +119,7 @@ def chunks(info: tarfile.TarInfo, reader: BinaryIO) -> Iterator[bytes]:
     left = info.size
     try:
         while left:
-            chunk = reader.read(min(CHUNK, left))
+            chunk = reader.read(min(READ, left))
             if not chunk:
                 raise ArchiveError(f"member {info.name!r} is cut short")
             left -= len(chunk)

@@ -1,13 +1,15 @@
 """Streaming age encryption and decryption, so a bundle of any size passes through bounded memory.
 
-Writing uses :mod:`agefile` (the age format over `cryptography`'s primitives, which release the
-GIL) on two threads beside the one that reads and hashes the evidence:
+Both directions use :mod:`agefile` (the age format over `cryptography`'s primitives, which
+release the GIL). Writing runs on two threads beside the one that reads and hashes the evidence:
 
     packing:   this thread (files → SHA-256 → tar → 1 MiB blocks) → thread: ChaCha20-Poly1305
-               → thread: SHA-256 of the ciphertext, for the outer signature → the bundle file
+               into reused buffers → thread: SHA-256 of the ciphertext, for the outer signature
+               → the bundle file
 
-Reading uses pyrage (the Rust age implementation), which holds the GIL while it works, so it
-runs in a forked child process at the end of an OS pipe:
+Reading runs in a forked child process at the end of an OS pipe, so the ciphertext's SHA-256
+and the decryption use one core while this process parses the tar and hashes the files on the
+other:
 
     checking:  child: the bundle file → SHA-256 of the ciphertext → age decrypt → pipe
                → this process (tar → checks)
@@ -29,8 +31,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
-
-import pyrage
 
 from nanbu_secops.bundle import agefile
 
@@ -105,13 +105,17 @@ def _fork(task: Callable[[], bytes], keep: Sequence[int]) -> _Child:
 
 
 class _HashingReader:
-    """The ciphertext source: the bundle file, hashed (SHA-256) as age reads it."""
+    """The ciphertext source: the bundle file, hashed (SHA-256) as age reads it. Each read fills
+    one reused buffer (a fresh 1 MiB object per read would fault in its pages every time), so
+    what it returns is valid until the next read."""
 
     def __init__(self, source: BinaryIO):
         self.source, self.hash = source, hashlib.sha256()
+        self._buffer = memoryview(bytearray(agefile.READ))
 
-    def read(self, n: int = -1) -> bytes:
-        data = self.source.read(n)
+    def read(self, n: int) -> memoryview:
+        got = self.source.readinto(self._buffer[:min(n, len(self._buffer))])
+        data = self._buffer[:got or 0]
         self.hash.update(data)
         return data
 
@@ -124,18 +128,8 @@ class Sealed:
     size: int = 0
 
 
-def _write_parts(fd: int, parts: list[bytes]) -> None:
-    """All of ``parts`` to ``fd`` with one ``writev`` when the kernel takes it whole."""
-    done = os.writev(fd, parts)
-    for part in parts:
-        if done >= len(part):
-            done -= len(part)
-            continue
-        write_all(fd, memoryview(part)[done:])
-        done = 0
-
-
 _END = object()
+_SEALED_BLOCK = CHUNK // agefile.CHUNK * agefile.SEALED  # a 1 MiB block once sealed: 16 chunks and their tags
 _DEPTH = 4  # blocks in flight per queue: memory stays at a few MiB whatever the bundle size
 
 
@@ -186,21 +180,25 @@ class Sink:
                         _Stage("age-store", self._store, self._cipher, None)]
         self._started = False
         self._spare: collections.deque[bytearray] = collections.deque()
+        self._spare_out: collections.deque[bytearray] = collections.deque()
         self._block, self._fill = bytearray(CHUNK), 0
         self._full: bytearray | None = None
 
-    def _seal(self, item: tuple[bytearray | memoryview, bool]) -> list[bytes]:
+    def _seal(self, item: tuple[bytearray | memoryview, bool]) -> tuple[bytearray, memoryview]:
         block, final = item
-        sealed = self._sealer.seal(block, final)
+        out = self._spare_out.popleft() if self._spare_out else bytearray(_SEALED_BLOCK)
+        sealed = self._sealer.seal_into(block, final, out)
         if isinstance(block, bytearray):  # reused: fresh 1 MiB buffers cost a page fault per 4 KiB
             self._spare.append(block)
-        return sealed
+        return out, sealed
 
-    def _store(self, parts: list[bytes]) -> None:
-        for part in parts:
-            self._digest.update(part)
-            self.sealed.size += len(part)
-        _write_parts(self._out_fd, parts)
+    def _store(self, item: tuple[bytearray, memoryview]) -> None:
+        out, sealed = item
+        with sealed:
+            self._digest.update(sealed)
+            self.sealed.size += len(sealed)
+            write_all(self._out_fd, sealed)
+        self._spare_out.append(out)
 
     def _send(self, block: bytearray | memoryview, final: bool) -> None:
         if not self._started:
@@ -280,11 +278,9 @@ class Plaintext:
 
         def decrypt() -> bytes:
             reader = _HashingReader(source)
-            with open(plain_write, "wb", buffering=0) as sink:
-                pyrage.decrypt_io(reader, sink, list(identities))
-            while reader.read(CHUNK):  # age may stop before the end; the signature covers it all
-                pass
-            return reader.hash.digest()
+            agefile.decrypt_stream(reader.read, lambda plain: write_all(plain_write, plain), identities)
+            os.close(plain_write)
+            return reader.hash.digest()  # of the whole file: decrypt_stream reads to its end
 
         self._child = _fork(decrypt, keep=(plain_write, source.fileno()))
         source.close()
