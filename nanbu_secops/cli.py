@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from nanbu_secops import __version__
+from nanbu_secops import __version__, clihelp
 from nanbu_secops.errors import InputError
 
 if TYPE_CHECKING:
@@ -39,10 +39,10 @@ def _report_options(parser: argparse.ArgumentParser, formats: tuple[str, ...] = 
     parser.add_argument("--output", help=output_help)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nanbu-secops",
-        description="南部县政府网站集约化平台 安全运维工具 / security operations for Nanbu County's platform units")
+def build_parser(lang: str = "en") -> argparse.ArgumentParser:
+    """The command tree, its help in ``lang`` (argparse's own words: see :func:`clihelp.speaking`)."""
+    parser = clihelp.Parser(prog="nanbu-secops",
+                            description="security operations for Nanbu County's intensive government-website platform")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     _ipv6_parser(commands)
     _site_parser(commands)
     _fleet_parser(commands)
+    clihelp.localize(parser, lang)
     return parser
 
 
@@ -265,16 +266,17 @@ def _incident_parser(commands: argparse._SubParsersAction) -> None:
     sub = incident.add_subparsers(dest="incident_command", required=True, metavar="SUBCOMMAND")
     collect = sub.add_parser("collect", help="snapshot this terminal and pack it with the report form")
     _sealing(collect)
-    collect.add_argument("--title", required=True, help="事件名称")
-    collect.add_argument("--category", required=True, help="类别, e.g. 有害程序事件 or malware")
-    collect.add_argument("--severity", required=True, help="级别: 特别重大/重大/较大/一般 (or I-IV)")
-    collect.add_argument("--discovered-at", required=True, help="发现时间, e.g. 2026-11-28T09:30 (county time unless an offset is given)")
-    collect.add_argument("--measures", default="", help="处置措施 taken so far")
+    collect.add_argument("--title", required=True, help="the incident's name")
+    collect.add_argument("--category", required=True, help="its category (GB/Z 20986), e.g. malware or network-attack")
+    collect.add_argument("--severity", required=True, help="its grade: I, II, III, IV (or critical, major, significant, general)")
+    collect.add_argument("--discovered-at", required=True,
+                         help="when it was found, e.g. 2026-11-28T09:30 (county time unless an offset is given)")
+    collect.add_argument("--measures", default="", help="measures taken so far")
     collect.add_argument("--include", action="append", default=[], metavar="PATH", help="file or folder to add (repeatable)")
     collect.add_argument("--days", type=int, default=7, help="auth log and logins of the last N days (default: 7)")
     collect.add_argument("--root", default="/", help="collect from the filesystem under DIR (offline image)")
     collect.add_argument("--policy", help="policy file or folder for the check results (default: the installed policies)")
-    collect.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of the report (default: zh)")
+    collect.add_argument("--lang", choices=("zh", "en"), default="zh")
     collect.set_defaults(handler=cmd_incident_collect)
     _bundle_commands(sub, "incident")
 
@@ -470,13 +472,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_policy_validate(args: argparse.Namespace) -> int:
     from nanbu_secops.policy import load_policies
     from nanbu_secops.policy.commands import validate_command_variables
+    from nanbu_secops.report.i18n import message
 
     policies = load_policies(args.path)
     commands = validate_command_variables(policies)
     for policy in policies.policies:
-        print(f"{policy.path}: ok ({policy.id} {policy.version}, {len(policy.controls)} controls)")
+        print(message("policy ok", args.lang, path=policy.path, id=policy.id, version=policy.version,
+                      controls=len(policy.controls)))
     if commands:
-        print(f"variables ok for: {', '.join(commands)}")
+        print(message("variables ok", args.lang, commands=", ".join(commands)))
     return EXIT_CLEAR
 
 
@@ -484,6 +488,7 @@ def cmd_accounts_audit(args: argparse.Namespace) -> int:
     from nanbu_secops.accounts import platform, sources
     from nanbu_secops.policy import load_policies
     from nanbu_secops.report import accounts as render
+    from nanbu_secops.report import i18n
 
     settings = platform.Settings.from_policy(load_policies(args.policy))
     mapping = sources.load_mapping(args.mapping) if args.mapping else None
@@ -503,7 +508,7 @@ def cmd_accounts_audit(args: argparse.Namespace) -> int:
     else:
         _write(args.output, render.render_text(report, args.lang))
     for problem in result.problems[:20]:
-        print(f"nanbu-secops: skipped {problem}", file=sys.stderr)
+        clihelp.stderr_line("skipped", i18n.problem(str(problem), args.lang), args.lang)
     return EXIT_FINDINGS if result.findings else EXIT_CLEAR
 
 
@@ -518,15 +523,18 @@ def cmd_accounts_reinstate(args: argparse.Namespace) -> int:
 
 def cmd_register_verify(args: argparse.Namespace) -> int:
     from nanbu_secops.accounts import register
+    from nanbu_secops.report import i18n
+    from nanbu_secops.report.i18n import message
 
     path = Path(args.register)
     if not args.missing_ok and not os.path.lexists(path) and not os.path.lexists(register.head_path(path)):
         raise InputError("no such register: nothing to verify (give the right --register, or --missing-ok "
                          "where a register not created yet is fine)", path)
     result = register.verify(path)
-    for problem in result.problems:
-        print(f"{args.register}: {problem}", file=sys.stderr)
-    print(f"{args.register}: {'ok' if result.ok else 'BROKEN'} ({result.entries} entries)")
+    for found in result.problems:
+        print(f"{args.register}: {i18n.problem(str(found), args.lang)}", file=sys.stderr)
+    state = message("register ok" if result.ok else "register broken", args.lang)
+    print(message("register", args.lang, path=args.register, state=state, entries=result.entries))
     return EXIT_CLEAR if result.ok else EXIT_FINDINGS
 
 
@@ -631,12 +639,14 @@ def cmd_creds_status(args: argparse.Namespace) -> int:
 def cmd_creds_escrow_open(args: argparse.Namespace) -> int:
     from nanbu_secops.bundle.keys import read_identities
     from nanbu_secops.creds import escrow
+    from nanbu_secops.report.i18n import credential_kind, message
 
     payload = escrow.open_entry(Path(args.entry), read_identities(Path(args.identity)))
     secret = payload["secret"] if payload["secret"].endswith("\n") else payload["secret"] + "\n"
     _write(args.output, secret)
-    print(f"nanbu-secops: opened {payload['kind']} of {payload['account']}@{payload['host']} "
-          f"escrowed {payload['created']}", file=sys.stderr)
+    print("nanbu-secops: " + message("escrow opened", args.lang, kind=credential_kind(payload["kind"], args.lang),
+                                     account=payload["account"], host=payload["host"], created=payload["created"]),
+          file=sys.stderr)
     return EXIT_CLEAR
 
 
@@ -756,7 +766,7 @@ def _pack(args: argparse.Namespace, items, size: int, kind: str, title: str, mas
     from nanbu_secops.bundle import package
     from nanbu_secops.bundle.stream import BundleEncryptError
     from nanbu_secops.progress import byte_progress
-    from nanbu_secops.report.i18n import progress_label
+    from nanbu_secops.report.i18n import message, progress_label
 
     recipients, key, digests = _signing(args)
     with byte_progress(size, progress_label("pack", args.lang, args.out)) as progress:
@@ -766,8 +776,8 @@ def _pack(args: argparse.Namespace, items, size: int, kind: str, title: str, mas
                                     action="collected" if kind == "incident" else "packaged", progress=progress)
         except BundleEncryptError as exc:
             raise InputError(f"nothing written: {exc}", args.out) from None
-    print(f"{args.out}: {kind} bundle {manifest.id}, {len(manifest.files)} files, signed by {key.principal} "
-          f"({key.fingerprint}); signature {args.out}.sig")
+    print(message("bundle made", args.lang, out=args.out, kind=message(kind, args.lang), id=manifest.id,
+                  files=len(manifest.files), principal=key.principal, fingerprint=key.fingerprint))
     return EXIT_CLEAR
 
 
@@ -855,27 +865,29 @@ def cmd_proposal_new(args: argparse.Namespace) -> int:
 
 def cmd_proposal_validate(args: argparse.Namespace) -> int:
     from nanbu_secops.proposal import form
+    from nanbu_secops.report.i18n import error_message, message
 
     missing = [path for path in args.forms if not Path(path).is_file()]
     if missing:
         raise InputError("no such form", missing[0])
     errors = form.validate([Path(path) for path in args.forms])
     for error in errors:
-        print(error, file=sys.stderr)
+        print(error_message(error, args.lang), file=sys.stderr)
     if not errors:
-        print(f"{len(args.forms)} form(s): ok")
+        print(message("forms ok", args.lang, count=len(args.forms)))
     return EXIT_INPUT if errors else EXIT_CLEAR
 
 
-def _proposals(folder: str, similarity: float, strict: bool):
+def _proposals(folder: str, similarity: float, strict: bool, lang: str):
     """The aggregate of a folder of forms; bad forms are named, and refused when ``strict``."""
     from nanbu_secops.proposal import aggregate
+    from nanbu_secops.report.i18n import error_message
 
     if not 0 < similarity <= 1:
         raise InputError(f"--similarity must be above 0 and at most 1, not {similarity}")
     proposals, errors = aggregate.load_dir(Path(folder))
     for error in errors:
-        print(f"nanbu-secops: {'error' if strict else 'skipped'}: {error}", file=sys.stderr)
+        clihelp.stderr_line("error" if strict else "skipped", error_message(error, lang), lang)
     if errors and strict:
         raise InputError(f"{len(errors)} problem(s) in the forms; fix them before packaging", folder)
     return aggregate.aggregate(proposals, similarity), errors
@@ -884,7 +896,7 @@ def _proposals(folder: str, similarity: float, strict: bool):
 def cmd_proposal_aggregate(args: argparse.Namespace) -> int:
     from nanbu_secops.report import proposals as render
 
-    result, errors = _proposals(args.folder, args.similarity, strict=False)
+    result, errors = _proposals(args.folder, args.similarity, strict=False, lang=args.lang)
     if args.format == "xlsx":
         if not args.output:
             raise InputError("--format xlsx is binary: give --output FILE")
@@ -904,7 +916,7 @@ def cmd_proposal_package(args: argparse.Namespace) -> int:
     from nanbu_secops.timeutil import now
 
     _signing(args)
-    result, _ = _proposals(args.folder, args.similarity, strict=True)
+    result, _ = _proposals(args.folder, args.similarity, strict=True, lang=args.lang)
     forms = [item for item in plan_includes([args.folder], "evidence/proposals", Path(args.folder))[0]
              if item.path.endswith((".yml", ".yaml"))]
     title = args.title or f"{args.unit} 优化建议 {Quarter.of(now()).label}"
@@ -1021,24 +1033,25 @@ def cmd_site_inspect(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from nanbu_secops.fleet.inventory import load_inventory
+    from nanbu_secops.report.i18n import MESSAGES, message, problem
     from nanbu_secops.store import ingest
 
     hosts = load_inventory(Path(args.inventory)).host_units()
     with _meter(args, "ingest", 0, "items") as progress:  # the total: the files it finds
         stats = ingest(Path(args.folder), Path(args.db), hosts, dry_run=args.dry_run, progress=progress)
+    lang = args.lang
     for path, kind, owner, unit, reported, when in stats.stored:
-        seen_as = f", reported as {reported}" if reported not in (None, owner) else ""
-        print(f"would store {path}: {kind} of {owner} (unit {unit or '-'}{seen_as}) at {when}")
-    for path, reason in stats.refused:
-        print(f"nanbu-secops: not stored {path}: {reason}", file=sys.stderr)
-    for path, reason in stats.bad:
-        print(f"nanbu-secops: skipped {path}: {reason}", file=sys.stderr)
-    print(f"{args.db}{' (dry run: nothing written)' if args.dry_run else ''}: {stats.files} files, "
-          f"{stats.runs_added} runs added, {stats.runs_skipped} already there, "
-          f"{stats.results_added} results, {stats.unreachable_added} unreachable markers, "
-          f"{stats.endpoint_runs_added} endpoint runs ({stats.endpoints_added} endpoints), "
-          f"{stats.site_runs_added} site inspections, {len(stats.refused)} not stored (host in doubt), "
-          f"{len(stats.bad)} skipped")
+        seen_as = message("reported as", lang, reported=reported) if reported not in (None, owner) else ""
+        print(message("would store", lang, path=path, kind=message(kind, lang) if kind in MESSAGES else kind,
+                      owner=owner, unit=unit or "-", seen_as=seen_as, when=when))
+    for key, files in (("not stored file", stats.refused), ("skipped file", stats.bad)):
+        for path, reason in files:
+            print(message(key, lang, path=path, reason=problem(reason, lang)), file=sys.stderr)
+    print(message("ingest summary", lang, db=args.db, dry=message("dry run", lang) if args.dry_run else "",
+                  files=stats.files, runs_added=stats.runs_added, runs_skipped=stats.runs_skipped,
+                  results_added=stats.results_added, unreachable_added=stats.unreachable_added,
+                  endpoint_runs_added=stats.endpoint_runs_added, endpoints_added=stats.endpoints_added,
+                  site_runs_added=stats.site_runs_added, refused=len(stats.refused), bad=len(stats.bad)))
     return EXIT_FINDINGS if stats.bad or stats.refused else EXIT_CLEAR
 
 
@@ -1048,7 +1061,7 @@ def cmd_report_quarterly(args: argparse.Namespace) -> int:
     from nanbu_secops.fleet.inventory import load_inventory
     from nanbu_secops.fleet.roster import read_roster_changes
     from nanbu_secops.policy import load_policies
-    from nanbu_secops.report import platform_use
+    from nanbu_secops.report import i18n, platform_use
     from nanbu_secops.report import quarterly as render
     from nanbu_secops.store import Store
 
@@ -1068,8 +1081,8 @@ def cmd_report_quarterly(args: argparse.Namespace) -> int:
     if all(rosters):
         mapping = sources.load_mapping(args.mapping) if args.mapping else None
         changes, problems = read_roster_changes(*(Path(p) for p in rosters), mapping)
-        for problem in problems[:20]:
-            print(f"nanbu-secops: skipped {problem}", file=sys.stderr)
+        for skipped in problems[:20]:
+            clihelp.stderr_line("skipped", i18n.problem(str(skipped), args.lang), args.lang)
     with _meter(args, "quarterly", render.STEPS + 1, "items") as progress:  # and the rendering
         with Store.open(Path(args.db), create=False) as store:
             report = render.build(store, period, inventory, settings, args.lang, changes,
@@ -1155,12 +1168,17 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from nanbu_secops.report.i18n import error_message
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    lang = clihelp.choose_lang(argv)
+    with clihelp.speaking(lang):
+        args = build_parser(lang).parse_args(argv)
     try:
         _check_outputs(args)
         return args.handler(args)
     except InputError as exc:
-        print(f"nanbu-secops: error: {exc}", file=sys.stderr)
+        clihelp.stderr_line("error", error_message(exc, lang), lang)
         return EXIT_INPUT
     except KeyboardInterrupt:
         return 130

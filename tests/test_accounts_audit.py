@@ -152,13 +152,14 @@ def test_bad_policy_variable_names_file_and_line(exports, tmp_path):
                    encoding="utf-8")
     line = next(i for i, row in enumerate(bad.read_text().splitlines(), 1) if "establishment_exempt_roles: 技术" in row)
     exe = Path(sys.executable).with_name("nanbu-secops")
-    done = subprocess.run([str(exe), *audit(exports, "--policy", str(bad))], capture_output=True, text=True)
+    done = subprocess.run([str(exe), *audit(exports, "--policy", str(bad), "--lang", "en")], capture_output=True,
+                          text=True)
     assert done.returncode == 2
     assert f"{bad}:{line}: variables.establishment_exempt_roles: '技术支持' is not of type 'array'" in done.stderr
 
 
 def test_xlsx_needs_an_output_file(exports, capsys):
-    assert main(audit(exports, "--format", "xlsx")) == 2
+    assert main(audit(exports, "--format", "xlsx", "--lang", "en")) == 2
     assert "give --output" in capsys.readouterr().err
 
 

@@ -208,9 +208,9 @@ def test_report_annual_command(site, capsys):
     assert rows[1][:9] == ("u_a", "甲镇人民政府", 20, 60, "无上报", 20, 25, "持平 +0.0", 1)
     assert list(book["全年未上报的终端"].iter_rows(values_only=True))[1:] == [("甲镇人民政府", "a3")]
     assert cli.main([*base, "--format", "xlsx"]) == 2
-    assert cli.main([*base[:5], "19", *base[6:]]) == 2
+    assert cli.main([*base[:5], "19", *base[6:], "--lang", "en"]) == 2
     assert "--year: not a year" in capsys.readouterr().err
-    assert cli.main([*base[:3], str(out / "none.db"), *base[4:]]) == 2
+    assert cli.main([*base[:3], str(out / "none.db"), *base[4:], "--lang", "en"]) == 2
 
 
 def site_result(generated: str, ok: int, statuses: list[str], dead: int, external: int) -> dict[str, Any]:

@@ -207,7 +207,7 @@ def test_bad_input_exits_2_naming_it_and_logs_nothing(database, tmp_path, case):
     args = {"missing": [str(tmp_path / "nope 不存在")],
             "timeout": ["--timeout", "0", str(tmp_path / "f.txt")],
             "quarantine_is_file": ["--quarantine", str(tmp_path / "f.txt"), str(tmp_path / "f.txt")]}[case]
-    done = agent(database, "--log", str(log), *args)
+    done = agent(database, "--log", str(log), "--lang", "en", *args)
     assert done.returncode == 2
     want = {"missing": f"{tmp_path / 'nope 不存在'}: no such file or folder to scan",
             "timeout": "--timeout must be more than 0 seconds, not 0.0",
@@ -257,7 +257,8 @@ def test_bad_exclusions_exit_2_and_scan_nothing(database, tmp_path, case, messag
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "x.txt").write_bytes(EICAR)
     exclude = str(tmp_path / "nope") if case == "missing" else str(tmp_path / "d")
-    done = agent(database, "--log", str(tmp_path / "log.jsonl"), "--exclude", exclude, str(tmp_path / "d"))
+    done = agent(database, "--log", str(tmp_path / "log.jsonl"), "--lang", "en", "--exclude", exclude,
+                 str(tmp_path / "d"))
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert done.stdout == "" and not (tmp_path / "log.jsonl").exists()
 

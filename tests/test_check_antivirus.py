@@ -263,7 +263,7 @@ def test_check_only_27_runs_the_same_controls(tmp_path, capsys):
 
 
 def test_av_status_bad_root_exits_2(tmp_path, capsys):
-    assert main(["av", "status", "--root", str(tmp_path / "nope")]) == 2
+    assert main(["av", "status", "--root", str(tmp_path / "nope"), "--lang", "en"]) == 2
     assert "--root: not a directory" in capsys.readouterr().err
 
 

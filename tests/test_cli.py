@@ -98,21 +98,21 @@ def test_output_file(tmp_path):
     (["--policy", "/nonexistent/policy.yml"], "/nonexistent/policy.yml: no such policy file or folder"),
 ])
 def test_bad_check_arguments_exit_2_with_a_message(tmp_path, args, message):
-    done = cli("check", *(args if "--root" in args else ["--root", str(make_root(tmp_path)), *args]))
+    done = cli("check", "--lang", "en", *(args if "--root" in args else ["--root", str(make_root(tmp_path)), *args]))
     assert done.returncode == 2, done
     assert message in done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
 
 
 def test_unknown_format_is_a_usage_error():
-    done = cli("check", "--format", "xml")
+    done = cli("check", "--format", "xml", "--lang", "en")
     assert done.returncode == 2 and "invalid choice" in done.stderr
 
 
 # --- policy validate ----------------------------------------------------------------------------
 
 def test_shipped_policies_validate():
-    done = cli("policy", "validate", str(PROJECT / "policies"))
+    done = cli("policy", "validate", str(PROJECT / "policies"), "--lang", "en")
     assert done.returncode == 0, done.stderr
     assert "article26.yml: ok (nanbu-a26 2026.11.2, " in done.stdout
 
@@ -156,7 +156,7 @@ def test_policy_errors_name_file_and_line(tmp_path, edit, needle, message):
     text = edit(BASE)
     assert text != BASE
     bad.write_text(text, encoding="utf-8")
-    done = cli("policy", "validate", str(bad))
+    done = cli("policy", "validate", str(bad), "--lang", "en")
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     occurrence = 2 if "duplicate control id" in message else 1
@@ -169,7 +169,7 @@ def test_policy_errors_name_file_and_line(tmp_path, edit, needle, message):
         assert f"{bad}:{expected_line}: " in done.stderr, (done.stderr, expected_line)
     assert message in done.stderr
     # the same error stops `check` too, with exit 2 and nothing on stdout
-    check = cli("check", "--policy", str(bad), "--root", str(make_root(tmp_path / "root")))
+    check = cli("check", "--lang", "en", "--policy", str(bad), "--root", str(make_root(tmp_path / "root")))
     assert check.returncode == 2 and check.stdout == "" and message in check.stderr
 
 
@@ -183,11 +183,11 @@ def test_policy_validate_refuses_what_accounts_audit_refuses(tmp_path, old, new,
     assert text != BASE
     bad = tmp_path / "bad.yml"
     bad.write_text(text, encoding="utf-8")
-    done = cli("policy", "validate", str(bad))
+    done = cli("policy", "validate", str(bad), "--lang", "en")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     variable = new.strip().split(":")[0] if new.startswith("  establishment") else "account_findings"
     assert f"{bad}:{line_of(text, variable + ':')}: " in done.stderr and message in done.stderr, done.stderr
-    audit = cli("accounts", "audit", "--policy", str(bad), "--accounts", "a.csv", "--logins", "l.csv",
+    audit = cli("accounts", "audit", "--lang", "en", "--policy", str(bad), "--accounts", "a.csv", "--logins", "l.csv",
                 "--roster", "r.csv")
     assert audit.returncode == 2 and message in audit.stderr, audit.stderr
 
@@ -195,7 +195,7 @@ def test_policy_validate_refuses_what_accounts_audit_refuses(tmp_path, old, new,
 def test_policy_validate_runs_where_the_controller_modules_are_missing():
     """Terminals have the agent without paramiko and ansible (deploy_agent.yml validates there)."""
     code = ("import sys\nfor m in ('paramiko', 'ansible'): sys.modules[m] = None\n"
-            "from nanbu_secops.cli import main\nsys.exit(main(['policy', 'validate', sys.argv[1]]))")
+            "from nanbu_secops.cli import main\nsys.exit(main(['policy', 'validate', sys.argv[1], '--lang', 'en']))")
     done = subprocess.run([sys.executable, "-c", code, str(PROJECT / "policies")], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
@@ -205,7 +205,7 @@ def test_policy_validate_runs_where_the_controller_modules_are_missing():
 def test_duplicate_ids_across_files(tmp_path):
     (tmp_path / "a.yml").write_text(BASE, encoding="utf-8")
     (tmp_path / "b.yml").write_text(BASE.replace("id: nanbu-a26", "id: other"), encoding="utf-8")
-    done = cli("policy", "validate", str(tmp_path))
+    done = cli("policy", "validate", str(tmp_path), "--lang", "en")
     assert done.returncode == 2
     assert f"{tmp_path / 'b.yml'}:{line_of(BASE, 'id: NS26-PASS-001')}: duplicate control id 'NS26-PASS-001'" \
         in done.stderr
@@ -222,12 +222,12 @@ def test_duplicate_ids_across_files(tmp_path):
 def test_unusable_policy_files(tmp_path, content, message):
     bad = tmp_path / "x.yml"
     bad.write_bytes(content)
-    done = cli("policy", "validate", str(bad))
+    done = cli("policy", "validate", str(bad), "--lang", "en")
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
 
 
 def test_folder_without_policies(tmp_path):
-    done = cli("policy", "validate", str(tmp_path))
+    done = cli("policy", "validate", str(tmp_path), "--lang", "en")
     assert done.returncode == 2 and "holds no policy file" in done.stderr
 
 

@@ -43,7 +43,7 @@ def collect(keydir: Path, tmp_path: Path, *extra: str, out: str = "inc.nsb") -> 
 
 
 def test_keys_new_refuses_to_overwrite(keydir: Path) -> None:
-    done = cli("keys", "new", "unit", "--out", str(keydir))
+    done = cli("keys", "new", "unit", "--out", str(keydir), "--lang", "en")
     assert done.returncode == 2 and "will not overwrite" in done.stderr and "unit.agekey" in done.stderr
 
 
@@ -127,7 +127,7 @@ def test_no_trust_given_is_exit_2_saying_how_to_give_it(keydir: Path, tmp_path: 
         for command in (["verify", str(bundle)], ["verify", str(bundle), *county],
                         ["open", str(bundle), *county, "--out", str(tmp_path / "opened")],
                         ["forward", str(bundle), *county, *forwarding]):
-            done = cli(kind, *command)
+            done = cli(kind, *command, "--lang", "en")
             assert done.returncode == 2, (kind, command, done.stdout, done.stderr)
             assert "--trust ALLOWED_SIGNERS" in done.stderr and "--no-trust" in done.stderr
             assert "Traceback" not in done.stderr and done.stdout == ""
@@ -135,7 +135,8 @@ def test_no_trust_given_is_exit_2_saying_how_to_give_it(keydir: Path, tmp_path: 
     # the unit's real allowed-signers line refuses the outsider
     trusted = cli("incident", "verify", str(bundle), *county, "--trust", str(keydir / "unit.allowed_signers"))
     assert trusted.returncode == 1 and "all checks hold" not in trusted.stdout
-    both = cli("incident", "verify", str(bundle), "--trust", str(keydir / "unit.allowed_signers"), "--no-trust")
+    both = cli("incident", "verify", str(bundle), "--trust", str(keydir / "unit.allowed_signers"), "--no-trust",
+               "--lang", "en")
     assert both.returncode == 2 and "not allowed with" in both.stderr
 
 
@@ -182,7 +183,7 @@ def test_collect_bad_input_is_exit_2(keydir: Path, tmp_path: Path, change: dict[
     args = {"--root": str(root), "--unit": "u", "--title": "t", "--category": "other", "--severity": "一般",
             "--discovered-at": "2026-11-28T09:30", "-r": str(keydir / "county.recipient"),
             "--sign-key": str(keydir / "unit_ed25519"), "--out": str(tmp_path / "x.nsb"), **change}
-    done = cli("incident", "collect", *[part for pair in args.items() for part in pair])
+    done = cli("incident", "collect", *[part for pair in args.items() for part in pair], "--lang", "en")
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert not (tmp_path / "x.nsb").exists()
 
@@ -198,7 +199,7 @@ def test_ssh_recipients_are_refused_for_bundles(keydir: Path, tmp_path: Path) ->
     """Bundles are written to age X25519 recipients only (bundle/agefile.py); an SSH key is named."""
     pub = keydir / "unit_ed25519.pub"
     for value, where in ((str(pub), str(pub)), (pub.read_text().strip(), "--recipient")):
-        code, output, bundle = collect(keydir, tmp_path, "-r", value)
+        code, output, bundle = collect(keydir, tmp_path, "-r", value, "--lang", "en")
         assert code == 2 and f"{where}: bundles are encrypted to age X25519 recipients" in output, output
         assert not bundle.exists()
 
@@ -207,7 +208,7 @@ def test_existing_bundle_is_never_overwritten(keydir: Path, tmp_path: Path) -> N
     code, output, bundle = collect(keydir, tmp_path)
     assert code == 0, output
     before = bundle.read_bytes()
-    code, output, _ = collect(keydir, tmp_path)
+    code, output, _ = collect(keydir, tmp_path, "--lang", "en")
     assert code == 2 and "will not overwrite" in output and bundle.read_bytes() == before
 
 
@@ -322,7 +323,7 @@ def test_mask_pii_covers_every_field_of_every_file(keydir: Path, tmp_path: Path)
 
 def test_include_of_a_missing_path_is_exit_2_before_any_work(keydir: Path, tmp_path: Path) -> None:
     missing = tmp_path / "no-such-log"
-    code, output, bundle = collect(keydir, tmp_path, "--include", str(missing))
+    code, output, bundle = collect(keydir, tmp_path, "--include", str(missing), "--lang", "en")
     assert code == 2 and f"{missing}: --include: no such file or folder" in output and "Traceback" not in output
     assert not bundle.exists()
 

@@ -91,7 +91,8 @@ def test_every_output_option_refuses_an_unwritable_place_before_any_work(tmp_pat
         for case, place in places.items():
             if folder and case == "device":
                 place = str(a_file)  # an existing file where a folder is wanted
-            runs.append([*args, *[part for other in others for part in (other, str(fine))], option, place])
+            runs.append([*args, *[part for other in others for part in (other, str(fine))], option, place,
+                         "--lang", "en"])
             expected.append((case, place, option))
     script = 'mount -t tmpfs -o ro,size=1m tmpfs "$1" && shift && exec "$@"'
     done = subprocess.run(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh",

@@ -225,7 +225,7 @@ def test_bad_creds_input_exits_2_with_a_message(tmp_path, manager, args, message
     identity, _ = manager
     (tmp_path / "bad").write_text(f"# managers\n{identity.to_public()}x\n")
     fill = {"tmp": str(tmp_path), "pub": str(identity.to_public())}
-    done = cli("creds", *[a.format(**fill) for a in args])
+    done = cli("creds", *[a.format(**fill) for a in args], "--lang", "en")
     assert done.returncode == 2, done
     assert message.format(**fill) in done.stderr and "Traceback" not in done.stderr
 

@@ -140,7 +140,7 @@ def test_the_controller_escrows_nothing_for_a_locked_account(tmp_path, current):
     (tmp_path / "esc").mkdir()
     terminal = {"current_hash": current, "pam_path": "/etc/pam.d/common-password", "pam_text": DEBIAN12_PAM,
                 "login_defs": DEBIAN12_LOGIN_DEFS}
-    done = subprocess.run([str(CLI), "creds", "password", "--escrow", str(tmp_path / "esc"), "--host", "h01",
+    done = subprocess.run([str(CLI), "creds", "password", "--lang", "en", "--escrow", str(tmp_path / "esc"), "--host", "h01",
                            "--account", "clerk", "--recipient", str(pyrage.x25519.Identity.generate().to_public()),
                            "--terminal-stdin"], input=json.dumps(terminal), capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "never unlocks" in done.stderr and done.stdout == ""

@@ -151,14 +151,14 @@ def test_bad_files_exit_2_naming_the_file(tmp_path, content, message):
     path = FIXTURES / "malformed.json" if content is None else tmp_path / "status.json"
     if content is not None:
         path.write_bytes(content)
-    done = cli("av", "status", "--windows-defender", str(path))
+    done = cli("av", "status", "--windows-defender", str(path), "--lang", "en")
     assert done.returncode == 2, done
     assert str(path) in done.stderr and message in done.stderr
     assert "Traceback" not in done.stderr and done.stdout == ""
 
 
 def test_missing_file_exits_2(tmp_path):
-    done = cli("av", "status", "--windows-defender", str(tmp_path / "absent.json"))
+    done = cli("av", "status", "--windows-defender", str(tmp_path / "absent.json"), "--lang", "en")
     assert done.returncode == 2 and "absent.json" in done.stderr and "No such file" in done.stderr
 
 

@@ -214,8 +214,8 @@ def test_collect_ingest_and_quarterly_report(flab, site):
     runs = len(list(results.rglob("2*.json")))
     markers = len(list((results / STOPPED).glob("UNREACHABLE-*.json")))
 
-    ingest = subprocess.run([str(CLI), "ingest", str(results), "--db", str(site["db"]), "--inventory", str(site["inventory"])],
-                            capture_output=True, text=True, timeout=120)
+    ingest = subprocess.run([str(CLI), "ingest", str(results), "--db", str(site["db"]), "--inventory", str(site["inventory"]),
+                             "--lang", "en"], capture_output=True, text=True, timeout=120)
     assert ingest.returncode == 0, ingest.stderr
     assert f"{runs} runs added" in ingest.stdout and f"{markers} unreachable markers" in ingest.stdout, ingest.stdout
 

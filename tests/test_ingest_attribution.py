@@ -178,7 +178,7 @@ def test_dry_run_shows_what_would_be_stored_and_writes_nothing(tmp_path, report,
     write_run(folder / "2026Q4" / "szz-term-01" / "wrong.json", report, "2026-11-02T09:00:00+08:00",
               host="wjj-term-02")
     db = tmp_path / "fleet.db"
-    args = ["ingest", str(folder), "--db", str(db), "--inventory", str(INVENTORY_DIR)]
+    args = ["ingest", str(folder), "--db", str(db), "--inventory", str(INVENTORY_DIR), "--lang", "en"]
     assert main([*args, "--dry-run"]) == 1                              # a file not stored is a finding
     out, err = capsys.readouterr()
     assert f"would store {folder / '2026Q4/szz-term-01/a.json'}: run of szz-term-01 (unit u_shengzhong, " \
@@ -193,5 +193,5 @@ def test_dry_run_shows_what_would_be_stored_and_writes_nothing(tmp_path, report,
     out = capsys.readouterr().out
     assert "would store" in out and "b.json: run of wjj-term-01" in out and "a.json" not in out.split("\n")[0]
     assert dump(db) == before                                           # an existing database is untouched
-    assert main(args[:4] + ["--inventory", str(tmp_path / "none")]) == 2
+    assert main(args[:4] + ["--inventory", str(tmp_path / "none"), "--lang", "en"]) == 2
     assert "no such inventory" in capsys.readouterr().err

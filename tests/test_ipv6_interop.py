@@ -346,7 +346,7 @@ def test_verdicts_reach_the_quarterly_report(server: WebServer, sites: Sites, tm
         "unit:\n  code: u_web\n  name: 网站测试局\n  office: 办公室\n  leader: {name: 张局长, phone: '0817-1'}\n"
         "  account_manager: {name: 李科长, phone: '0817-2'}\n", encoding="utf-8")
     db = tmp_path / "fleet.db"
-    loaded = cli("ingest", str(results), "--db", str(db), "--inventory", str(inventory))
+    loaded = cli("ingest", str(results), "--db", str(db), "--inventory", str(inventory), "--lang", "en")
     assert loaded.returncode == 0 and "1 endpoint runs (3 endpoints)" in loaded.stdout, loaded.stdout + loaded.stderr
     moment = dt.datetime.fromisoformat(generated)
     period = f"{moment.year}Q{(moment.month - 1) // 3 + 1}"

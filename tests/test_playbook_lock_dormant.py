@@ -444,7 +444,7 @@ def test_unlock_refused_with_a_tampered_register(second_run, prepared, registers
     result = unlock(lab, "-e", "target=h01", "-e", "account=bob", "-e", f"nanbu_register={registers['tampered']}")
     text = flat(result)
     assert recap(result)["h01"]["failed"] == 1, text
-    assert "fails verification" in text and "line 1: hash mismatch (entry edited)" in text
+    assert "fails verification" in text and "第 1 行：哈希不符（条目被修改）" in text     # the agent speaks Chinese by default
     assert state(lab, "h01") == before
 
 

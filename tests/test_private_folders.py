@@ -70,7 +70,7 @@ def test_a_result_planted_in_a_writable_results_folder_is_refused(tmp_path, repo
     os.chmod(results, 0o750)
     os.chmod(results / "h02", mode)
 
-    assert main(["ingest", str(results), "--db", str(db), "--inventory", str(inventory)]) == 2
+    assert main(["ingest", str(results), "--db", str(db), "--inventory", str(inventory), "--lang", "en"]) == 2
     err = capsys.readouterr().err
     assert str(results / "h02") in err and f"mode {mode:04o}" in err and "Traceback" not in err
     assert runs(db) == []                                            # nothing counted, not even h01

@@ -228,9 +228,9 @@ def results(tmp_path: Path) -> Path:
 def test_ingest_counts_the_files(results: Path) -> None:
     args = ["ingest", "results", "--db", "fleet.db", "--inventory", "inventory", "--dry-run"]
     code, out, _ = check_progress(args, results, "导入检查结果", "items")
-    assert code == 0 and f"{len(RUNS)} files, {len(RUNS)} runs added" in out.decode()
+    assert code == 0 and f"{len(RUNS)} 个文件，新增 {len(RUNS)} 次检查" in out.decode()
     code, out, _ = check_progress([*args, "--lang", "en"], results, "loading check results", "items")
-    assert code == 0
+    assert code == 0 and f"{len(RUNS)} files, {len(RUNS)} runs added" in out.decode()
 
 
 @pytest.mark.parametrize(("report", "label"), [

@@ -346,7 +346,7 @@ def test_proposal_new_never_replaces_a_form_without_force(tmp_path):
     assert cli("proposal", "new", "--out", str(form)).returncode == 0
     form.write_text(form.read_text(encoding="utf-8") + "# 已填写\n", encoding="utf-8")
     filled = form.read_bytes()
-    again = cli("proposal", "new", "--out", str(form))
+    again = cli("proposal", "new", "--out", str(form), "--lang", "en")
     assert again.returncode == 2 and f"{form}: will not overwrite an existing form" in again.stderr
     assert form.read_bytes() == filled
     forced = cli("proposal", "new", "--out", str(form), "--force")

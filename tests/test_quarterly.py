@@ -506,9 +506,9 @@ def test_report_quarterly_command(inventory_dir, tmp_path, capsys):
     assert "季度安全检查报告（2026Q4）" in (tmp_path / "q.html").read_text(encoding="utf-8")
     assert cli.main([*base, "--format", "xlsx", "--output", str(tmp_path / "q.xlsx")]) == 1
     assert openpyxl.load_workbook(tmp_path / "q.xlsx").sheetnames[0] == "2026Q4 汇总"
-    assert cli.main([*base[:5], "2026Q5", *base[6:]]) == 2
+    assert cli.main([*base[:5], "2026Q5", *base[6:], "--lang", "en"]) == 2
     assert "--quarter: not a quarter in YYYYQn form" in capsys.readouterr().err
-    assert cli.main([*base[:3], str(tmp_path / "none.db"), *base[4:]]) == 2
+    assert cli.main([*base[:3], str(tmp_path / "none.db"), *base[4:], "--lang", "en"]) == 2
     assert "no such database" in capsys.readouterr().err
 
 

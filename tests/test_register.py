@@ -418,7 +418,8 @@ def test_two_processes_append_concurrently(tmp_path: Path, explanation: Path):
 
 
 def run_module(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nanbu_secops", "accounts", "register", *args], cwd=ROOT,
+    """The register commands with their messages in English (the language test covers Chinese)."""
+    return subprocess.run([sys.executable, "-m", "nanbu_secops", "accounts", "register", *args, "--lang", "en"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
 
 

@@ -38,7 +38,7 @@ def _inventory(tmp: Path, site: str) -> Path:
 ])
 def test_bad_site_entries_exit_2_naming_the_line(tmp_path: Path, site: str, line: int, words: str) -> None:
     folder = _inventory(tmp_path, site)
-    done = cli("site", "inspect", "--inventory", str(folder), "--unit", "u_x")
+    done = cli("site", "inspect", "--inventory", str(folder), "--unit", "u_x", "--lang", "en")
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert f"u_x.yml:{line}:" in done.stderr and words in done.stderr, done.stderr
@@ -53,7 +53,7 @@ def test_bad_site_entries_exit_2_naming_the_line(tmp_path: Path, site: str, line
     (["--inventory", "/nonexistent", "--unit", "u"], "nonexistent"),
 ])
 def test_bad_arguments_exit_2(args: list[str], words: str) -> None:
-    done = cli("site", "inspect", *args)
+    done = cli("site", "inspect", *args, "--lang", "en")
     assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr, done.stderr
 
 
@@ -61,7 +61,7 @@ def test_a_site_url_with_credentials_is_refused_without_repeating_them() -> None
     """site_inspection.yml hands unit.site to the agent as module input, which Ansible logs: a
     site entry can therefore never carry a password, and the refusal does not repeat it."""
     exe = Path(sys.executable).with_name("nanbu-secops")
-    done = subprocess.run([str(exe), "site", "inspect", "--site", "-"],
+    done = subprocess.run([str(exe), "site", "inspect", "--site", "-", "--lang", "en"],
                           input="unit: u\nhome: 'https://editor:s3cret-pw@www.nanbu.gov.cn/'\n",
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "<stdin>:2: site.home: URL carries a user name or password" in done.stderr, done.stderr
@@ -70,7 +70,8 @@ def test_a_site_url_with_credentials_is_refused_without_repeating_them() -> None
 
 def test_site_on_standard_input_is_checked_too() -> None:
     exe = Path(sys.executable).with_name("nanbu-secops")
-    done = subprocess.run([str(exe), "site", "inspect", "--site", "-"], input="unit: u\nhome: http://a/\ncolumns: 3\n",
+    done = subprocess.run([str(exe), "site", "inspect", "--site", "-", "--lang", "en"],
+                          input="unit: u\nhome: http://a/\ncolumns: 3\n",
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "<stdin>:3: site.columns must be a list" in done.stderr
 

@@ -223,7 +223,7 @@ def test_the_policy_variables_decide_what_is_weak(servers, tmp_path, capsys):
     ("127.0.0.1:", "port is missing"),
 ])
 def test_bad_input_exits_2_with_a_clear_message(target, message):
-    done = subprocess.run([sys.executable, "-m", "nanbu_secops", "ssh-probe", target], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "nanbu_secops", "ssh-probe", target, "--lang", "en"], capture_output=True,
                           text=True, check=False, timeout=60)
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr

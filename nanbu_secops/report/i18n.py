@@ -9,6 +9,10 @@ whatever language the results were stored in.
 The Chinese of a collector's English note is found by pattern (:data:`PHRASES`): a note that
 no pattern knows is shown as written, and the language test (tests/test_i18n.py) fails on it,
 so a new English note is caught where it is added.
+
+The CLI's own words live here too: :data:`ERRORS` says why input was refused (every message the
+package raises as an InputError, sampled from the source by the language test), :data:`MESSAGES`
+the commands' status lines. ``--help`` and argparse's messages are in nanbu_secops/clihelp.py.
 """
 
 from __future__ import annotations
@@ -268,6 +272,9 @@ PHRASES: list[tuple[re.Pattern[str], str]] = [(re.compile(p), zh) for p, zh in (
     (r"lookup failed: (.+)", "查询失败：{0}"),
     (r"name servers of (\S+) unknown: (.+)", "{0} 的权威 DNS 服务器未知：{1}"),
     (r"(\S+): CNAME chain longer than (\d+)", "{0}：CNAME 链超过 {1} 级"),
+    # why a link or page is a suspected advertisement, and a fetch's outcome (checks/site.py, site/collect.py)
+    (r"link text contains '(.+)'", "链接文字含“{0}”"), (r"page text contains (.+)", "页面文字含 {0}"),
+    (r"domain (\S+)", "域名 {0}"), (r"HTTP status (\d+)", "HTTP 状态码 {0}"),
     # last: "where: what" (a file, file:line or address, then the note), the note translated on its own
     (r"(\S*[/.]\S*): (.+)", "{0}：{1}"),
     (r"last completed scan is (\d+) days old \(period (\d+)\)", "最近一次完成的查杀已过去 {0} 天（周期 {1} 天）"),
@@ -419,6 +426,315 @@ def account_evidence(rule: str, ev: dict[str, Any], lang: str, as_of: str | None
     if "row" in ev:
         text += f"（账号文件第 {ev['row']} 行）" if lang == "zh" else f" (accounts file row {ev['row']})"
     return text
+
+
+# The CLI's error messages (exit 2), with their Chinese; ``{0}``... are the groups, each passed
+# through :func:`say`. A message no pattern knows is shown as written (see the README's
+# "Language" section for which messages are covered).
+ERRORS: list[tuple[re.Pattern[str], str]] = [(re.compile(p), zh) for p, zh in (
+    # the reinstatement register's integrity check (accounts/register.py)
+    (r"the register fails verification: (.+)", "登记簿未通过校验：{0}"),
+    (r"line (\S+): (.+)", "第 {0} 行：{1}"),
+    (r"not valid JSON", "不是有效的 JSON"), (r"empty line \(not an entry\)", "空行（不是条目）"),
+    (r"not a JSON object", "不是 JSON 对象"), (r"not a register entry \((.+)\)", "不是登记条目（{0}）"),
+    (r"hash mismatch \(entry edited\)", "哈希不符（条目被修改）"),
+    (r"not in canonical JSON form \(line rewritten\)", "不是规范的 JSON 格式（该行被改写）"),
+    (r"seq (.+) where (\S+) expected", "序号为 {0}，应为 {1}"), (r"duplicate of line (\S+)", "与第 {0} 行重复"),
+    (r"prev is not the start of the chain \(entries before it were removed\)", "prev 不是链的起点（之前的条目被删除）"),
+    (r"prev does not match line (\S+) \(an entry was removed or reordered\)", "prev 与第 {0} 行不符（有条目被删除或调换了顺序）"),
+    (r"explanation does not match its sha256", "说明与其 sha256 不符"),
+    (r"last line has no newline \(truncated\)", "最后一行没有换行符（文件被截断）"),
+    (r"(\S+): missing \(cannot tell whether the last entries were removed\)", "{0}：缺失（无法判断最后的条目是否被删除）"),
+    (r"(\S+): not a valid head file", "{0}：不是有效的 head 文件"),
+    (r"missing: (\S+) records (\S+) entries, the register has (\S+) \(the last entries were removed\)",
+     "缺失：{0} 记录了 {1} 条，登记簿只有 {2} 条（最后的条目被删除）"),
+    (r"not recorded in (\S+) \((\S+) entries recorded, (\S+) present: appended without updating the head, or a "
+     r"crash between the two\)", "未记录在 {0} 中（记录 {1} 条，实有 {2} 条：追加后未更新 head，或两者之间发生了崩溃）"),
+    (r"hash differs from (\S+) \(the last entry was replaced\)", "哈希与 {0} 不符（最后一条被替换）"),
+    (r"short write \((\d+) of (\d+) bytes\): the register needs repair", "写入不完整（{1} 字节只写了 {0}）：登记簿需要修复"),
+    (r"(--format xlsx|this format) is binary: give --output FILE", "该格式是二进制的：请用 --output FILE 指定输出文件"),
+    (r"(--\S+): folder does not exist", "{0}：文件夹不存在"),
+    (r"(--\S+): exists and is not a folder", "{0}：已存在且不是文件夹"),
+    (r"(--\S+): (\S+) is not a folder", "{0}：{1} 不是文件夹"),
+    (r"(--\S+): is a folder, a file is wanted", "{0}：这是文件夹，需要的是文件"),
+    (r"(--\S+): exists and is not a regular file", "{0}：已存在且不是普通文件"),
+    (r"(--\S+): cannot write here: (.+)", "{0}：无法在此写入：{1}"),
+    (r"(--\S+): no such file", "{0}：文件不存在"),
+    (r"(--\S+) must be (?:more than 0 seconds|at least 1|0 or more|between 0 and 1000000|above 0 and at most 1), "
+     r"not (\S+)", "{0} 的取值超出范围：{1}"),
+    (r"--year: not a year between 1970 and 9998: (\S+)", "--year：不是 1970 到 9998 之间的年份：{0}"),
+    (r"--as-of: (.+)", "--as-of：{0}"),
+    (r"--quarter: (.+)", "--quarter：{0}"),
+    (r"--resolver: (.+)", "--resolver：{0}"),
+    (r"--digest: (.+)", "--digest：{0}"),
+    (r"no such register: nothing to verify \(give the right --register, or --missing-ok where a register not "
+     r"created yet is fine\)", "登记簿不存在：无可检查（请给出正确的 --register；登记簿尚未建立属正常时用 --missing-ok）"),
+    (r"find: give --account, --host or both", "find：请给出 --account、--host 或两者"),
+    (r"no escrow recipient: give --recipient or --recipients-file \(the unit account manager's age key\)",
+     "没有托管接收者：请用 --recipient 或 --recipients-file 给出单位账号管理员的 age 公钥"),
+    (r"known_hosts file does not exist", "known_hosts 文件不存在"),
+    (r"escrow folder does not exist", "托管文件夹不存在"),
+    (r"key folder does not exist", "密钥文件夹不存在"),
+    (r"no enabled control runs an antivirus check \((.+)\)", "没有启用的控制项执行防病毒检查（{0}）"),
+    (r"nothing written: (.+)", "未写入任何内容：{0}"),
+    (r"--title must not be empty", "--title 不能为空"),
+    (r"whom do you trust\? give --trust ALLOWED_SIGNERS \(the sender's \.allowed_signers file\), or --no-trust to "
+     r"check integrity only, without checking the signer",
+     "信任谁？请用 --trust ALLOWED_SIGNERS 给出发送方的 .allowed_signers 文件，或用 --no-trust 只检查完整性、不核对签名者"),
+    (r"will not overwrite an existing form \(it may be filled in\); give --force to replace it",
+     "不覆盖已有的建议表（它可能已填写）；要替换请加 --force"),
+    (r"will not overwrite an existing bundle", "不覆盖已有的数据包"),
+    (r"will not overwrite existing key files: (.+)", "不覆盖已有的密钥文件：{0}"),
+    (r"(\d+) problem\(s\) in the forms; fix them before packaging", "建议表中有 {0} 处问题；请先改正再打包"),
+    (r"--probes and --concurrency must be at least 1 and --timeout above 0",
+     "--probes 和 --concurrency 至少为 1，--timeout 须大于 0"),
+    (r"give at least one TARGET \(or --clients with ipv6_mobile_clients in the policy\)",
+     "请至少给出一个 TARGET（或在策略中有 ipv6_mobile_clients 时用 --clients）"),
+    (r"give --inventory DIR --unit U, --site FILE, or one or more URLs",
+     "请给出 --inventory DIR --unit U、--site FILE 或一个以上的网址"),
+    (r"--depth must be 0 or more, --probes and --concurrency at least 1, --timeout above 0",
+     "--depth 须为 0 或以上，--probes 和 --concurrency 至少为 1，--timeout 须大于 0"),
+    (r"--previous-roster, --roster and --accounts go together \(staff changes, article 8\)",
+     "--previous-roster、--roster 和 --accounts 须一起给出（人员变动，第八条）"),
+    (r"no such (file|folder|form|inventory|bundle file|policy file or folder|file or folder to scan|file or folder"
+     r"|folder for the bundle)",
+     "{0}不存在"),
+    (r"no such database \(load results with `nanbu-secops ingest` first\)", "结果库不存在（请先用 nanbu-secops ingest 载入结果）"),
+    (r"folder holds no (proposal form|policy file) \((.+)\)", "文件夹中没有{0}（{1}）"),
+    (r"the file is empty", "文件为空"), (r"the form is empty", "建议表为空"), (r"the mapping file is empty", "列名对照文件为空"),
+    (r"not a regular file", "不是普通文件"), (r"not a directory", "不是文件夹"), (r"is a folder, not a file", "这是文件夹，不是文件"),
+    (r"--root: not a directory", "--root：不是文件夹"), (r"--root: not readable", "--root：无法读取"),
+    (r"--root: no /etc in it, so not a system's root \(is the image mounted there\?\)",
+     "--root：其中没有 /etc，不是系统的根目录（镜像是否已挂载到此处？）"),
+    (r"malformed YAML: (.+)", "YAML 格式错误：{0}"),
+    (r"unknown file type '(.*)': expected \.csv or \.xlsx", "未知的文件类型“{0}”：应为 .csv 或 .xlsx"),
+    (r"(\S+) file without the column\(s\) (.+); headers found: (.+)", "{0}文件缺少列：{1}；实际表头：{2}"),
+    (r"no header row: the file holds no data", "没有表头行：文件中没有数据"),
+    (r"cannot read: (.+)", "无法读取：{0}"),
+    (r"not UTF-8 text \(byte (\d+)\)", "不是 UTF-8 文本（第 {0} 字节）"),
+    (r"--only: no enabled control or article named (.+?) \((.+)\)", "--only：没有名为 {0} 的已启用控制项或条款（{1}）"),
+    (r"not a date in YYYY-MM-DD form: '(.*)'", "不是 YYYY-MM-DD 格式的日期：“{0}”"),
+    (r"not a quarter in YYYYQn form \(e\.g\. 2026Q4\): '(.*)'", "不是 YYYYQn 格式的季度（例如 2026Q4）：“{0}”"),
+    (r"No such file or directory", "文件或文件夹不存在"), (r"Permission denied", "权限不足"),
+    (r"Is a directory", "这是文件夹"), (r"Not a directory", "路径中有一段不是文件夹"),
+    (r"not a date in YYYY-MM-DD form: '(.*)'", "不是 YYYY-MM-DD 格式的日期：“{0}”"),
+    (r"not a quarter in YYYYQn form \(e\.g\. 2026Q4\): '(.*)'", "不是 YYYYQn 格式的季度（例如 2026Q4）：“{0}”"),
+    (r"No such file or directory", "文件或文件夹不存在"), (r"Permission denied", "权限不足"),
+    (r"Is a directory", "这是文件夹"), (r"Not a directory", "路径中有一段不是文件夹"),
+    (r"unknown state '(.+)'; one of (.+)", "未知状态“{0}”；应为 {1} 之一"),
+    (r"cannot decrypt with this identity: (.+)", "无法用此身份解密：{0}"),
+    (r"not a usable identity: (.+)", "不是可用的身份文件：{0}"),
+    (r"not a usable key name \(letters, digits, \. _ @ -\): (.+)", "不是可用的密钥名（字母、数字、. _ @ -）：{0}"),
+    (r"not a usable database: (.+)", "不是可用的结果库：{0}"),
+    (r"no unit (.+) in the inventory \(units: (.*)\)", "清单中没有单位 {0}（现有单位：{1}）"),
+    # the JSON decoder's messages (json.JSONDecodeError.msg)
+    (r"Expecting property name enclosed in double quotes", "此处应为带双引号的键名"),
+    (r"Expecting value", "此处应有值"), (r"Expecting '(.)' delimiter", "此处应为分隔符 {0}"),
+    (r"Unterminated string starting at", "字符串没有结束"), (r"Extra data", "多余的数据"),
+    (r"Invalid control character at", "无效的控制字符"), (r"Invalid \\escape", "无效的转义"),
+    # the messages of the modules under nanbu_secops/ (tests/test_i18n.py samples every one)
+    (r"(\d+|x1) problem\(s\) in the forms; fix them before packaging", "建议表中有 {0} 处问题；请先改正再打包"),
+    (r"the terminal's state on standard input: (.+)", "标准输入中的终端状态：{0}"),
+    (r"(.+): not a folder", "{0}：不是文件夹"),
+    (r"(.+): writable by its group or by everyone \(mode (.+)\), so anyone could plant or swap files in it; "
+     r"refused \(chmod go-w it\)",
+     "{0}：同组用户或所有人均可写（权限 {1}），任何人都可放入或替换其中的文件；拒绝使用（请执行 chmod go-w）"),
+    (r"--root: no /etc in it, so not a system's root \(is the image mounted there\?\)",
+     "--root：其中没有 /etc，不是系统的根目录（镜像是否已挂载到此处？）"),
+    (r"--out must be a new or empty folder", "--out 须为新的或空的文件夹"),
+    (r"--recipient: give at least one age1… key or \.recipient file", "--recipient：请至少给出一个 age1… 公钥或 .recipient 文件"),
+    (r"the signing key must be Ed25519 \(make one with `nanbu-secops keys new`\)",
+     "签名密钥须为 Ed25519（可用 nanbu-secops keys new 生成）"),
+    (r"cert-authority lines are not supported \(bundles are signed with plain keys, never certificates\); "
+     r"list the signers' keys", "不支持 cert-authority 行（数据包只用普通密钥签名，从不使用证书）；请列出签名者的公钥"),
+    (r"cannot read (recipients|identity|signing key|allowed signers|the register|the head file): (.+)", "无法读取{0}：{1}"),
+    (r"cannot create (the database|the register): (.+)", "无法创建{0}：{1}"),
+    (r"bundles are encrypted to age X25519 recipients \(age1…, made by `keys new`\), not SSH keys",
+     "数据包只加密给 age X25519 接收者（age1…，由 keys new 生成），不能用 SSH 公钥"),
+    (r"not an unencrypted OpenSSH private key: (.+)", "不是未加密的 OpenSSH 私钥：{0}"),
+    (r"no policy defines the variables (.+)", "没有策略定义变量 {0}"),
+    (r"duplicate control id (.+) \(first defined at (.+)\)", "控制项编号 {0} 重复（首次定义于 {1}）"),
+    (r"duplicate policy id (.+) \(also in (.+)\)", "策略编号 {0} 重复（也在 {1} 中）"),
+    (r"duplicate key (.+)", "重复的键 {0}"),
+    (r"(.+): host is missing", "{0}：缺少主机"),
+    (r"(.+): port is missing after ':'", "{0}：冒号后缺少端口"),
+    (r"(.+): port must be a number from 1 to 65535, not (.+)", "{0}：端口须为 1 到 65535 之间的数字，而不是 {1}"),
+    (r"(.+): (.+) is not an IPv6 address", "{0}：{1} 不是 IPv6 地址"),
+    (r"(.+): not an IPv6 address; write \[ADDRESS\]:PORT to give a port", "{0}：不是 IPv6 地址；带端口时请写作 [ADDRESS]:PORT"),
+    (r"(.+): write an IPv6 address as \[ADDRESS\] or \[ADDRESS\]:PORT", "{0}：IPv6 地址请写作 [ADDRESS] 或 [ADDRESS]:PORT"),
+    (r"(.+): not a valid name: (.+)", "{0}：不是有效的名称：{1}"),
+    (r"no escrow recipient: give the unit account manager's age public key", "没有托管接收者：请给出单位账号管理员的 age 公钥"),
+    (r"the entry's contents do not match its place in the escrow \(moved or renamed\?\)",
+     "条目内容与其在托管库中的位置不符（被移动或改名？）"),
+    (r"(.+)@(.+) is locked or has no password \((.+)\): rotation never unlocks an account \(only unlock_account\.yml does\)",
+     "{0}@{1} 已锁定或没有口令（{2}）：更换凭据从不解锁账号（只有 unlock_account.yml 会）"),
+    (r"similarity must be above 0 and at most 1, not (.+)", "相似度须大于 0 且不超过 1，而不是 {0}"),
+    (r"the file names host (.+) but its folders \((.+)\) do not, and without --inventory the folder cannot be checked: "
+     r"not stored", "文件自称主机 {0}，但其所在文件夹（{1}）不是；没有 --inventory 无法核对文件夹：未入库"),
+    (r"host (.+) is not in the inventory(.*): not stored", "主机 {0} 不在清单中{1}：未入库"),
+    (r" and none of its folders \((.+)\) names one", "，其所在文件夹（{0}）也都不是清单主机"),
+    (r"the file names host (.+) but sits in the folder of (.+) \((.+)\); both are inventory hosts: not stored",
+     "文件自称主机 {0}，却位于 {1} 的文件夹（{2}）中；两者都是清单主机：未入库"),
+    (r"not a site inspect result of one unit: 'sites' must hold one site", "不是单个单位的网站检查结果：sites 须只含一个网站"),
+    (r"sites\[0\]\.home: probes and ok must be counts, ok at most probes", "sites[0].home：probes 与 ok 须为计数，且 ok 不超过 probes"),
+    (r"sites\[0\]\.columns: each needs a name and a status of (.+)", "sites[0].columns：每项都须有 name 和 status（{0}）"),
+    (r"not an ipv6 check result: no 'targets' list", "不是 ipv6 check 结果：没有 targets 列表"),
+    (r"(.+): '(.+)' missing or not text", "{0}：缺少 {1} 或不是文本"),
+    (r"(.+): not a list of objects", "{0}：不是对象列表"),
+    (r"(.+): not an object", "{0}：不是对象"),
+    (r"(.+): missing or not text: (.+)", "{0}：缺少或不是文本：{1}"),
+    (r"(.+): missing or not text", "{0}：缺少或不是文本"),
+    (r"(.+): (.+) is not one of (.+)", "{0}：{1} 不是 {2} 之一"),
+    (r"(.+): target (.+) appears twice", "{0}：目标 {1} 出现两次"),
+    (r"(.+): control (.+) appears twice", "{0}：控制项 {1} 出现两次"),
+    (r"(.+): not an RFC 3339 time: (.+)", "{0}：不是 RFC 3339 时间：{1}"),
+    (r"database schema version (.+) is newer than this nanbu-secops knows \((.+)\); use the nanbu-secops release "
+     r"that wrote it, or a later one", "结果库结构版本 {0} 比本 nanbu-secops 所知的（{1}）更新；请使用写入它的版本或更新的版本"),
+    (r"no antivirus engine: clamscan is not installed and clamd \(with clamdscan\) does not answer; install the clamav "
+     r"package", "没有防病毒引擎：未安装 clamscan，clamd（配合 clamdscan）也不应答；请安装 clamav 软件包"),
+    (r"--quarantine: not a folder \(a symbolic link is refused too\)", "--quarantine：不是文件夹（符号链接也不接受）"),
+    (r"nothing left to scan: every path is excluded or holds only excluded folders and links",
+     "没有可查杀的内容：所有路径都已排除，或其中只有被排除的文件夹和链接"),
+    (r"the site file needs unit \(the unit's code\) beside home, columns and allowed_external",
+     "网站文件除 home、columns 和 allowed_external 外还须有 unit（单位代码）"),
+    (r"(.+) is missing or not a mapping \(home, columns, allowed_external\)", "{0} 缺少或不是映射（home、columns、allowed_external）"),
+    (r"(.+)\.columns must be a list", "{0}.columns 须为列表"),
+    (r"(.+)\.allowed_external must be a list of domain suffixes", "{0}.allowed_external 须为域名后缀列表"),
+    (r"a column needs name, url and kind", "栏目须有 name、url 和 kind"),
+    (r"column (.+): kind must be dynamic or other, not (.+)", "栏目 {0}：kind 须为 dynamic 或 other，而不是 {1}"),
+    (r"explanation: larger than (.+) KiB; record a text version", "说明文件：大于 {0} KiB；请登记文本版本"),
+    (r"explanation: looks binary \(control characters\); a UTF-8 text file is needed",
+     "说明文件：像是二进制文件（含控制字符）；须为 UTF-8 文本文件"),
+    (r"(.+): must be a non-empty text", "{0}：须为非空文本"),
+    (r"(.+): must not contain control characters or line breaks", "{0}：不能含控制字符或换行"),
+    (r"explanation: is a folder, not a text file", "说明文件：这是文件夹，不是文本文件"),
+    (r"explanation: file not found", "说明文件：文件不存在"), (r"explanation: is empty", "说明文件：为空"),
+    (r"explanation: cannot read: (.+)", "说明文件：无法读取：{0}"),
+    (r"explanation: not UTF-8 text \(byte (.+)\); scan or convert it to a UTF-8 text file first",
+     "说明文件：不是 UTF-8 文本（第 {0} 字节）；请先扫描或转换为 UTF-8 文本文件"),
+    (r"not valid (.+) text \(the file mixes encodings\?\)", "不是有效的 {0} 文本（文件混用了编码？）"),
+    (r"not valid (.+) text", "不是有效的 {0} 文本"),
+    (r"not (\S+) text: (.+) at byte (.+)", "不是 {0} 文本：第 {2} 字节处 {1}"),
+    (r"an old Excel 97-2003 workbook \(\.xls\): save it as \.xlsx or CSV \(UTF-8\)",
+     "旧版 Excel 97-2003 工作簿（.xls）：请另存为 .xlsx 或 CSV（UTF-8）"),
+    (r"unknown file type (.+): expected \.csv or \.xlsx", "未知的文件类型 {0}：应为 .csv 或 .xlsx"),
+    (r"(.+) must be a mapping, not (.+)", "{0} 须为映射，而不是 {1}"),
+    (r"(.+) must be a mapping", "{0} 须为映射"),
+    (r"neither UTF-8 nor GB18030 text \(bad byte at offset (.+)\): save it as CSV UTF-8",
+     "既不是 UTF-8 也不是 GB18030 文本（偏移 {0} 处字节有误）：请另存为 CSV UTF-8"),
+    (r"corrupt workbook \(bad zip: (.+)\)", "工作簿已损坏（zip 格式错误：{0}）"),
+    (r"corrupt or unreadable workbook \((.+)\)", "工作簿已损坏或无法读取（{0}）"),
+    (r"corrupt workbook after row (.+) \((.+)\)", "工作簿在第 {0} 行之后损坏（{1}）"),
+    (r"no sheet named (.+) \(sheets: (.*)\)", "没有名为 {0} 的工作表（现有：{1}）"),
+    (r"the workbook has no worksheet", "工作簿中没有工作表"),
+    (r"sheet (.+) is a chart, not a table", "工作表 {0} 是图表，不是表格"),
+    (r"malformed CSV \(an unclosed quote\?\): (.+)", "CSV 格式错误（引号没有闭合？）：{0}"),
+    (r"keys must be plain names", "键须为普通名称"),
+    (r"an Excel workbook, not CSV text: name it \.xlsx or save it as CSV", "这是 Excel 工作簿而不是 CSV 文本：请改名为 .xlsx 或另存为 CSV"),
+    (r"(.+): expected the header text \(quote it if it looks like a number or yes/no\), got (.+)",
+     "{0}：应为表头文字（看起来像数字或 yes/no 时请加引号），实际为 {1}"),
+    (r"(.+)\.sheet: give one sheet name", "{0}.sheet：请给出一个工作表名"),
+    (r"(.+): header (.+) is mapped to both (.+) and (.+)", "{0}：表头 {1} 同时对应 {2} 和 {3}"),
+    (r"not an \.xlsx workbook \(it is not a zip file\); if it is CSV text, name it \.csv",
+     "不是 .xlsx 工作簿（不是 zip 文件）；如果是 CSV 文本，请改名为 .csv"),
+    (r"ansible-inventory not found: install nanbu-secops with its controller extra \(pip install 'nanbu-secops\[controller\]'\)",
+     "找不到 ansible-inventory：请安装带 controller 附加组件的 nanbu-secops（pip install 'nanbu-secops[controller]'）"),
+    (r"ansible-inventory printed no inventory", "ansible-inventory 没有输出清单"),
+    (r"ansible-inventory did not finish in (.+) s", "ansible-inventory 在 {0} 秒内没有结束"),
+    (r"group (.+): unit must be a mapping, not (.+)", "组 {0}：unit 须为映射，而不是 {1}"),
+    (r"host (.+) is in two units, (.+) and (.+)", "主机 {0} 同时属于两个单位：{1} 和 {2}"),
+    (r"--include: no such file or folder", "--include：文件或文件夹不存在"),
+    # proposal forms (proposal/form.py)
+    (r"(\S+) is empty", "{0} 为空"),
+    (r"(\S+) must be text, not a list or mapping", "{0} 须为文本，不能是列表或映射"),
+    (r"(.+) must be 'key: value' lines", "{0} 须为“键: 值”形式的行"),
+    (r"unknown key '(.+)' in (.+) \(allowed: (.+), or their English names\)", "{1} 中有未知的键“{0}”（允许：{2}，或其英文名）"),
+    (r"(\S+) is given twice \(also as (\S+) on line (\d+)\)", "{0} 重复给出（第 {2} 行也有 {1}）"),
+    (r"missing (\S+) \((\S+)\) in (.+)", "{2} 中缺少 {0}（{1}）"),
+    (r"'(.*)' is not allowed \(one of (.+)\)", "不允许“{0}”（应为 {1} 之一）"),
+    (r"(\d+) characters, at most (\d+)", "{0} 个字符，最多 {1} 个"),
+    (r"'(.*)' is neither a mobile number \(11 digits, e\.g\. 13812345678\) nor a landline \(e\.g\. 0817-5512345\)",
+     "“{0}”既不是手机号（11 位，例如 13812345678）也不是固定电话（例如 0817-5512345）"),
+    # why ingest skips a file or refuses to store it (store/ingest.py)
+    (r"host '(.+)' is not in the inventory and none of its folders \((.+)\) names one: not stored",
+     "主机“{0}”不在清单中，其所在文件夹（{1}）也都不是清单主机：未入库"),
+    (r"host '(.+)' is not in the inventory: not stored", "主机“{0}”不在清单中：未入库"),
+    (r"the file names host '(.+)' but sits in the folder of '(.+)' \((.+)\); both are inventory hosts: not stored",
+     "文件自称主机“{0}”，却位于“{1}”的文件夹（{2}）中；两者都是清单主机：未入库"),
+    (r"its folders \((.+)\) name several inventory hosts \((.+)\): not stored", "其所在文件夹（{0}）含多个清单主机（{1}）：未入库"),
+    (r"malformed JSON: (.+) \(line (\d+) column (\d+)\)", "JSON 格式错误：{0}（第 {1} 行第 {2} 列）"),
+    (r"not a check result: not a JSON object", "不是检查结果：不是 JSON 对象"),
+    (r"not a check result: no 'results' list", "不是检查结果：没有 results 列表"),
+    (r"a symbolic link \(or inside one\): not followed", "符号链接（或位于其中）：不跟随"),
+    # last: "--option: what", the what said on its own
+    (r"(--[a-z-]+): (.+)", "{0}：{1}"),
+)]
+_ERROR_WORDS = {"file": "文件", "folder": "文件夹", "form": "建议表", "inventory": "清单", "bundle file": "数据包文件",
+                "policy file or folder": "策略文件或文件夹", "file or folder to scan": "要查杀的文件或文件夹",
+                "proposal form": "建议表", "policy file": "策略文件", "accounts": "账号", "logins": "登录日志",
+                "roster": "花名册", "file or folder": "文件或文件夹", "folder for the bundle": "要打包的文件夹",
+                "recipients": "接收者文件", "identity": "身份文件", "signing key": "签名密钥",
+                "allowed signers": "allowed-signers 文件", "the register": "登记簿", "the head file": "登记簿的 .head 文件",
+                "the database": "结果库"}
+
+
+def problem(text: str, lang: str) -> str:
+    """Why input was refused or skipped (:data:`ERRORS`, else :func:`say`), in ``lang``."""
+    if lang != "zh":
+        return text
+    for pattern, template in ERRORS:
+        found = pattern.fullmatch(text)
+        if found:
+            return template.format(*(_ERROR_WORDS.get(g) or problem(g, lang) for g in found.groups()))
+    if "; " in text:                                   # several problems in one message, each said on its own
+        return "；".join(problem(part, lang) for part in text.split("; "))
+    return say(text, lang)
+
+
+def error_message(exc: Any, lang: str) -> str:
+    """An :class:`~nanbu_secops.errors.InputError` as one line in ``lang``: the file and line, then the message."""
+    message = problem(exc.message, lang)
+    where = exc.source or ""
+    if where and exc.line is not None:
+        where = f"{where}:{exc.line}"
+    return f"{where}: {message}" if where else message     # "file:line: " as compilers write it, in both languages
+
+
+# The CLI's own status lines: key -> (zh, en) templates filled with str.format.
+MESSAGES: dict[str, tuple[str, str]] = {
+    "policy ok": ("{path}：通过（{id} {version}，{controls} 个控制项）", "{path}: ok ({id} {version}, {controls} controls)"),
+    "variables ok": ("变量校验通过：{commands}", "variables ok for: {commands}"),
+    "register": ("{path}：{state}（{entries} 条）", "{path}: {state} ({entries} entries)"),
+    "register ok": ("完好", "ok"), "register broken": ("已损坏", "BROKEN"),
+    "escrow opened": ("已打开 {account}@{host} 的{kind}，托管于 {created}",
+                      "opened {kind} of {account}@{host} escrowed {created}"),
+    "bundle made": ("{out}：{kind}数据包 {id}，{files} 个文件，由 {principal}（{fingerprint}）签名；签名文件 {out}.sig",
+                    "{out}: {kind} bundle {id}, {files} files, signed by {principal} ({fingerprint}); signature {out}.sig"),
+    "incident": ("事件", "incident"), "proposal": ("建议", "proposal"),
+    "forms ok": ("{count} 份建议表：通过", "{count} form(s): ok"),
+    "would store": ("将存入 {path}：{owner} 的{kind}（单位 {unit}{seen_as}），时间 {when}",
+                    "would store {path}: {kind} of {owner} (unit {unit}{seen_as}) at {when}"),
+    "not stored file": ("nanbu-secops：未入库 {path}：{reason}", "nanbu-secops: not stored {path}: {reason}"),
+    "skipped file": ("nanbu-secops：已跳过 {path}：{reason}", "nanbu-secops: skipped {path}: {reason}"),
+    "reported as": ("，文件中自称 {reported}", ", reported as {reported}"),
+    "run": ("检查结果", "run"), "unreachable": ("不可达标记", "unreachable"),
+    "endpoints": ("IPv6 检查结果", "endpoints"), "site": ("网站检查结果", "site"),
+    "dry run": ("（试运行：未写入）", " (dry run: nothing written)"),
+    "ingest summary": ("{db}{dry}：{files} 个文件，新增 {runs_added} 次检查，{runs_skipped} 次已存在，"
+                       "{results_added} 条结果，{unreachable_added} 个不可达标记，{endpoint_runs_added} 次接口检查"
+                       "（{endpoints_added} 个接口），{site_runs_added} 次网站检查，{refused} 个未入库（主机存疑），"
+                       "{bad} 个已跳过",
+                       "{db}{dry}: {files} files, {runs_added} runs added, {runs_skipped} already there, "
+                       "{results_added} results, {unreachable_added} unreachable markers, "
+                       "{endpoint_runs_added} endpoint runs ({endpoints_added} endpoints), "
+                       "{site_runs_added} site inspections, {refused} not stored (host in doubt), {bad} skipped"),
+}
+
+
+def message(key: str, lang: str, **fields: Any) -> str:
+    """One of the CLI's status lines (:data:`MESSAGES`) in ``lang``."""
+    zh, en = MESSAGES[key]
+    return (zh if lang == "zh" else en).format(**fields)
 
 
 # What a progress bar on the terminal says it is doing (:func:`nanbu_secops.progress.meter`):

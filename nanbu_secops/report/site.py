@@ -9,6 +9,7 @@ import json
 import re
 from typing import Any
 
+from nanbu_secops.report.i18n import say
 from nanbu_secops.report.labels import article_label
 from nanbu_secops.report.sheet import table
 
@@ -36,7 +37,7 @@ def reason(text: str | None, lang: str) -> str:
     for pattern, chinese in REASONS_ZH:
         if pattern.fullmatch(text):
             return pattern.sub(chinese, text)
-    return text
+    return say(text, lang)
 
 
 def render_json(doc: dict[str, Any]) -> str:
@@ -52,7 +53,7 @@ def sections(site: dict[str, Any], lang: str) -> list[Section]:
     zh = lang == "zh"
     home = site["home"]
     home_rows = [[home["url"], f"{home['ok']}/{home['probes']}",
-                  "; ".join(f"#{f['probe']}: {f['reason']}" for f in home["failures"]) or "—"]]
+                  "; ".join(f"#{f['probe']}: {say(f['reason'], lang)}" for f in home["failures"]) or "—"]]
     columns = [[c["name"], KIND[c["kind"]][0 if zh else 1], c["url"], c["latest"] or "—",
                 "—" if c["age_days"] is None else c["age_days"], c["limit_days"],
                 STATUS[c["status"]][0 if zh else 1], reason(c["reason"], lang)] for c in site["columns"]]
@@ -65,13 +66,13 @@ def sections(site: dict[str, Any], lang: str) -> list[Section]:
           _t(zh, "说明", "Reason")], columns),
         (_t(zh, "错误链接", "Dead links"), "29", [_t(zh, "链接", "Link"), _t(zh, "所在页面", "On page"),
                                                   _t(zh, "状态", "Status")],
-         [[d["url"], d["from"], d["status"]] for d in site["dead_links"]]),
+         [[d["url"], d["from"], say(str(d["status"]), lang)] for d in site["dead_links"]]),
         (_t(zh, "外部链接（非政府、非权威网站）", "External links (non-government, non-authoritative)"), "18",
          [_t(zh, "链接", "Link"), _t(zh, "所在页面", "On page"), _t(zh, "域名", "Host")],
          [[x["url"], x["from"], x["host"]] for x in site["external_links"]]),
         (_t(zh, "疑似商业广告（须人工复核）", "Suspected advertising (for review)"), "12",
          [_t(zh, "链接或页面", "Link or page"), _t(zh, "所在页面", "On page"), _t(zh, "依据", "Why")],
-         [[a["url"], a["from"], a["why"]] for a in site["ad_suspects"]]),
+         [[a["url"], a["from"], say(a["why"], lang)] for a in site["ad_suspects"]]),
     ]
 
 

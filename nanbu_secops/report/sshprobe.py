@@ -14,6 +14,7 @@ from rich.text import Text
 from nanbu_secops import __version__
 from nanbu_secops.checks.sshd import CATEGORIES, PROBE_POLICY_SCHEMA, weak_algorithms
 from nanbu_secops.collect.sshprobe import Probe
+from nanbu_secops.report.i18n import say
 from nanbu_secops.timeutil import now, rfc3339
 
 POLICY_SCHEMA: dict[str, Any] = dict(PROBE_POLICY_SCHEMA)  # the variable ``ssh-probe`` reads
@@ -72,7 +73,7 @@ def render_text(doc: Mapping[str, Any], lang: str, color: bool = False) -> str:
         if host["banner"]:
             console.print(f"  {words['banner']}: {host['banner']}", markup=False)
         if host["error"]:
-            console.print(f"  {words['error']}: {host['error']}", markup=False)
+            console.print(f"  {words['error']}: {say(host['error'], lang)}", markup=False)
         if not host["algorithms"]:
             continue
         table = Table(expand=False)
