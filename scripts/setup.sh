@@ -65,6 +65,11 @@ fi
 
 stamp=".venv/.installed$extras"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+# A venv the tests set up holds the runtime too: `scripts/audit.sh` after `scripts/test.sh` installs nothing.
+tested=".venv/.installed[test,controller]"
+if [[ "$extras" == "[controller]" && -f "$tested" && "$(cat "$tested")" == "$want" ]]; then
+  stamp="$tested"
+fi
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "setup: installing nanbu-secops$extras into .venv"
   log=.venv/pip-install.log
