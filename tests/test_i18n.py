@@ -203,9 +203,9 @@ def test_ipv6_check_reasons(capsys, lang):
     assert ("协议 ftp 不是 http 或 https" in out and "不可达" in out) if lang == "zh" else "unreachable" in out
 
 
-@pytest.mark.parametrize("lang", ["zh", "en"])
-def test_report_quarterly_html(tmp_path, capsys, lang):
-    from nanbu_secops.store import ingest
+def _fleet(tmp_path: Path, title: str) -> tuple[Path, Path]:
+    """test_quarterly's inventory and its runs written as collect.yml stores results, every result
+    titled ``title`` (stored titles are replaced by the policy's in the language asked)."""
     from tests.test_quarterly import GROUP_VARS, HOSTS, RESULTS, RUNS
 
     inventory = tmp_path / "inventory"
@@ -215,12 +215,21 @@ def test_report_quarterly_html(tmp_path, capsys, lang):
         (inventory / "group_vars" / f"{group}.yml").write_text(text, encoding="utf-8")
     collected = tmp_path / "collected"
     for r in RUNS:
-        rows = [{"control": x.control, "article": x.article, "title": "检查项" if lang == "en" else "a check",
-                 "status": x.status, "severity": x.severity} for x in RESULTS if x.run_id == r.id]
+        rows = [{"control": x.control, "article": x.article, "title": title, "status": x.status, "severity": x.severity}
+                for x in RESULTS if x.run_id == r.id]
         (collected / r.host).mkdir(parents=True, exist_ok=True)
         (collected / r.host / f"run{r.id}.json").write_text(
             json.dumps({"host": r.host, "generated": r.generated, "policy_version": "t", "results": rows}),
             encoding="utf-8")
+    return inventory, collected
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_report_quarterly_html(tmp_path, capsys, lang):
+    from nanbu_secops.store import ingest
+    from tests.test_quarterly import GROUP_VARS, HOSTS
+
+    inventory, collected = _fleet(tmp_path, "检查项" if lang == "en" else "a check")
     ingest(collected, tmp_path / "fleet.db")
     page = tmp_path / "q.html"
     assert main(["report", "quarterly", "--db", str(tmp_path / "fleet.db"), "--quarter", "2026Q4", "--inventory",
@@ -417,21 +426,9 @@ def test_keys_bundles_forms_and_escrow(tmp_path, capsys, lang):
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_ingest_reports_and_the_register(tmp_path, capsys, lang):
-    from tests.test_quarterly import GROUP_VARS, HOSTS, RESULTS, RUNS
+    from tests.test_quarterly import GROUP_VARS, HOSTS, RUNS
 
-    inventory = tmp_path / "inventory"
-    (inventory / "group_vars").mkdir(parents=True)
-    (inventory / "hosts.yml").write_text(HOSTS, encoding="utf-8")
-    for group, text in GROUP_VARS.items():
-        (inventory / "group_vars" / f"{group}.yml").write_text(text, encoding="utf-8")
-    collected = tmp_path / "collected"
-    for r in RUNS:
-        rows = [{"control": x.control, "article": x.article, "title": "t", "status": x.status, "severity": x.severity}
-                for x in RESULTS if x.run_id == r.id]
-        (collected / r.host).mkdir(parents=True, exist_ok=True)
-        (collected / r.host / f"run{r.id}.json").write_text(
-            json.dumps({"host": r.host, "generated": r.generated, "policy_version": "t", "results": rows}),
-            encoding="utf-8")
+    inventory, collected = _fleet(tmp_path, "t")
     (collected / RUNS[0].host / "broken.json").write_text("{", encoding="utf-8")               # skipped
     (collected / "no-such-host").mkdir()
     (collected / "no-such-host" / "x.json").write_text(json.dumps(
