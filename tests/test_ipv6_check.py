@@ -151,8 +151,10 @@ def test_bad_arguments_exit_2(world: World) -> None:
                           (["x.test", "--probes", "0"], "--probes"),
                           (["x.test", "--ca-file", "/nonexistent.pem"], "--ca-file"),
                           ([], "at least one TARGET")):
-        done = cli("ipv6", "check", *args)
+        done = cli("ipv6", "check", *args, "--lang", "en")
         assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
+    done = cli("ipv6", "check")
+    assert done.returncode == 2 and "请至少给出一个 TARGET" in done.stderr, done.stderr  # Chinese by default
 
 
 def test_mobile_clients_ipv6_only(world: World, tmp_path: Path) -> None:

@@ -59,8 +59,8 @@ def test_playbook_ingest_and_quarterly_platform_use(portal: Portal, tmp_path: Pa
     db = tmp_path / "fleet.db"
     loaded = cli("ingest", str(results), "--db", str(db))
     assert loaded.returncode == 0, loaded.stderr
-    assert "1 site inspections" in loaded.stdout
-    again = cli("ingest", str(results), "--db", str(db))
+    assert "1 次网站检查" in loaded.stdout  # in Chinese unless --lang en
+    again = cli("ingest", str(results), "--db", str(db), "--lang", "en")
     assert "0 site inspections" in again.stdout  # ingesting again adds nothing
 
     quarter = f"{AS_OF.year}Q{(AS_OF.month - 1) // 3 + 1}"
