@@ -13,6 +13,7 @@ escrow, group_vars, results) is what the later ones read.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import shlex
@@ -27,6 +28,7 @@ import pytest
 import yaml
 
 from nanbu_secops.cli import build_parser
+from nanbu_secops.fleet.inventory import Inventory, load_inventory
 from tests.conftest import own_lab
 from tests.lab import Lab
 from tests.playbook_output import recap
@@ -131,19 +133,18 @@ def lab_inventory(lab: Lab, folder: Path) -> None:
     (folder / "hosts.yml").write_text(yaml.safe_dump(hosts, allow_unicode=True), encoding="utf-8")
 
 
+@functools.cache
+def _example_inventory() -> Inventory:
+    return load_inventory(PROJECT / "inventory")
+
+
 def example_hosts(pattern: str = "all") -> list[str]:
-    """The terminals of the example inventory, or of one of its groups or hosts (a playbook's ``target``)."""
-    found: list[str] = []
-
-    def walk(node: dict, inside: bool) -> None:
-        for host in node.get("hosts") or {}:
-            if inside or host == pattern:
-                found.append(host)
-        for name, child in (node.get("children") or {}).items():
-            walk(child, inside or name == pattern)
-
-    walk(yaml.safe_load((PROJECT / "inventory" / "hosts.yml").read_text(encoding="utf-8"))["all"], pattern == "all")
-    return found
+    """The terminals of the example inventory, read as ``ingest`` reads it, or of one of its groups or
+    hosts (a playbook's ``target``)."""
+    inventory = _example_inventory()
+    if pattern in inventory.hosts:
+        return [pattern]
+    return sorted(inventory.hosts) if pattern == "all" else inventory.hosts_of(pattern)
 
 
 def prepare_terminals(lab: Lab, home: Path) -> None:
