@@ -41,7 +41,7 @@ LINKED = (".wheelhouse", "README.md", "ansible.cfg", "bench", "inventory", "nanb
           "pyproject.toml", "requirements", "scripts", "tests")
 MARKER = re.compile(r"<!-- example: (?:exit (?P<codes>\d+(?:\|\d+)*)|not run: (?P<reason>\S.*?)) -->")
 FENCE = re.compile(r"```(?P<lang>[a-z]*)$")
-NOT_RUN_MAX = 4         # the test suite (1), benchmarks (3)
+NOT_RUN_MAX = 2         # the test suite itself, and bench_check (Lynis runs apt on the machine)
 ROTATED = "clerk"       # the account the README's rotation example rotates on 升钟镇's terminals
 
 
@@ -285,7 +285,7 @@ def test_examples_not_run_and_synopses_name_what_exists() -> None:
             else:
                 continue
             checked += 1
-    assert checked >= 20, checked
+    assert checked >= 18, checked  # the synopses and the two examples not run: the test lost none of them
 
 
 def _leaf_commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[str]:
